@@ -1,0 +1,129 @@
+"""The registered model architecture: Docs -> per-token tag scores (logits).
+
+    DocFeaturizer  (numpy: hashed attributes, bytes, windows, padding)
+    >> PyTorchWrapper(BiLSTMEncoder)  (torch: embeddings + BiLSTM)
+    >> with_array(Linear)  (thinc: one logit per BILUO tag)
+    >> ragged2list
+
+The output layer is thinc's, with `nO` left open until the component's
+`initialize` knows the labels: thinc stores that dimension with the weights,
+so a pipeline rebuilt from its config takes the right shape when it loads.
+The torch part returns vectors, never probabilities: the loss and its
+gradient are computed once, on the logits, by the component.
+"""
+
+from collections.abc import Callable
+
+import torch
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import (
+    ArgsKwargs,
+    Linear,
+    Model,
+    PyTorchWrapper,
+    Ragged,
+    chain,
+    ragged2list,
+    torch2xp,
+    with_array,
+    xp2torch,
+)
+from thinc.types import Floats2d
+
+from .featurize import DocFeaturizer, PaddedBatch
+from .torch_encoder import BiLSTMEncoder
+
+ARCHITECTURE = "bilstm_ner.BiLSTMTagger.v1"
+OUTPUT_LAYER = "output_layer"
+
+
+@registry.architectures(ARCHITECTURE)
+def build_bilstm_tagger(
+    attrs: list[str],
+    rows: list[int],
+    embed_width: int,
+    n_chars: int,
+    char_width: int,
+    hidden_width: int,
+    depth: int,
+    dropout: float,
+    word_dropout: float,
+    window: int,
+    doc_memory: bool = True,
+) -> Model[list[Doc], list[Floats2d]]:
+    """A BiLSTM tagger over hashed lexical attributes and characters.
+
+    attrs / rows: token attributes to embed (e.g. NORM, PREFIX, SUFFIX, SHAPE)
+        and the number of embedding rows for each.
+    embed_width: width of each attribute's embedding.
+    n_chars / char_width: how many leading and trailing UTF-8 bytes of each
+        token to embed, and the width of each byte's embedding.
+    hidden_width / depth: LSTM size per direction, and number of layers.
+    dropout: on the LSTM's inputs and outputs; word_dropout: share of tokens
+        whose word embedding is blanked in training.
+    window: longest stretch of tokens the LSTM reads at once; documents are
+        cut into windows on sentence boundaries.
+    doc_memory: also give each token the mean BiLSTM output over all
+        occurrences of the same word in its document.
+    """
+    encoder = BiLSTMEncoder(
+        rows=rows,
+        embed_width=embed_width,
+        n_chars=n_chars,
+        char_width=char_width,
+        hidden_width=hidden_width,
+        depth=depth,
+        dropout=dropout,
+        word_dropout=word_dropout,
+        doc_memory=doc_memory,
+    )
+    wrapped = PyTorchWrapper(encoder, convert_inputs=batch_to_torch, convert_outputs=torch_to_ragged)
+    output_layer = Linear(nI=encoder.output_width)
+    model: Model[list[Doc], list[Floats2d]] = chain(
+        DocFeaturizer(attrs, rows, n_chars, window),
+        wrapped,
+        with_array(output_layer),
+        ragged2list(),
+    )
+    model.set_ref(OUTPUT_LAYER, output_layer)
+    return model
+
+
+def batch_to_torch(model: Model, batch: PaddedBatch, is_train: bool) -> tuple[ArgsKwargs, Callable]:
+    """Padded numpy arrays -> torch tensors on the model's device; no gradient flows back."""
+    device = model.shims[0].device
+    ops = model.ops
+    args = (
+        xp2torch(ops.asarray(batch.ids), device=device),
+        xp2torch(ops.asarray(batch.chars), device=device),
+        xp2torch(batch.lengths),
+        xp2torch(ops.asarray(batch.groups), device=device),
+        batch.n_groups,
+    )
+    return ArgsKwargs(args=args, kwargs={}), lambda d_inputs: []
+
+
+def torch_to_ragged(
+    model: Model,
+    inputs_outputs: tuple[PaddedBatch, torch.Tensor],
+    is_train: bool,
+) -> tuple[Ragged, Callable]:
+    """Padded torch output -> Ragged (tokens in document order, one row each).
+
+    The gradient goes back the same way: scattered into a zero padded tensor.
+    """
+    batch, output = inputs_outputs
+    ops = model.ops
+    rows = ops.asarray(batch.rows)
+    cols = ops.asarray(batch.cols)
+    padded = torch2xp(output)
+    vectors = padded[rows, cols]
+    lengths = ops.asarray(batch.doc_lengths, dtype="int32")
+
+    def backprop(d_vectors: Ragged) -> ArgsKwargs:
+        d_padded = ops.alloc(padded.shape, dtype=padded.dtype)
+        d_padded[rows, cols] = d_vectors.data
+        return ArgsKwargs(args=(output,), kwargs={"grad_tensors": xp2torch(d_padded, device=output.device)})
+
+    return Ragged(vectors, lengths), backprop

@@ -1,0 +1,103 @@
+"""Constrained Viterbi decoding of per-token tag scores into valid BILUO paths.
+
+Argmax over each token's tags can produce "B-PER O" or "I-ORG" out of nowhere;
+the decoder here finds the best path among the valid ones only, so the spans
+it yields never need repairing. Documents are decoded together, padded to the
+longest one in a group, so the Python loop runs once per position of the
+longest document rather than once per token.
+"""
+
+from collections.abc import Sequence
+
+import numpy
+
+from .tag_scheme import split_tag, transition_masks
+
+# Log-score for a forbidden move: finite so that sums never become NaN.
+FORBIDDEN = -1e9
+# Documents of similar length are decoded together, at most this many at a time.
+DECODE_GROUP = 64
+
+
+def log_softmax(scores: numpy.ndarray) -> numpy.ndarray:
+    """Row-wise log-softmax, numerically stable."""
+    shifted = scores - scores.max(axis=-1, keepdims=True)
+    return shifted - numpy.log(numpy.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+class ConstrainedDecoder:
+    """Viterbi decoder over the BILUO scheme of one label set."""
+
+    def __init__(self, tag_names: Sequence[str]) -> None:
+        self.tag_names = list(tag_names)
+        allowed, first, last = transition_masks(self.tag_names)
+        self.transitions = numpy.where(allowed, 0.0, FORBIDDEN).astype("float32")
+        self.first = numpy.where(first, 0.0, FORBIDDEN).astype("float32")
+        self.last = numpy.where(last, 0.0, FORBIDDEN).astype("float32")
+
+    def decode(self, log_probs: Sequence[numpy.ndarray]) -> list[numpy.ndarray]:
+        """Best valid tag path (tag indices) for each document's (n_tokens, n_tags) log-probabilities."""
+        paths: list[numpy.ndarray] = [numpy.zeros((0,), dtype="int32")] * len(log_probs)
+        order = sorted(range(len(log_probs)), key=lambda i: len(log_probs[i]))
+        order = [i for i in order if len(log_probs[i])]
+        for start in range(0, len(order), DECODE_GROUP):
+            group = order[start : start + DECODE_GROUP]
+            for i, path in zip(group, self._decode_group([log_probs[i] for i in group]), strict=False):
+                paths[i] = path
+        return paths
+
+    def _decode_group(self, log_probs: list[numpy.ndarray]) -> list[numpy.ndarray]:
+        n_docs = len(log_probs)
+        n_tags = self.transitions.shape[0]
+        lengths = numpy.array([len(lp) for lp in log_probs])
+        max_len = int(lengths.max())
+        emissions = numpy.zeros((n_docs, max_len, n_tags), dtype="float32")
+        for i, lp in enumerate(log_probs):
+            emissions[i, : len(lp)] = lp
+        # Past a document's end the score is carried over unchanged.
+        identity = numpy.broadcast_to(numpy.arange(n_tags, dtype="int16"), (n_docs, n_tags))
+        backpointers = numpy.zeros((n_docs, max_len, n_tags), dtype="int16")
+        score = emissions[:, 0] + self.first
+        for t in range(1, max_len):
+            candidates = score[:, :, None] + self.transitions[None]
+            best_prev = candidates.argmax(axis=1).astype("int16")
+            stepped = numpy.take_along_axis(candidates, best_prev[:, None, :].astype("intp"), 1)[:, 0]
+            active = (t < lengths)[:, None]
+            score = numpy.where(active, stepped + emissions[:, t], score)
+            backpointers[:, t] = numpy.where(active, best_prev, identity)
+        score = score + self.last
+        tags = numpy.zeros((n_docs, max_len), dtype="int32")
+        tags[:, max_len - 1] = score.argmax(axis=1)
+        rows = numpy.arange(n_docs)
+        for t in range(max_len - 1, 0, -1):
+            tags[:, t - 1] = backpointers[rows, t, tags[:, t]]
+        return [tags[i, : lengths[i]] for i in range(n_docs)]
+
+
+def path_to_spans(tag_names: Sequence[str], path: numpy.ndarray) -> list[tuple[int, int, str]]:
+    """(start, end, label) token spans of a valid BILUO path.
+
+    A valid path opens a span exactly where it closes the previous one, so the
+    i-th opening (B or U) pairs with the i-th closing (L or U).
+    """
+    parts = [split_tag(tag) for tag in tag_names]
+    opens = numpy.array([prefix in ("B", "U") for prefix, _ in parts])
+    closes = numpy.array([prefix in ("L", "U") for prefix, _ in parts])
+    starts = numpy.flatnonzero(opens[path])
+    ends = numpy.flatnonzero(closes[path]) + 1
+    labels = [parts[tag][1] for tag in path[starts].tolist()]
+    return list(zip(starts.tolist(), ends.tolist(), labels, strict=False))
+
+
+def span_confidences(
+    log_probs: numpy.ndarray, path: numpy.ndarray, spans: Sequence[tuple[int, int, str]]
+) -> numpy.ndarray:
+    """Probability of each span's tags under the token distributions: the product
+    over its tokens of the probability of the tag the decoder chose."""
+    if not len(spans):
+        return numpy.zeros((0,), dtype="float32")
+    chosen = log_probs[numpy.arange(len(path)), path]
+    cumulative = numpy.concatenate([[0.0], numpy.cumsum(chosen, dtype="float64")])
+    starts = numpy.array([s for s, _, _ in spans])
+    ends = numpy.array([e for _, e, _ in spans])
+    return numpy.exp(cumulative[ends] - cumulative[starts]).astype("float32")

@@ -1,0 +1,250 @@
+"""The `bilstm_ner` pipeline component: a BiLSTM tagger that sets `doc.ents`.
+
+The model scores BILUO tags per token; a constrained Viterbi decoder turns the
+scores into valid, non-overlapping entity spans, and each span gets a
+confidence in `span._.confidence`. Existing entities on an incoming Doc are
+replaced: the component predicts all of `doc.ents`, as spaCy's `ner` does
+when it is the only entity source in a pipeline.
+"""
+
+from collections.abc import Callable, Iterable, Sequence
+from itertools import islice
+
+import numpy
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc, Span
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.vocab import Vocab
+from thinc.api import Config, Model, Optimizer, get_array_module, set_dropout_rate
+from thinc.types import Floats2d
+
+from .architectures import OUTPUT_LAYER
+from .decoding import ConstrainedDecoder, log_softmax, path_to_spans, span_confidences
+from .tag_scheme import biluo_tag_names, tag_index
+
+FACTORY = "bilstm_ner"
+CONFIDENCE = "confidence"
+MISSING = -1
+
+DEFAULT_MODEL_CONFIG = """
+[model]
+@architectures = "bilstm_ner.BiLSTMTagger.v1"
+attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
+rows = [20000, 5000, 10000, 2000]
+embed_width = 64
+n_chars = 8
+char_width = 16
+hidden_width = 192
+depth = 1
+dropout = 0.3
+word_dropout = 0.1
+window = 64
+doc_memory = true
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+
+if not Span.has_extension(CONFIDENCE):
+    Span.set_extension(CONFIDENCE, default=None)
+
+
+@Language.factory(
+    FACTORY,
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type", f"span._.{CONFIDENCE}"],
+    default_config={
+        "model": DEFAULT_MODEL,
+        "scorer": {"@scorers": "bilstm_ner.entity_scorer.v1"},
+    },
+    default_score_weights={
+        "ents_f": 1.0,
+        "ents_p": 0.0,
+        "ents_r": 0.0,
+        "ents_per_type": None,
+        "ner_token_acc": 0.0,
+    },
+)
+def make_bilstm_ner(
+    nlp: Language, name: str, model: Model[list[Doc], list[Floats2d]], scorer: Callable | None
+) -> "BiLSTMEntityRecognizer":
+    """Create a BiLSTM entity recognizer (factory "bilstm_ner")."""
+    return BiLSTMEntityRecognizer(nlp.vocab, model, name, scorer=scorer)
+
+
+class BiLSTMEntityRecognizer(TrainablePipe):
+    """Named entity recognition by BILUO tagging with constrained decoding."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model[list[Doc], list[Floats2d]],
+        name: str = FACTORY,
+        *,
+        scorer: Callable | None = None,
+    ) -> None:
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.cfg: dict[str, list[str]] = {"labels": []}
+        self._decoder: ConstrainedDecoder | None = None
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The entity types (PER, LOC, ...), not the tags of the scheme."""
+        return tuple(self.cfg["labels"])
+
+    @property
+    def label_data(self) -> list[str]:
+        return list(self.labels)
+
+    @property
+    def tag_names(self) -> list[str]:
+        return biluo_tag_names(self.labels)
+
+    @property
+    def decoder(self) -> ConstrainedDecoder:
+        if self._decoder is None or self._decoder.tag_names != self.tag_names:
+            self._decoder = ConstrainedDecoder(self.tag_names)
+        return self._decoder
+
+    def predict(self, docs: Iterable[Doc]) -> list[tuple[numpy.ndarray, numpy.ndarray]]:
+        """Best valid tag path and per-token log-probabilities for each doc."""
+        docs = list(docs)
+        if not any(len(doc) for doc in docs):
+            n_tags = len(self.tag_names)
+            return [
+                (numpy.zeros((len(doc),), dtype="int32"), numpy.zeros((len(doc), n_tags), dtype="float32"))
+                for doc in docs
+            ]
+        scores = self.model.predict(docs)
+        log_probs = [log_softmax(self.model.ops.to_numpy(s)) for s in scores]
+        paths = self.decoder.decode(log_probs)
+        return list(zip(paths, log_probs, strict=False))
+
+    def set_annotations(
+        self, docs: Iterable[Doc], predictions: list[tuple[numpy.ndarray, numpy.ndarray]]
+    ) -> None:
+        """Replace each doc's entities by the predicted spans, with confidences."""
+        tag_names = self.tag_names
+        for doc, (path, log_probs) in zip(docs, predictions, strict=False):
+            spans = path_to_spans(tag_names, path)
+            confidences = span_confidences(log_probs, path, spans)
+            ents = [Span(doc, start, end, label=label) for start, end, label in spans]
+            doc.set_ents(ents, default="outside")
+            for ent, confidence in zip(doc.ents, confidences.tolist(), strict=False):
+                ent._.set(CONFIDENCE, confidence)
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optimizer | None = None,
+        losses: dict[str, float] | None = None,
+    ) -> dict[str, float]:
+        """Learn from a batch of examples; returns the updated losses."""
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "BiLSTMEntityRecognizer.update")
+        docs = [eg.predicted for eg in examples]
+        if not any(len(doc) for doc in docs):
+            return losses
+        set_dropout_rate(self.model, drop)
+        scores, backprop_scores = self.model.begin_update(docs)
+        loss, d_scores = self.get_loss(examples, scores)
+        if not numpy.isfinite(loss):
+            raise ValueError(f"[{self.name}] the loss is not finite ({loss}): training diverged")
+        backprop_scores(d_scores)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def get_loss(self, examples: Iterable[Example], scores: list[Floats2d]) -> tuple[float, list[Floats2d]]:
+        """Softmax cross-entropy against the gold BILUO tags, and its gradient
+        with respect to the logits. Tokens whose gold tag is unknown (missing
+        or misaligned annotation) contribute nothing."""
+        validate_examples(examples, "BiLSTMEntityRecognizer.get_loss")
+        index = tag_index(self.tag_names)
+        truths = [
+            numpy.array(
+                [index.get(tag, MISSING) if tag else MISSING for tag in eg.get_aligned_ner()], dtype="int64"
+            )
+            for eg in examples
+        ]
+        xp = get_array_module(scores[0]) if scores else numpy
+        n_known = max(1, sum(int((t != MISSING).sum()) for t in truths))
+        total = 0.0
+        d_scores = []
+        for score, truth in zip(scores, truths, strict=False):
+            log_probs = self.model.ops.to_numpy(score)
+            log_probs = log_softmax(log_probs)
+            known = truth != MISSING
+            rows = numpy.flatnonzero(known)
+            total -= float(log_probs[rows, truth[rows]].sum())
+            grad = numpy.exp(log_probs)
+            grad[rows, truth[rows]] -= 1.0
+            grad[~known] = 0.0
+            d_scores.append(xp.asarray(grad / n_known, dtype="float32"))
+        return total / n_known, d_scores
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Language | None = None,
+        labels: Sequence[str] | None = None,
+    ) -> None:
+        """Take the labels (from `labels` or the examples), then size the output layer."""
+        validate_get_examples(get_examples, "BiLSTMEntityRecognizer.initialize")
+        if labels is not None:
+            for label in labels:
+                self.add_label(label)
+        else:
+            found = set()
+            for example in get_examples():
+                for ent in example.reference.ents:
+                    found.add(ent.label_)
+            for label in sorted(found):
+                self.add_label(label)
+        self._require_labels()
+        doc_sample = [eg.predicted for eg in islice(get_examples(), 10)]
+        self.model.get_ref(OUTPUT_LAYER).set_dim("nO", len(self.tag_names))
+        self.model.initialize(X=doc_sample)
+
+    def add_label(self, label: str) -> int:
+        """Add an entity type; only possible before the output layer is sized."""
+        if not isinstance(label, str):
+            raise ValueError(f"[{self.name}] labels must be strings, got {label!r}")
+        if "-" in label or label == "O" or not label.strip():
+            raise ValueError(f"[{self.name}] invalid entity label {label!r}")
+        if label in self.cfg["labels"]:
+            return 0
+        if self.model.get_ref(OUTPUT_LAYER).has_dim("nO"):
+            raise ValueError(
+                f"[{self.name}] cannot add label {label!r}: the model is already sized for "
+                f"{list(self.labels)}; train a new component to change the labels"
+            )
+        self.cfg["labels"] = self.cfg["labels"] + [label]
+        return 1
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "BiLSTMEntityRecognizer":
+        super().from_bytes(bytes_data, exclude=exclude)
+        self._check_shape()
+        return self
+
+    def from_disk(self, path, *, exclude: Iterable[str] = tuple()) -> "BiLSTMEntityRecognizer":
+        super().from_disk(path, exclude=exclude)
+        self._check_shape()
+        return self
+
+    def _check_shape(self) -> None:
+        """Fail loudly if the saved weights do not match the saved labels."""
+        output_layer = self.model.get_ref(OUTPUT_LAYER)
+        if output_layer.has_dim("nO") and output_layer.get_dim("nO") != len(self.tag_names):
+            raise ValueError(
+                f"[{self.name}] the saved model has {output_layer.get_dim('nO')} outputs but its "
+                f"labels {list(self.labels)} need {len(self.tag_names)}: cfg and weights do not match"
+            )

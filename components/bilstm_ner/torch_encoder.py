@@ -1,0 +1,101 @@
+"""The PyTorch core of the tagger: hashed embeddings, character features and a BiLSTM.
+
+Its structure depends only on the numbers it is built with (all from the
+config), never on data seen later, so a pipeline rebuilt from its config can
+load the saved weights into it (spaCy issue #8319).
+"""
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+
+class BiLSTMEncoder(nn.Module):
+    """Contextual token vectors of shape (n_windows, max_len, 2 * hidden_width).
+
+    Inputs are the arrays of `featurize.PaddedBatch`: hashed attribute rows
+    (summed over two buckets, concatenated over attributes), the first and last
+    bytes of each token (one embedding per byte position, concatenated), then
+    a bidirectional LSTM over each window. `word_dropout` blanks the first
+    attribute's vector (the word itself, NORM by default) for a random share of
+    tokens in training, so the model learns to tag from spelling and context:
+    the test set is full of names training never saw.
+    """
+
+    def __init__(
+        self,
+        rows: Sequence[int],
+        embed_width: int,
+        n_chars: int,
+        char_width: int,
+        hidden_width: int,
+        depth: int,
+        dropout: float,
+        word_dropout: float,
+        doc_memory: bool = False,
+    ) -> None:
+        super().__init__()
+        self.embeddings = nn.ModuleList(nn.Embedding(n, embed_width) for n in rows)
+        self.char_embedding = nn.Embedding(256, char_width)
+        input_width = len(rows) * embed_width + n_chars * char_width
+        self.lstm = nn.LSTM(
+            input_width,
+            hidden_width,
+            num_layers=depth,
+            bidirectional=True,
+            batch_first=True,
+            dropout=dropout if depth > 1 else 0.0,
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.word_dropout = word_dropout
+        self.doc_memory = doc_memory
+        self.output_width = (4 if doc_memory else 2) * hidden_width
+        for embedding in self.embeddings:
+            nn.init.normal_(embedding.weight, std=0.1)
+        nn.init.normal_(self.char_embedding.weight, std=0.1)
+
+    def forward(
+        self,
+        ids: torch.Tensor,
+        chars: torch.Tensor,
+        lengths: torch.Tensor,
+        groups: torch.Tensor,
+        n_groups: int,
+    ) -> torch.Tensor:
+        n_windows, max_len = ids.shape[0], ids.shape[1]
+        if n_windows == 0:
+            return self.char_embedding.weight.new_zeros((0, max_len, self.output_width))
+        vectors = [
+            embedding(ids[:, :, i, 0]) + embedding(ids[:, :, i, 1])
+            for i, embedding in enumerate(self.embeddings)
+        ]
+        if self.training and self.word_dropout > 0:
+            keep = torch.rand(vectors[0].shape[:2], device=ids.device) >= self.word_dropout
+            vectors[0] = vectors[0] * keep.unsqueeze(-1).to(vectors[0].dtype)
+        vectors.append(self.char_embedding(chars).flatten(2))
+        inputs = self.dropout(torch.cat(vectors, dim=-1))
+        packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=True)
+        outputs, _ = self.lstm(packed)
+        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=max_len)
+        if self.doc_memory:
+            outputs = torch.cat([outputs, word_memory(outputs, groups, n_groups)], dim=-1)
+        return self.dropout(outputs)
+
+
+def word_memory(outputs: torch.Tensor, groups: torch.Tensor, n_groups: int) -> torch.Tensor:
+    """For each position, the mean of the outputs at every occurrence of the same
+    word in the same document (across windows).
+
+    A name is often spelt out with clear context once ("Tottenham striker
+    Sheringham") and bare elsewhere ("Sheringham scored"); pooling its
+    occurrences lets every mention see the informative one.
+    """
+    width = outputs.shape[-1]
+    flat = outputs.reshape(-1, width)
+    index = groups.reshape(-1)
+    sums = flat.new_zeros((n_groups + 1, width)).index_add_(0, index, flat)
+    counts = flat.new_zeros((n_groups + 1,)).index_add_(0, index, flat.new_ones(index.shape))
+    means = sums / counts.clamp(min=1.0).unsqueeze(-1)
+    return means[index].reshape(outputs.shape)

@@ -1,0 +1,340 @@
+"""Convert a CoNLL-2003 style NER file into a spaCy DocBin (``.spacy``).
+
+Why a custom converter instead of ``spacy convert``: we want one ``Doc`` per
+``-DOCSTART-`` document with the CoNLL sentence boundaries kept, IOB1 *and* IOB2
+read with one rule, tolerance for the harmless variations found in the wild
+(CRLF, BOM, tabs, 2 or 4 columns, DOCSTART spellings), and a clear one-line
+``error: PATH:LINE: message`` instead of a traceback for files that are broken.
+The output is written atomically so a failed run never leaves a partial file.
+
+Usage::
+
+    python scripts/convert.py INPUT OUTPUT.spacy
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from spacy.lang.en import English
+from spacy.tokens import Doc, DocBin
+from spacy.vocab import Vocab, create_vocab
+
+DOCSTART = "-DOCSTART-"
+BOM = "\ufeff"
+# A valid NER tag: O, or B-/I- followed by a non-empty type without whitespace.
+# Columns come from str.split(), so whitespace cannot occur inside a tag anyway.
+_TAG_RE = re.compile(r"(?:O|[BI]-\S+)\Z")
+
+# A token as read from the file: (word, tag, 1-based line number).
+Token = tuple[str, str, int]
+Sentence = list[Token]
+
+
+class ConllFormatError(ValueError):
+    """The input is not valid CoNLL; carries where, so the CLI can say so in one line."""
+
+    def __init__(self, path: str | os.PathLike[str], line: int | None, message: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class ConversionStats:
+    """Counts for the report, so a wrong conversion is visible at a glance."""
+
+    documents: int = 0
+    sentences: int = 0
+    tokens: int = 0
+    entities: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def total_entities(self) -> int:
+        """All entities over all types."""
+        return sum(self.entities.values())
+
+    def report(self) -> str:
+        """A short, grep-friendly multi-line summary."""
+        per_type = " ".join(f"{label}={n}" for label, n in sorted(self.entities.items()))
+        ents = f"{per_type} total={self.total_entities}".strip()
+        return (
+            f"documents: {self.documents}\n"
+            f"sentences: {self.sentences}\n"
+            f"tokens: {self.tokens}\n"
+            f"entities: {ents}"
+        )
+
+
+def is_docstart(first_column: str) -> bool:
+    """Whether a line's first column marks a document boundary.
+
+    Only the first column counts, because the files spell the rest of the line
+    differently (``-DOCSTART- -X- O O`` vs ``-DOCSTART- -X- -X- O``). A leading
+    BOM is ignored so that files joined with ``cat`` still split correctly.
+    """
+    return first_column.lstrip(BOM) == DOCSTART
+
+
+def decode_conll(data: bytes, source: str | os.PathLike[str] = "<bytes>") -> str:
+    """Decode UTF-8 (BOM optional), reporting the line of the first bad byte.
+
+    A plain UnicodeDecodeError gives a byte offset, which is useless to someone
+    fixing a 200k-line file; the line number is what they need.
+    """
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        bad = data[err.start : err.end]
+        raise ConllFormatError(source, line, f"invalid UTF-8 bytes {bad!r}") from None
+
+
+def iob_to_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
+    """Turn one sentence's IOB1 or IOB2 tags into ``(start, end, label)`` spans.
+
+    One rule covers both schemes: an entity starts at ``B-X``, or at ``I-X`` when
+    the entity before is not of type X (IOB1 starts entities with ``I-``); it
+    continues on ``I-X`` of the same type. Tags must already be valid.
+    """
+    spans: list[tuple[int, int, str]] = []
+    start = -1
+    label = ""
+    for i, tag in enumerate(tags):
+        if tag == "O":
+            prefix, kind = "O", ""
+        else:
+            prefix, kind = tag[0], tag[2:]
+        if prefix == "I" and start >= 0 and kind == label:
+            continue
+        if start >= 0:
+            spans.append((start, i, label))
+            start = -1
+        if prefix != "O":
+            start, label = i, kind
+    if start >= 0:
+        spans.append((start, len(tags), label))
+    return spans
+
+
+def _check_tag(tag: str, source: str | os.PathLike[str], line: int, seen: set[str]) -> None:
+    """Refuse anything but O/B-X/I-X; ``seen`` caches valid tags (there are few)."""
+    if tag in seen:
+        return
+    if not _TAG_RE.match(tag):
+        raise ConllFormatError(source, line, f"invalid NER tag {tag!r} (expected O, B-TYPE or I-TYPE)")
+    seen.add(tag)
+
+
+def split_documents(text: str, source: str | os.PathLike[str] = "<string>") -> list[list[Sentence]]:
+    """Group lines into documents of sentences of validated tokens.
+
+    Lines are split on ``\\n`` only (a trailing ``\\r`` is whitespace and goes
+    away), so line numbers in errors match what an editor shows. A leading BOM
+    is dropped, so strings read without ``utf-8-sig`` parse the same. Empty
+    sentences and documents are dropped; a file without DOCSTART is one document.
+    """
+    documents: list[list[Sentence]] = []
+    document: list[Sentence] = []
+    sentence: Sentence = []
+    valid_tags: set[str] = set()
+    for lineno, line in enumerate(text.removeprefix(BOM).split("\n"), start=1):
+        columns = line.split()
+        if not columns or is_docstart(columns[0]):
+            if sentence:
+                document.append(sentence)
+                sentence = []
+            if columns and document:
+                documents.append(document)
+                document = []
+            continue
+        if len(columns) < 2:
+            raise ConllFormatError(
+                source,
+                lineno,
+                f"expected at least 2 columns (word ... NER tag), found 1: {line.strip()!r}",
+            )
+        tag = columns[-1]
+        _check_tag(tag, source, lineno, valid_tags)
+        sentence.append((columns[0], tag, lineno))
+    if sentence:
+        document.append(sentence)
+    if document:
+        documents.append(document)
+    return documents
+
+
+def build_doc(vocab: Vocab, sentences: Sequence[Sentence]) -> Doc:
+    """Make one Doc with sentence starts and entities set, all other tokens O.
+
+    Every token gets an explicit IOB value so ``Doc.has_annotation("ENT_IOB")``
+    is True and training treats unlabelled tokens as negatives, not as missing.
+    """
+    words: list[str] = []
+    sent_starts: list[bool] = []
+    iob: list[str] = []
+    for sentence in sentences:
+        tags = [tag for _, tag, _ in sentence]
+        sent_iob = ["O"] * len(tags)
+        for start, end, label in iob_to_spans(tags):
+            sent_iob[start] = f"B-{label}"
+            for i in range(start + 1, end):
+                sent_iob[i] = f"I-{label}"
+        words.extend(word for word, _, _ in sentence)
+        sent_starts.extend([True] + [False] * (len(sentence) - 1))
+        iob.extend(sent_iob)
+    spaces = [True] * len(words)
+    spaces[-1] = False
+    return Doc(vocab, words=words, spaces=spaces, sent_starts=sent_starts, ents=iob)
+
+
+def blank_english_vocab() -> Vocab:
+    """The vocab of ``spacy.blank("en")``, built without constructing a Language.
+
+    ``spacy.blank`` imports every installed spaCy entry point (including this
+    project's own component package); converting data must not depend on that
+    code importing cleanly, and the DocBin stores strings, not the vocab.
+    """
+    return create_vocab("en", English.Defaults)
+
+
+def parse_conll(
+    text: str, source: str | os.PathLike[str] = "<string>", vocab: Vocab | None = None
+) -> list[Doc]:
+    """Parse CoNLL text into one Doc per document (blank English vocab by default).
+
+    Takes a string, not a path, so tests and other scripts can parse in-memory
+    data; ``source`` only names the input in error messages.
+    """
+    documents = split_documents(text, source)
+    if not documents:
+        raise ConllFormatError(source, None, "no tokens found (empty or only DOCSTART/blank lines)")
+    if vocab is None:
+        vocab = blank_english_vocab()
+    return [build_doc(vocab, sentences) for sentences in documents]
+
+
+def read_conll(path: str | os.PathLike[str], vocab: Vocab | None = None) -> list[Doc]:
+    """Read and parse a CoNLL file; OSError (e.g. missing file) is left to the caller."""
+    data = Path(path).read_bytes()
+    return parse_conll(decode_conll(data, path), path, vocab)
+
+
+def collect_stats(docs: Iterable[Doc]) -> ConversionStats:
+    """Count documents, sentences, tokens and entities per type for the report."""
+    stats = ConversionStats()
+    for doc in docs:
+        stats.documents += 1
+        stats.tokens += len(doc)
+        stats.sentences += sum(1 for token in doc if token.is_sent_start)
+        stats.entities.update(ent.label_ for ent in doc.ents)
+    return stats
+
+
+def write_docbin(docs: Iterable[Doc], output: str | os.PathLike[str]) -> None:
+    """Write Docs to a ``.spacy`` file atomically.
+
+    The bytes go to a temp file in the same folder, then ``os.replace`` swaps it
+    in: readers see either the old file or the complete new one, never a
+    partial file, and a failure removes the temp file.
+    """
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data = DocBin(docs=docs, store_user_data=False).to_bytes()
+    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, out)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def _doc_iob2(doc: Doc) -> list[str]:
+    """The Doc's entities as IOB2 tags (missing annotation counts as O)."""
+    tags = ["O"] * len(doc)
+    for ent in doc.ents:
+        tags[ent.start] = f"B-{ent.label_}"
+        for i in range(ent.start + 1, ent.end):
+            tags[i] = f"I-{ent.label_}"
+    return tags
+
+
+def docs_to_conll(docs: Iterable[Doc]) -> str:
+    """Write Docs back as four-column IOB2 CoNLL with DOCSTART lines.
+
+    Used for round-trip tests; the POS and chunk columns are ``-X-``
+    placeholders. Words that could not be read back unchanged (empty, with
+    whitespace, or looking like DOCSTART) raise ValueError.
+    """
+    lines: list[str] = []
+    for doc in docs:
+        lines.append(f"{DOCSTART} -X- -X- O")
+        for i, (token, tag) in enumerate(zip(doc, _doc_iob2(doc), strict=True)):
+            word = token.text
+            if word.split() != [word] or is_docstart(word):
+                raise ValueError(f"word {word!r} cannot be written as a CoNLL token")
+            if i == 0 or token.is_sent_start:
+                lines.append("")
+            lines.append(f"{word} -X- -X- {tag}")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _fail(message: str) -> NoReturn:
+    """Report a refusal as one ``error: ...`` line on stderr and exit 1, no traceback."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def main(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CoNLL file to read.")],
+    output_path: Annotated[Path, typer.Argument(metavar="OUTPUT", help="DocBin (.spacy) file to write.")],
+) -> None:
+    """Convert a CoNLL NER file to a spaCy DocBin, one Doc per -DOCSTART- document.
+
+    Accepted input: UTF-8 text (BOM optional, LF or CRLF line ends), one token
+    per line with columns separated by any whitespace (tabs or spaces); two or
+    more columns, the word is the first and the NER tag the last. Tags are IOB1
+    or IOB2 (O, B-TYPE, I-TYPE). Blank lines separate sentences; any line whose
+    first column is -DOCSTART- separates documents (none at all: one document).
+
+    Refused, with "error: PATH:LINE: message" and exit code 1: empty files or
+    files without tokens, lines with one column, other tags (e.g. E-PER, B-),
+    bytes that are not UTF-8. The output is written atomically; on failure an
+    existing OUTPUT is left untouched and no partial file is written.
+    """
+    try:
+        docs = read_conll(input_path)
+    except ConllFormatError as err:
+        _fail(str(err))
+    except FileNotFoundError:
+        _fail(f"{input_path}: file not found")
+    except OSError as err:
+        _fail(f"{input_path}: cannot read: {err.strerror or err}")
+    try:
+        write_docbin(docs, output_path)
+    except OSError as err:
+        _fail(f"{output_path}: cannot write: {err.strerror or err}")
+    typer.echo(f"{input_path} -> {output_path}")
+    typer.echo(collect_stats(docs).report())
+
+
+if __name__ == "__main__":
+    typer.run(main)

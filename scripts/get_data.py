@@ -1,0 +1,104 @@
+"""Put the CoNLL-2003 files into assets/, checked against their md5 sums.
+
+The files, their sums and their public URLs are the `assets` of project.yml,
+read from there so they are written down once. Where they come from, in order:
+1. the folder named by the environment variable CONLL2003_DIR (offline use);
+2. assets/ itself, if an earlier run (or `spacy project assets`) put them there;
+3. the asset's URL, when the machine is online.
+A file that is missing everywhere, or whose checksum does not match, stops
+the run with a message naming the file and what to do.
+"""
+
+import hashlib
+import os
+import shutil
+import sys
+import urllib.request
+from pathlib import Path
+
+import srsly
+import typer
+
+ENV_VAR = "CONLL2003_DIR"
+
+
+def md5sum(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def conll_assets(project_file: Path) -> list[dict[str, str]]:
+    """The assets of project.yml that live under assets/ and carry a checksum."""
+    project = srsly.read_yaml(project_file)
+    return [a for a in project.get("assets", []) if "checksum" in a and a["dest"].startswith("assets/")]
+
+
+def fetch_one(asset: dict[str, str], root: Path, source_dir: Path | None, verify: bool = True) -> str:
+    """Make `asset` present and verified under root; return where it came from.
+
+    verify=False accepts any content (used by the smoke test's tiny files).
+    """
+    dest = root / asset["dest"]
+    name = dest.name
+    want = asset["checksum"] if verify else None
+    if source_dir is not None:
+        source = source_dir / name
+        if not source.is_file():
+            raise FileNotFoundError(
+                f"{name} is not in {ENV_VAR}={source_dir}: put the CoNLL-2003 file {name} there "
+                f"or point {ENV_VAR} at the folder that holds eng.train, eng.testa and eng.testb"
+            )
+        if want and md5sum(source) != want:
+            raise ValueError(
+                f"{source} has the wrong md5 (expected {want}): the file is corrupted or another "
+                "version of CoNLL-2003; replace it with the original English file"
+            )
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not dest.is_file() or md5sum(dest) != md5sum(source):
+            shutil.copyfile(source, dest)
+        return str(source)
+    if dest.is_file() and (want is None or md5sum(dest) == want):
+        return str(dest)
+    url = asset.get("url")
+    if not url:
+        raise FileNotFoundError(f"{name} is missing: set {ENV_VAR} to the folder that holds it")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_suffix(dest.suffix + ".part")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, partial.open("wb") as out:
+            shutil.copyfileobj(response, out)
+    except OSError as err:
+        partial.unlink(missing_ok=True)
+        raise FileNotFoundError(
+            f"{name} could not be downloaded from {url} ({err}); offline, set {ENV_VAR} to the "
+            "folder that holds eng.train, eng.testa and eng.testb"
+        ) from None
+    if want and md5sum(partial) != want:
+        partial.unlink()
+        raise ValueError(f"{name} downloaded from {url} has the wrong md5 (expected {want})")
+    partial.replace(dest)
+    return url
+
+
+def main(
+    project_dir: Path = typer.Option(Path("."), help="Folder holding project.yml"),
+    verify_checksums: bool = typer.Option(True, help="Check md5 sums (off only for test data)"),
+) -> None:
+    """Copy or download eng.train, eng.testa and eng.testb into assets/, verifying md5 sums."""
+    env_value = os.environ.get(ENV_VAR, "").strip()
+    source_dir = Path(env_value).expanduser() if env_value else None
+    try:
+        for asset in conll_assets(project_dir / "project.yml"):
+            origin = fetch_one(asset, project_dir, source_dir, verify_checksums)
+            status = "md5 ok" if verify_checksums else "md5 not checked"
+            print(f"{asset['dest']}: {status} ({origin})")
+    except (OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise typer.Exit(1) from None
+
+
+if __name__ == "__main__":
+    typer.run(main)

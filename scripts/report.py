@@ -1,0 +1,53 @@
+"""Print the per-entity-type P/R/F table of one or more `spacy evaluate` outputs.
+
+`spacy evaluate --output` writes JSON with ents_p/r/f, ents_per_type and our
+scorer's ner_token_acc; this turns them into one Markdown table (printed, and
+written with --output) with a column group per evaluated split.
+"""
+
+from pathlib import Path
+
+import srsly
+import typer
+
+
+def format_table(results: dict[str, dict]) -> str:
+    """Markdown table: one row per entity type plus the micro average and token accuracy."""
+    types = sorted({t for scores in results.values() for t in (scores.get("ents_per_type") or {})})
+    header = "| type | " + " | ".join(f"{split} P | {split} R | {split} F" for split in results) + " |"
+    rule = "|---|" + "---:|---:|---:|" * len(results)
+    lines = [header, rule]
+
+    def cells(prf: dict | None) -> str:
+        if not prf:
+            return " – | – | – "
+        return " | ".join(f"{100 * prf[key]:.2f}" for key in ("p", "r", "f"))
+
+    for label in types:
+        row = [cells((scores.get("ents_per_type") or {}).get(label)) for scores in results.values()]
+        lines.append(f"| {label} | " + " | ".join(row) + " |")
+    overall = [cells({"p": s["ents_p"], "r": s["ents_r"], "f": s["ents_f"]}) for s in results.values()]
+    lines.append("| **all (micro)** | " + " | ".join(overall) + " |")
+    accuracy = []
+    for scores in results.values():
+        acc = scores.get("ner_token_acc")
+        accuracy.append(f" | | {100 * acc:.2f}" if acc is not None else " | | –")
+    lines.append("| token accuracy |" + " |".join(accuracy) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(
+    metrics: list[Path] = typer.Argument(..., help="JSON files written by spacy evaluate --output"),
+    output: Path | None = typer.Option(None, help="Also write the table to this Markdown file"),
+) -> None:
+    """Print entity P/R/F per type (and token accuracy) for each metrics file."""
+    results = {path.stem: srsly.read_json(path) for path in metrics}
+    table = format_table(results)
+    print(table)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(table, encoding="utf8")
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,194 @@
+"""The bilstm_ner component: shapes, labels, edge cases, training and serialization."""
+
+from pathlib import Path
+
+import numpy
+import pytest
+import spacy
+from bilstm_ner.architectures import OUTPUT_LAYER
+from bilstm_ner.featurize import featurize_docs, window_bounds
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+from spacy.training import Example
+from thinc.api import Adam
+
+SMALL_MODEL = {
+    "@architectures": "bilstm_ner.BiLSTMTagger.v1",
+    "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"],
+    "rows": [500, 100, 200, 50],
+    "embed_width": 16,
+    "n_chars": 4,
+    "char_width": 8,
+    "hidden_width": 24,
+    "depth": 1,
+    "dropout": 0.1,
+    "word_dropout": 0.1,
+    "window": 8,
+}
+
+TRAIN_DATA = [
+    (
+        "John Smith lives in New York and works for Acme Corp .",
+        [(0, 2, "PER"), (4, 6, "LOC"), (9, 11, "ORG")],
+    ),
+    ("Paris is the capital of France .", [(0, 1, "LOC"), (5, 6, "LOC")]),
+    ("Mary Jones met Peter Brown in Berlin yesterday .", [(0, 2, "PER"), (3, 5, "PER"), (6, 7, "LOC")]),
+    ("Shares of Acme Corp rose in London .", [(2, 4, "ORG"), (6, 7, "LOC")]),
+]
+
+
+def make_examples(nlp: Language) -> list[Example]:
+    examples = []
+    for text, spans in TRAIN_DATA:
+        reference = nlp.make_doc(text)
+        reference.ents = [Span(reference, s, e, label) for s, e, label in spans]
+        examples.append(Example(nlp.make_doc(text), reference))
+    return examples
+
+
+def new_nlp() -> Language:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bilstm_ner", name="ner", config={"model": SMALL_MODEL})
+    return nlp
+
+
+@pytest.fixture(scope="module")
+def trained_nlp() -> Language:
+    nlp = new_nlp()
+    examples = make_examples(nlp)
+    nlp.initialize(lambda: examples)
+    optimizer = Adam(0.01)
+    for _ in range(40):
+        nlp.update(examples, sgd=optimizer)
+    return nlp
+
+
+def entities(doc: Doc):
+    return [(e.start, e.end, e.label_) for e in doc.ents]
+
+
+def test_labels_are_entity_types(trained_nlp: Language) -> None:
+    ner = trained_nlp.get_pipe("ner")
+    assert ner.labels == ("LOC", "ORG", "PER")
+    assert ner.label_data == ["LOC", "ORG", "PER"]
+    assert len(ner.tag_names) == 1 + 4 * 3
+
+
+def test_output_shape_per_doc(trained_nlp: Language) -> None:
+    ner = trained_nlp.get_pipe("ner")
+    docs = [
+        trained_nlp.make_doc(t)
+        for t in ["A b c", "", "One two three four five six seven eight nine ten eleven"]
+    ]
+    scores = ner.model.predict(docs)
+    assert [s.shape for s in scores] == [(3, 13), (0, 13), (11, 13)]
+
+
+def test_training_reduces_loss_and_learns() -> None:
+    nlp = new_nlp()
+    examples = make_examples(nlp)
+    nlp.initialize(lambda: examples)
+    optimizer = Adam(0.01)
+    first = nlp.update(examples, sgd=optimizer)["ner"]
+    for _ in range(40):
+        last = nlp.update(examples, sgd=optimizer)["ner"]
+    assert last < first / 4
+    scores = nlp.evaluate(examples)
+    assert scores["ents_f"] > 0.9
+    assert set(scores["ents_per_type"]) == {"LOC", "ORG", "PER"}
+    assert 0.9 < scores["ner_token_acc"] <= 1.0
+
+
+def test_empty_and_whitespace_docs(trained_nlp: Language) -> None:
+    docs = list(trained_nlp.pipe(["", "   ", "\n"]))
+    assert all(len(doc.ents) == 0 for doc in docs)
+    # an update on empty docs changes nothing and does not fail
+    ner = trained_nlp.get_pipe("ner")
+    empty = [Example(trained_nlp.make_doc(""), trained_nlp.make_doc(""))]
+    assert ner.update(empty) == {"ner": 0.0}
+
+
+def test_mixed_length_batch_matches_single_docs(trained_nlp: Language) -> None:
+    texts = [t for t, _ in TRAIN_DATA] + ["", "Berlin", " ".join(["word"] * 50) + " John Smith ."]
+    batched = [entities(doc) for doc in trained_nlp.pipe(texts, batch_size=16)]
+    single = [entities(trained_nlp(text)) for text in texts]
+    assert batched == single
+    assert batched[0] == [(0, 2, "PER"), (4, 6, "LOC"), (9, 11, "ORG")]
+
+
+def test_confidence_in_unit_interval(trained_nlp: Language) -> None:
+    doc = trained_nlp("John Smith lives in New York .")
+    assert doc.ents
+    for ent in doc.ents:
+        assert 0.0 <= ent._.confidence <= 1.0
+
+
+def test_round_trip_to_disk_and_load(trained_nlp: Language, tmp_path: Path) -> None:
+    texts = [t for t, _ in TRAIN_DATA] + ["Peter Brown visited Acme Corp in Paris ."]
+    before = [(entities(d), [e._.confidence for e in d.ents]) for d in trained_nlp.pipe(texts)]
+    trained_nlp.to_disk(tmp_path / "model")
+    loaded = spacy.load(tmp_path / "model")
+    after = [(entities(d), [e._.confidence for e in d.ents]) for d in loaded.pipe(texts)]
+    assert after == before
+    assert loaded.get_pipe("ner").labels == ("LOC", "ORG", "PER")
+
+
+def test_round_trip_bytes(trained_nlp: Language) -> None:
+    text = "Mary Jones met Peter Brown in Berlin ."
+    nlp2 = new_nlp()
+    nlp2.get_pipe("ner").from_bytes(trained_nlp.get_pipe("ner").to_bytes())
+    assert entities(nlp2(text)) == entities(trained_nlp(text))
+
+
+def test_weights_for_other_labels_are_refused(trained_nlp: Language, tmp_path: Path) -> None:
+    ner = trained_nlp.get_pipe("ner")
+    ner.to_disk(tmp_path / "ner")
+    cfg = (tmp_path / "ner" / "cfg").read_text()
+    (tmp_path / "ner" / "cfg").write_text(cfg.replace('"PER"', '"PER","MISC"'))
+    with pytest.raises(ValueError, match="cfg and weights do not match"):
+        new_nlp().get_pipe("ner").from_disk(tmp_path / "ner")
+
+
+def test_add_label_after_initialize_is_refused(trained_nlp: Language) -> None:
+    ner = trained_nlp.get_pipe("ner")
+    assert ner.model.get_ref(OUTPUT_LAYER).get_dim("nO") == 13
+    with pytest.raises(ValueError, match="already sized"):
+        ner.add_label("MISC")
+
+
+def test_initialize_with_explicit_labels() -> None:
+    nlp = new_nlp()
+    examples = make_examples(nlp)
+    nlp.get_pipe("ner").initialize(lambda: examples, nlp=nlp, labels=["PER", "LOC", "ORG", "MISC"])
+    assert nlp.get_pipe("ner").labels == ("PER", "LOC", "ORG", "MISC")
+
+
+def test_initialize_without_labels_fails() -> None:
+    nlp = new_nlp()
+    unlabelled = [Example(nlp.make_doc("no entities here"), nlp.make_doc("no entities here"))]
+    with pytest.raises(ValueError):
+        nlp.initialize(lambda: unlabelled)
+
+
+def test_window_bounds_respect_sentences_and_limit() -> None:
+    assert window_bounds(0, numpy.array([]), 4) == []
+    assert window_bounds(10, numpy.array([]), 4) == [(0, 4), (4, 8), (8, 10)]
+    # sentences of 3, 3 and 4 tokens pack into windows of at most 6
+    assert window_bounds(10, numpy.array([0, 3, 6]), 6) == [(0, 6), (6, 10)]
+    # a long sentence is cut at fixed intervals
+    assert window_bounds(9, numpy.array([0, 2]), 3) == [(0, 2), (2, 5), (5, 8), (8, 9)]
+
+
+def test_featurize_places_every_token_once() -> None:
+    nlp = spacy.blank("en")
+    docs = [nlp.make_doc(t) for t in ["a b c d e f g", "", "h i j", "k"]]
+    batch = featurize_docs(docs, ["NORM", "SHAPE"], [100, 10], n_chars=4, window=3)
+    assert batch.doc_lengths.tolist() == [7, 0, 3, 1]
+    assert batch.lengths.tolist() == sorted(batch.lengths.tolist(), reverse=True)
+    assert batch.lengths.sum() == 11 and batch.lengths.max() <= 3
+    positions = set(zip(batch.rows.tolist(), batch.cols.tolist(), strict=False))
+    assert len(positions) == 11
+    assert all(c < batch.lengths[r] for r, c in positions)
+    # the token "h" (doc 2, token 0) sits where rows/cols say, with its own bytes
+    h = 7
+    assert batch.chars[batch.rows[h], batch.cols[h], 0] == ord("h")

@@ -1,0 +1,126 @@
+"""The whole `spacy project run all` workflow on a tiny corpus, for a few steps."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import spacy
+import srsly
+from weasel.cli.run import project_run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SENTENCES = [
+    [
+        ("John", "I-PER"),
+        ("Smith", "I-PER"),
+        ("lives", "O"),
+        ("in", "O"),
+        ("New", "I-LOC"),
+        ("York", "I-LOC"),
+        (".", "O"),
+    ],
+    [("Acme", "I-ORG"), ("Corp", "I-ORG"), ("hired", "O"), ("Mary", "I-PER"), ("Jones", "I-PER"), (".", "O")],
+    [
+        ("The", "O"),
+        ("German", "I-MISC"),
+        ("team", "O"),
+        ("won", "O"),
+        ("in", "O"),
+        ("Paris", "I-LOC"),
+        (".", "O"),
+    ],
+]
+
+
+def write_tiny_conll(path: Path, n_docs: int) -> None:
+    lines = []
+    for d in range(n_docs):
+        lines += ["-DOCSTART- -X- -X- O", ""]
+        for s in range(3):
+            for word, tag in SENTENCES[(d + s) % len(SENTENCES)]:
+                lines.append(f"{word} NNP I-NP {tag}")
+            lines.append("")
+    path.write_text("\n".join(lines) + "\n", encoding="utf8")
+
+
+@pytest.fixture(scope="module")
+def project_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("project")
+    for name in ["project.yml", "configs", "scripts"]:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name)
+        else:
+            shutil.copy(source, root / name)
+    data = tmp_path_factory.mktemp("conll")
+    for name, n_docs in [("eng.train", 6), ("eng.testa", 2), ("eng.testb", 2)]:
+        write_tiny_conll(data / name, n_docs)
+    old = os.environ.get("CONLL2003_DIR")
+    os.environ["CONLL2003_DIR"] = str(data)
+    try:
+        project_run(
+            root,
+            "all",
+            overrides={
+                "vars.checksums": "--no-verify-checksums",
+                "vars.max_steps": 12,
+                "vars.max_epochs": 3,
+            },
+        )
+    finally:
+        if old is None:
+            del os.environ["CONLL2003_DIR"]
+        else:
+            os.environ["CONLL2003_DIR"] = old
+    return root
+
+
+def test_workflow_writes_corpus_model_and_metrics(project_dir: Path) -> None:
+    from spacy.tokens import DocBin
+
+    nlp = spacy.blank("en")
+    n_docs = {
+        split: len(list(DocBin().from_disk(project_dir / "corpus" / f"{split}.spacy").get_docs(nlp.vocab)))
+        for split in ("train", "dev", "test")
+    }
+    assert n_docs == {"train": 6, "dev": 2, "test": 2}
+    for split in ("dev", "test"):
+        metrics = srsly.read_json(project_dir / "metrics" / f"{split}.json")
+        assert 0.0 <= metrics["ents_f"] <= 1.0
+        assert "ents_per_type" in metrics
+        assert 0.0 <= metrics["ner_token_acc"] <= 1.0
+    table = (project_dir / "metrics" / "scores.md").read_text()
+    assert "token accuracy" in table and "dev F" in table and "test F" in table
+    meta = srsly.read_json(project_dir / "training" / "model-best" / "meta.json")
+    assert "ents_per_type" in meta["performance"]
+    assert (project_dir / "training" / "train_log.jsonl").stat().st_size > 0
+
+
+def test_model_loads_from_another_folder(project_dir: Path, tmp_path: Path) -> None:
+    code = (
+        "import spacy, sys; nlp = spacy.load(sys.argv[1]); "
+        "doc = nlp('John Smith lives in New York .'); "
+        "print(nlp.pipe_names, [(e.text, e.label_) for e in doc.ents])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(project_dir / "training" / "model-best")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "['ner']" in result.stdout
+
+
+def test_finished_steps_are_skipped(project_dir: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy", "project", "run", "convert", str(project_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "Skipping 'convert'" in result.stdout
