@@ -10,7 +10,7 @@ from bilstm_ner.featurize import featurize_docs, window_bounds
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.training import Example
-from thinc.api import Adam
+from thinc.api import Adam, fix_random_seed
 
 SMALL_MODEL = {
     "@architectures": "bilstm_ner.BiLSTMTagger.v1",
@@ -47,6 +47,7 @@ def make_examples(nlp: Language) -> list[Example]:
 
 
 def new_nlp() -> Language:
+    fix_random_seed(0)
     nlp = spacy.blank("en")
     nlp.add_pipe("bilstm_ner", name="ner", config={"model": SMALL_MODEL})
     return nlp

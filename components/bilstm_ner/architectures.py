@@ -50,7 +50,7 @@ def build_bilstm_tagger(
     dropout: float,
     word_dropout: float,
     window: int,
-    doc_memory: bool = True,
+    doc_memory: bool = False,
 ) -> Model[list[Doc], list[Floats2d]]:
     """A BiLSTM tagger over hashed lexical attributes and characters.
 
