@@ -5,6 +5,7 @@ import itertools
 import numpy
 import pytest
 from bilstm_ner.decoding import ConstrainedDecoder, log_softmax, path_to_spans, span_confidences
+from bilstm_ner.lattice import BILUOLattice, span_probabilities
 from bilstm_ner.tag_scheme import biluo_tag_names, transition_masks
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -80,3 +81,46 @@ def test_path_to_spans() -> None:
     index = {t: TAGS.index(t) for t in names}
     path = numpy.array([index[t] for t in ["U-LOC", "O", "B-PER", "L-PER", "U-LOC"]])
     assert path_to_spans(TAGS, path) == [(0, 1, "LOC"), (2, 4, "PER"), (4, 5, "LOC")]
+
+
+def valid_paths(length: int):
+    return [p for p in itertools.product(range(len(TAGS)), repeat=length) if is_valid(numpy.array(p))]
+
+
+@pytest.mark.parametrize("length", [1, 2, 3])
+def test_lattice_matches_brute_force(length: int) -> None:
+    rng = numpy.random.default_rng(10 + length)
+    scores = rng.normal(scale=2, size=(length, len(TAGS)))
+    lattice = BILUOLattice(TAGS)
+    [log_z], [alpha], [beta], [marginal] = lattice.forward_backward([scores])
+    paths = valid_paths(length)
+    path_scores = numpy.array([path_score(scores, p) for p in paths])
+    assert log_z == pytest.approx(numpy.logaddexp.reduce(path_scores))
+    probs = numpy.exp(path_scores - log_z)
+    expected = numpy.zeros_like(scores)
+    for p, prob in zip(paths, probs):
+        expected[numpy.arange(length), p] += prob
+    assert numpy.allclose(marginal, expected, atol=1e-6)
+    # span probability: the share of valid paths whose tags on the span match
+    [path] = ConstrainedDecoder(TAGS).decode([scores])
+    spans = path_to_spans(TAGS, path)
+    got = span_probabilities(scores, alpha, beta, log_z, path, spans)
+    for (start, end, _), p_span in zip(spans, got):
+        want = sum(prob for p, prob in zip(paths, probs) if list(p[start:end]) == list(path[start:end]))
+        assert p_span == pytest.approx(want, abs=1e-5)
+
+
+def test_lattice_loss_gradient_matches_finite_differences() -> None:
+    rng = numpy.random.default_rng(7)
+    scores = rng.normal(size=(4, len(TAGS)))
+    truth = numpy.array([TAGS.index(t) for t in ["B-PER", "L-PER", "O", "U-LOC"]])
+    truth[2] = -1  # unknown gold tag: summed out
+    lattice = BILUOLattice(TAGS)
+    loss, [grad] = lattice.loss_and_gradient([scores], [truth])
+    assert loss > 0
+    eps = 1e-5
+    for t, k in [(0, TAGS.index("B-PER")), (2, 0), (3, TAGS.index("U-PER"))]:
+        bumped = scores.copy()
+        bumped[t, k] += eps
+        numeric = (lattice.loss_and_gradient([bumped], [truth])[0] - loss) / eps
+        assert grad[t, k] == pytest.approx(numeric, abs=1e-3)

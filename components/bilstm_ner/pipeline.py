@@ -8,6 +8,7 @@ when it is the only entity source in a pipeline.
 """
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from itertools import islice
 
 import numpy
@@ -21,9 +22,11 @@ from thinc.types import Floats2d
 
 from .architectures import OUTPUT_LAYER
 from .decoding import ConstrainedDecoder, log_softmax, path_to_spans, span_confidences
+from .lattice import BILUOLattice, span_probabilities
 from .tag_scheme import biluo_tag_names, tag_index
 
 FACTORY = "bilstm_ner"
+OBJECTIVES = ("crf", "softmax")
 CONFIDENCE = "confidence"
 MISSING = -1
 
@@ -53,6 +56,7 @@ if not Span.has_extension(CONFIDENCE):
     assigns=["doc.ents", "token.ent_iob", "token.ent_type", f"span._.{CONFIDENCE}"],
     default_config={
         "model": DEFAULT_MODEL,
+        "objective": "softmax",
         "scorer": {"@scorers": "bilstm_ner.entity_scorer.v1"},
     },
     default_score_weights={
@@ -64,10 +68,28 @@ if not Span.has_extension(CONFIDENCE):
     },
 )
 def make_bilstm_ner(
-    nlp: Language, name: str, model: Model[list[Doc], list[Floats2d]], scorer: Callable | None
+    nlp: Language,
+    name: str,
+    model: Model[list[Doc], list[Floats2d]],
+    objective: str,
+    scorer: Callable | None,
 ) -> "BiLSTMEntityRecognizer":
-    """Create a BiLSTM entity recognizer (factory "bilstm_ner")."""
-    return BiLSTMEntityRecognizer(nlp.vocab, model, name, scorer=scorer)
+    """Create a BiLSTM entity recognizer (factory "bilstm_ner").
+
+    objective: "crf" trains on whole tag sequences (normalised over valid BILUO
+    paths) and gives exact span probabilities as confidences; "softmax" trains
+    each token's tag on its own.
+    """
+    return BiLSTMEntityRecognizer(nlp.vocab, model, name, objective=objective, scorer=scorer)
+
+
+@dataclass
+class EntityPrediction:
+    """What `predict` found in one doc: (start, end, label) token spans and a
+    confidence for each."""
+
+    spans: list[tuple[int, int, str]]
+    confidences: numpy.ndarray
 
 
 class BiLSTMEntityRecognizer(TrainablePipe):
@@ -79,14 +101,19 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         model: Model[list[Doc], list[Floats2d]],
         name: str = FACTORY,
         *,
+        objective: str = "softmax",
         scorer: Callable | None = None,
     ) -> None:
         self.vocab = vocab
         self.model = model
         self.name = name
         self.scorer = scorer
+        if objective not in OBJECTIVES:
+            raise ValueError(f"[{name}] objective must be one of {OBJECTIVES}, got {objective!r}")
+        self.objective = objective
         self.cfg: dict[str, list[str]] = {"labels": []}
         self._decoder: ConstrainedDecoder | None = None
+        self._lattice: BILUOLattice | None = None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -105,33 +132,43 @@ class BiLSTMEntityRecognizer(TrainablePipe):
     def decoder(self) -> ConstrainedDecoder:
         if self._decoder is None or self._decoder.tag_names != self.tag_names:
             self._decoder = ConstrainedDecoder(self.tag_names)
+            self._lattice = BILUOLattice(self.tag_names)
         return self._decoder
 
-    def predict(self, docs: Iterable[Doc]) -> list[tuple[numpy.ndarray, numpy.ndarray]]:
-        """Best valid tag path and per-token log-probabilities for each doc."""
+    @property
+    def lattice(self) -> BILUOLattice:
+        self.decoder  # noqa: B018  (builds both for the current labels)
+        return self._lattice
+
+    def predict(self, docs: Iterable[Doc]) -> list[EntityPrediction]:
+        """Entity spans (start, end, label) and their confidences for each doc."""
         docs = list(docs)
         if not any(len(doc) for doc in docs):
-            n_tags = len(self.tag_names)
-            return [
-                (numpy.zeros((len(doc),), dtype="int32"), numpy.zeros((len(doc), n_tags), dtype="float32"))
-                for doc in docs
-            ]
-        scores = self.model.predict(docs)
-        log_probs = [log_softmax(self.model.ops.to_numpy(s)) for s in scores]
-        paths = self.decoder.decode(log_probs)
-        return list(zip(paths, log_probs, strict=False))
-
-    def set_annotations(
-        self, docs: Iterable[Doc], predictions: list[tuple[numpy.ndarray, numpy.ndarray]]
-    ) -> None:
-        """Replace each doc's entities by the predicted spans, with confidences."""
+            return [EntityPrediction([], numpy.zeros((0,), dtype="float32")) for _ in docs]
+        scores = [self.model.ops.to_numpy(s) for s in self.model.predict(docs)]
         tag_names = self.tag_names
-        for doc, (path, log_probs) in zip(docs, predictions, strict=False):
+        if self.objective == "crf":
+            paths = self.decoder.decode(scores)
+            log_z, alphas, betas, _ = self.lattice.forward_backward(scores)
+            predictions = []
+            for i, path in enumerate(paths):
+                spans = path_to_spans(tag_names, path)
+                confidences = span_probabilities(scores[i], alphas[i], betas[i], log_z[i], path, spans)
+                predictions.append(EntityPrediction(spans, confidences))
+            return predictions
+        log_probs = [log_softmax(s) for s in scores]
+        predictions = []
+        for lp, path in zip(log_probs, self.decoder.decode(log_probs), strict=True):
             spans = path_to_spans(tag_names, path)
-            confidences = span_confidences(log_probs, path, spans)
-            ents = [Span(doc, start, end, label=label) for start, end, label in spans]
+            predictions.append(EntityPrediction(spans, span_confidences(lp, path, spans)))
+        return predictions
+
+    def set_annotations(self, docs: Iterable[Doc], predictions: list[EntityPrediction]) -> None:
+        """Replace each doc's entities by the predicted spans, with confidences."""
+        for doc, prediction in zip(docs, predictions, strict=True):
+            ents = [Span(doc, start, end, label=label) for start, end, label in prediction.spans]
             doc.set_ents(ents, default="outside")
-            for ent, confidence in zip(doc.ents, confidences.tolist(), strict=False):
+            for ent, confidence in zip(doc.ents, prediction.confidences.tolist(), strict=True):
                 ent._.set(CONFIDENCE, confidence)
 
     def update(
@@ -163,31 +200,35 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         return losses
 
     def get_loss(self, examples: Iterable[Example], scores: list[Floats2d]) -> tuple[float, list[Floats2d]]:
-        """Softmax cross-entropy against the gold BILUO tags, and its gradient
-        with respect to the logits. Tokens whose gold tag is unknown (missing
-        or misaligned annotation) contribute nothing."""
+        """Loss against the gold BILUO tags and its gradient w.r.t. the logits,
+        averaged over the tokens with a known gold tag. Tokens whose gold tag is
+        unknown (missing or misaligned annotation) are left free.
+
+        objective "crf": -log P(gold path) over valid paths (see lattice.py);
+        objective "softmax": per-token cross-entropy.
+        """
         validate_examples(examples, "BiLSTMEntityRecognizer.get_loss")
         index = tag_index(self.tag_names)
         truths = [
-            numpy.array(
-                [index.get(tag, MISSING) if tag else MISSING for tag in eg.get_aligned_ner()], dtype="int64"
-            )
+            numpy.array([index.get(tag or "", MISSING) for tag in eg.get_aligned_ner()], dtype="int64")
             for eg in examples
         ]
         xp = get_array_module(scores[0]) if scores else numpy
         n_known = max(1, sum(int((t != MISSING).sum()) for t in truths))
-        total = 0.0
-        d_scores = []
-        for score, truth in zip(scores, truths, strict=False):
-            log_probs = self.model.ops.to_numpy(score)
-            log_probs = log_softmax(log_probs)
-            known = truth != MISSING
-            rows = numpy.flatnonzero(known)
-            total -= float(log_probs[rows, truth[rows]].sum())
-            grad = numpy.exp(log_probs)
-            grad[rows, truth[rows]] -= 1.0
-            grad[~known] = 0.0
-            d_scores.append(xp.asarray(grad / n_known, dtype="float32"))
+        host_scores = [self.model.ops.to_numpy(s).astype("float64") for s in scores]
+        if self.objective == "crf":
+            total, grads = self.lattice.loss_and_gradient(host_scores, truths)
+        else:
+            total, grads = 0.0, []
+            for score, truth in zip(host_scores, truths, strict=True):
+                log_probs = log_softmax(score)
+                rows = numpy.flatnonzero(truth != MISSING)
+                total -= float(log_probs[rows, truth[rows]].sum())
+                grad = numpy.exp(log_probs)
+                grad[rows, truth[rows]] -= 1.0
+                grad[truth == MISSING] = 0.0
+                grads.append(grad)
+        d_scores = [xp.asarray(grad / n_known, dtype="float32") for grad in grads]
         return total / n_known, d_scores
 
     def initialize(
