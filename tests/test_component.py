@@ -46,10 +46,10 @@ def make_examples(nlp: Language) -> list[Example]:
     return examples
 
 
-def new_nlp() -> Language:
+def new_nlp(objective: str = "crf") -> Language:
     fix_random_seed(0)
     nlp = spacy.blank("en")
-    nlp.add_pipe("bilstm_ner", name="ner", config={"model": SMALL_MODEL})
+    nlp.add_pipe("bilstm_ner", name="ner", config={"model": SMALL_MODEL, "objective": objective})
     return nlp
 
 
@@ -85,8 +85,9 @@ def test_output_shape_per_doc(trained_nlp: Language) -> None:
     assert [s.shape for s in scores] == [(3, 13), (0, 13), (11, 13)]
 
 
-def test_training_reduces_loss_and_learns() -> None:
-    nlp = new_nlp()
+@pytest.mark.parametrize("objective", ["crf", "softmax"])
+def test_training_reduces_loss_and_learns(objective: str) -> None:
+    nlp = new_nlp(objective)
     examples = make_examples(nlp)
     nlp.initialize(lambda: examples)
     optimizer = Adam(0.01)
@@ -115,6 +116,11 @@ def test_mixed_length_batch_matches_single_docs(trained_nlp: Language) -> None:
     single = [entities(trained_nlp(text)) for text in texts]
     assert batched == single
     assert batched[0] == [(0, 2, "PER"), (4, 6, "LOC"), (9, 11, "ORG")]
+
+
+def test_unknown_objective_is_refused() -> None:
+    with pytest.raises(ValueError, match="objective"):
+        new_nlp("hinge")
 
 
 def test_confidence_in_unit_interval(trained_nlp: Language) -> None:

@@ -40,8 +40,8 @@ n_chars = 8
 char_width = 16
 hidden_width = 192
 depth = 1
-dropout = 0.3
-word_dropout = 0.1
+dropout = 0.4
+word_dropout = 0.2
 window = 64
 doc_memory = true
 """
@@ -56,7 +56,7 @@ if not Span.has_extension(CONFIDENCE):
     assigns=["doc.ents", "token.ent_iob", "token.ent_type", f"span._.{CONFIDENCE}"],
     default_config={
         "model": DEFAULT_MODEL,
-        "objective": "softmax",
+        "objective": "crf",
         "scorer": {"@scorers": "bilstm_ner.entity_scorer.v1"},
     },
     default_score_weights={

@@ -1,0 +1,78 @@
+"""This project's pipeline beside spaCy's built-in `ner`, trained on the same corpus.
+
+Both are trained with `spacy train` from their configs (spaCy's default CPU NER
+config is kept in configs/spacy_ner.cfg), timed, and scored on dev and test
+with the same scorer; the table gives overall and per-type P/R/F and the
+training time. A pipeline folder that already holds a trained model-best (and
+its train_seconds.json) is reused, e.g. seed 0 of the seeds command.
+"""
+
+from pathlib import Path
+
+import srsly
+import typer
+
+from training_runs import SPLITS, percent, score, train_timed
+
+
+def train_or_reuse(config: Path, folder: Path, overrides: dict, gpu_id: int) -> float | None:
+    """Train into folder unless model-best is there; return the training seconds if known."""
+    timing = folder / "train_seconds.json"
+    if not (folder / "model-best").exists():
+        seconds = train_timed(config, folder, overrides, use_gpu=gpu_id)
+        srsly.write_json(timing, {"seconds": seconds})
+    return srsly.read_json(timing)["seconds"] if timing.exists() else None
+
+
+def to_markdown(results: dict[str, dict]) -> str:
+    names = list(results)
+    lines = ["# BiLSTM NER vs spaCy's built-in ner", ""]
+    lines.append("| | " + " | ".join(names) + " |")
+    lines.append("|---|" + "---:|" * len(names))
+    for split in SPLITS:
+        for metric in ("p", "r", "f"):
+            row = [percent(results[n][split][metric]) for n in names]
+            lines.append(f"| {split} {metric.upper()} | " + " | ".join(row) + " |")
+    types = sorted({t for n in names for t in results[n]["test"]["per_type"]})
+    for split in SPLITS:
+        for label in types:
+            row = [percent(results[n][split]["per_type"].get(label, {}).get("f")) for n in names]
+            lines.append(f"| {split} F {label} | " + " | ".join(row) + " |")
+    row = [f"{results[n]['train_seconds'] / 60:.1f}" if results[n]["train_seconds"] else "–" for n in names]
+    lines.append("| training time (min) | " + " | ".join(row) + " |")
+    row = [f"{results[n]['test']['words_per_second']:.0f}" for n in names]
+    lines.append("| test words/s (spacy evaluate) | " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(
+    ours_config: Path = typer.Option(Path("configs/bilstm_ner.cfg")),
+    spacy_config: Path = typer.Option(Path("configs/spacy_ner.cfg")),
+    ours: Path = typer.Option(Path("training/compare/bilstm_ner"), help="Folder of our trained pipeline"),
+    baseline: Path = typer.Option(Path("training/compare/spacy_ner"), help="Folder of spaCy's trained ner"),
+    train_path: Path = typer.Option(Path("corpus/train.spacy")),
+    dev_path: Path = typer.Option(Path("corpus/dev.spacy")),
+    test_path: Path = typer.Option(Path("corpus/test.spacy")),
+    max_steps: int = typer.Option(0, help="0: the configs' own limits"),
+    output: Path = typer.Option(Path("metrics/compare.md")),
+    gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
+) -> None:
+    """Train (or reuse) both pipelines, score them on dev and test, write the comparison."""
+    overrides: dict = {"paths.train": str(train_path), "paths.dev": str(dev_path)}
+    if max_steps:
+        overrides["training.max_steps"] = max_steps
+    results = {}
+    for name, config, folder in (("bilstm_ner", ours_config, ours), ("spaCy ner", spacy_config, baseline)):
+        seconds = train_or_reuse(config, folder, overrides, gpu_id)
+        results[name] = {"train_seconds": seconds}
+        for split, corpus in (("dev", dev_path), ("test", test_path)):
+            results[name][split] = score(folder / "model-best", corpus, use_gpu=gpu_id)
+    table = to_markdown(results)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(table, encoding="utf8")
+    srsly.write_json(output.with_suffix(".json"), results)
+    print(table)
+
+
+if __name__ == "__main__":
+    typer.run(main)
