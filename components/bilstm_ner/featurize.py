@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy
-from spacy.attrs import IDS, SENT_START
+from spacy.attrs import IDS, ORTH, SENT_START
 from spacy.tokens import Doc
 from thinc.api import Model
 
@@ -22,6 +22,7 @@ _HIGH_BITS = numpy.uint64(32)
 # Odd 64-bit constant that spreads document numbers over the hash space.
 _DOC_SALT = 0x9E3779B97F4A7C15
 _MASK_64 = (1 << 64) - 1
+_SENTENCE_FINAL = (".", "!", "?")
 
 
 @dataclass
@@ -77,10 +78,22 @@ def window_bounds(n_tokens: int, sent_starts: numpy.ndarray, window: int) -> lis
 
 
 def sentence_starts(doc: Doc) -> numpy.ndarray:
-    """Token indices that start a sentence, or an empty array if none are set."""
-    if not doc.has_annotation("SENT_START"):
-        return numpy.zeros((0,), dtype="int64")
-    return numpy.flatnonzero(doc.to_array([SENT_START]).reshape(-1) == 1)
+    """Token indices that start a sentence.
+
+    Without sentence annotation (raw text through a pipeline with no parser or
+    sentencizer), a token after ".", "!" or "?" starts one: windows then rarely
+    cut a sentence, and never depend on what else is in the batch.
+    """
+    if doc.has_annotation("SENT_START"):
+        return numpy.flatnonzero(doc.to_array([SENT_START]).reshape(-1) == 1)
+    orths = doc.to_array([ORTH]).reshape(-1)
+    ends = numpy.isin(orths, _sentence_final_hashes(doc))
+    return numpy.flatnonzero(ends[:-1]) + 1
+
+
+def _sentence_final_hashes(doc: Doc) -> numpy.ndarray:
+    strings = doc.vocab.strings
+    return numpy.array([strings.add(p) for p in _SENTENCE_FINAL], dtype="uint64")
 
 
 def featurize_docs(
