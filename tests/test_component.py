@@ -6,7 +6,7 @@ import numpy
 import pytest
 import spacy
 from bilstm_ner.architectures import OUTPUT_LAYER
-from bilstm_ner.featurize import featurize_docs, window_bounds
+from bilstm_ner.featurize import featurize_docs, sentence_starts, window_bounds
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.training import Example
@@ -199,3 +199,15 @@ def test_featurize_places_every_token_once() -> None:
     # the token "h" (doc 2, token 0) sits where rows/cols say, with its own bytes
     h = 7
     assert batch.chars[batch.rows[h], batch.cols[h], 0] == ord("h")
+
+
+def test_raw_text_windows_follow_sentence_final_punctuation() -> None:
+    nlp = spacy.blank("en")
+    doc = nlp("Hello there. How are you? Fine!")
+    assert sentence_starts(doc).tolist() == [3, 7]
+    annotated = nlp.make_doc("a b c d")
+    annotated[0].is_sent_start = True
+    annotated[2].is_sent_start = True
+    annotated[1].is_sent_start = False
+    annotated[3].is_sent_start = False
+    assert sentence_starts(annotated).tolist() == [0, 2]
