@@ -31,8 +31,12 @@ from spacy.vocab import Vocab, create_vocab
 DOCSTART = "-DOCSTART-"
 BOM = "\ufeff"
 # A valid NER tag: O, or B-/I- followed by a non-empty type without whitespace.
-# Columns come from str.split(), so whitespace cannot occur inside a tag anyway.
 _TAG_RE = re.compile(r"(?:O|[BI]-\S+)\Z")
+# Columns are separated by ASCII spaces and tabs only. str.split() would also
+# split on a no-break space, U+2028, a form feed or a bare CR, cutting a word in
+# two or gluing two lines into one: since the word is the first column and the
+# tag the last, the pieces in between would be dropped without a word.
+_COLUMN_SEPARATOR = re.compile(r"[ \t]+")
 
 # A token as read from the file: (word, tag, 1-based line number).
 Token = tuple[str, str, int]
@@ -139,20 +143,38 @@ def _check_tag(tag: str, source: str | os.PathLike[str], line: int, seen: set[st
     seen.add(tag)
 
 
+def split_columns(line: str, source: str | os.PathLike[str], lineno: int) -> list[str]:
+    """A line's columns, separated by spaces or tabs; ``[]`` for a blank line.
+
+    The CR of a CRLF line end is dropped; a CR anywhere else (old Mac line ends,
+    a corrupt file) is refused, since it hides a line break inside the line.
+    A line of only whitespace of any kind (e.g. a no-break space) is blank.
+    """
+    if not line.strip():
+        return []
+    stripped = line.strip(" \t\r")
+    if "\r" in stripped:
+        raise ConllFormatError(
+            source, lineno, "carriage return (\\r) inside a line: line ends must be LF or CRLF"
+        )
+    return _COLUMN_SEPARATOR.split(stripped)
+
+
 def split_documents(text: str, source: str | os.PathLike[str] = "<string>") -> list[list[Sentence]]:
     """Group lines into documents of sentences of validated tokens.
 
-    Lines are split on ``\\n`` only (a trailing ``\\r`` is whitespace and goes
-    away), so line numbers in errors match what an editor shows. A leading BOM
-    is dropped, so strings read without ``utf-8-sig`` parse the same. Empty
-    sentences and documents are dropped; a file without DOCSTART is one document.
+    Lines are split on ``\\n`` only (the CR of a CRLF goes away, see
+    `split_columns`), so line numbers in errors match what an editor shows. A
+    leading BOM is dropped, so strings read without ``utf-8-sig`` parse the
+    same. Empty sentences and documents are dropped; a file without DOCSTART is
+    one document.
     """
     documents: list[list[Sentence]] = []
     document: list[Sentence] = []
     sentence: Sentence = []
     valid_tags: set[str] = set()
     for lineno, line in enumerate(text.removeprefix(BOM).split("\n"), start=1):
-        columns = line.split()
+        columns = split_columns(line, source, lineno)
         if not columns or is_docstart(columns[0]):
             if sentence:
                 document.append(sentence)
@@ -310,15 +332,17 @@ def main(
     """Convert a CoNLL NER file to a spaCy DocBin, one Doc per -DOCSTART- document.
 
     Accepted input: UTF-8 text (BOM optional, LF or CRLF line ends), one token
-    per line with columns separated by any whitespace (tabs or spaces); two or
-    more columns, the word is the first and the NER tag the last. Tags are IOB1
-    or IOB2 (O, B-TYPE, I-TYPE). Blank lines separate sentences; any line whose
-    first column is -DOCSTART- separates documents (none at all: one document).
+    per line with columns separated by tabs or spaces (other characters, e.g.
+    a no-break space, belong to the word); two or more columns, the word is
+    the first and the NER tag the last. Tags are IOB1 or IOB2 (O, B-TYPE,
+    I-TYPE). Blank lines separate sentences; any line whose first column is
+    -DOCSTART- separates documents (none at all: one document).
 
     Refused, with "error: PATH:LINE: message" and exit code 1: empty files or
     files without tokens, lines with one column, other tags (e.g. E-PER, B-),
-    bytes that are not UTF-8. The output is written atomically; on failure an
-    existing OUTPUT is left untouched and no partial file is written.
+    bytes that are not UTF-8, a carriage return inside a line (CR-only line
+    ends). The output is written atomically; on failure an existing OUTPUT is
+    left untouched and no partial file is written.
     """
     try:
         docs = read_conll(input_path)

@@ -29,6 +29,17 @@ FACTORY = "bilstm_ner"
 OBJECTIVES = ("crf", "softmax")
 CONFIDENCE = "confidence"
 MISSING = -1
+# Model attribute holding the labels the output layer was sized for.
+TRAINED_LABELS = "bilstm_ner_labels"
+# Words in load errors that mean "weights and config disagree" (torch, thinc, spaCy E149).
+_SHAPE_ERRORS = (
+    "size mismatch",
+    "Missing key",
+    "Unexpected key",
+    "change dimension",
+    "mismatched structure",
+    "Error deserializing model",
+)
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -253,6 +264,8 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         self._require_labels()
         doc_sample = [eg.predicted for eg in islice(get_examples(), 10)]
         self.model.get_ref(OUTPUT_LAYER).set_dim("nO", len(self.tag_names))
+        # Saved with the weights, so loading can tell when cfg lists other labels.
+        self.model.attrs[TRAINED_LABELS] = list(self.labels)
         self.model.initialize(X=doc_sample)
 
     def add_label(self, label: str) -> int:
@@ -272,14 +285,42 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         return 1
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "BiLSTMEntityRecognizer":
-        super().from_bytes(bytes_data, exclude=exclude)
+        """Load cfg and weights; ValueError naming the component if they do not fit."""
+        try:
+            super().from_bytes(bytes_data, exclude=exclude)
+        except Exception as err:
+            raise self._load_error("bytes", err) from err
         self._check_shape()
         return self
 
     def from_disk(self, path, *, exclude: Iterable[str] = tuple()) -> "BiLSTMEntityRecognizer":
-        super().from_disk(path, exclude=exclude)
+        """Load cfg and weights from a folder; OSError for missing files, ValueError
+        (naming the component and folder) for corrupt or incompatible ones."""
+        try:
+            super().from_disk(path, exclude=exclude)
+        except OSError as err:
+            raise type(err)(f"[{self.name}] cannot load the component from {path}: {err}") from err
+        except Exception as err:
+            raise self._load_error(str(path), err) from err
         self._check_shape()
         return self
+
+    def _load_error(self, source: str, err: Exception) -> ValueError:
+        """What spaCy, thinc, msgpack or torch raised, said so a user knows what to fix."""
+        text = str(err)
+        detail = " ".join(line.strip() for line in text.splitlines()[:2] if line.strip())[:300]
+        if any(marker in text for marker in _SHAPE_ERRORS):
+            problem = (
+                "the saved weights do not fit the model built from the config: a model setting "
+                "(e.g. hidden_width, embed_width, rows, doc_memory) differs from the one they were "
+                "trained with"
+            )
+        else:
+            problem = "the saved data is truncated or corrupt"
+        return ValueError(
+            f"[{self.name}] cannot load the component from {source}: {problem} "
+            f"({type(err).__name__}: {detail or 'no details'})"
+        )
 
     def _check_shape(self) -> None:
         """Fail loudly if the saved weights do not match the saved labels."""
@@ -288,4 +329,10 @@ class BiLSTMEntityRecognizer(TrainablePipe):
             raise ValueError(
                 f"[{self.name}] the saved model has {output_layer.get_dim('nO')} outputs but its "
                 f"labels {list(self.labels)} need {len(self.tag_names)}: cfg and weights do not match"
+            )
+        trained = self.model.attrs.get(TRAINED_LABELS)
+        if trained is not None and list(trained) != list(self.labels):
+            raise ValueError(
+                f"[{self.name}] the saved weights were trained for the labels {list(trained)} but cfg "
+                f"lists {list(self.labels)}: cfg and weights do not match"
             )
