@@ -11,7 +11,6 @@ from pathlib import Path
 
 import srsly
 import typer
-
 from training_runs import SPLITS, percent, score, train_timed
 
 

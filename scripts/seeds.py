@@ -11,7 +11,6 @@ from pathlib import Path
 
 import srsly
 import typer
-
 from training_runs import SPLITS, percent, score, train_timed
 
 
@@ -35,7 +34,11 @@ def summarize(runs: list[dict]) -> dict:
             }
     seconds = [run["train_seconds"] for run in runs if run.get("train_seconds") is not None]
     if seconds:
-        summary["train_seconds"] = {"median": statistics.median(seconds), "min": min(seconds), "max": max(seconds)}
+        summary["train_seconds"] = {
+            "median": statistics.median(seconds),
+            "min": min(seconds),
+            "max": max(seconds),
+        }
     return summary
 
 

@@ -1,7 +1,6 @@
 """The seeds summary: median, min and max over runs, and its Markdown table."""
 
 import pytest
-
 from seeds import summarize, to_markdown
 
 
