@@ -1,0 +1,66 @@
+"""Score a pipeline on CoNLL's own tokens, as conlleval does.
+
+`spacy evaluate` re-tokenizes each document's text with the pipeline's
+tokenizer and aligns the result to the gold tokens. Here the pipeline gets the
+gold tokens themselves (whole documents, no sentence boundaries), so precision,
+recall and F1 are exact (start, end, label) matches over CoNLL's tokens: the
+figure papers report. Printed beside `spacy evaluate`'s in the project.
+"""
+
+from collections import Counter
+from pathlib import Path
+
+import spacy
+import srsly
+import typer
+from spacy.tokens import Doc, DocBin
+
+
+def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return {"p": p, "r": r, "f": 2 * p * r / (p + r) if p + r else 0.0}
+
+
+def score_on_gold_tokens(nlp, gold_docs: list[Doc], batch_size: int = 32) -> dict:
+    """Exact-match entity P/R/F (micro and per type) with the gold tokenization."""
+    inputs = [
+        Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace_) for t in d]) for d in gold_docs
+    ]
+    counts: dict[str, Counter] = {}
+    for gold, predicted in zip(gold_docs, nlp.pipe(inputs, batch_size=batch_size), strict=True):
+        gold_spans = {(e.start, e.end, e.label_) for e in gold.ents}
+        predicted_spans = {(e.start, e.end, e.label_) for e in predicted.ents}
+        for span in gold_spans | predicted_spans:
+            kind = (
+                "tp"
+                if span in gold_spans and span in predicted_spans
+                else ("fn" if span in gold_spans else "fp")
+            )
+            counts.setdefault(span[2], Counter())[kind] += 1
+    total = sum(counts.values(), Counter())
+    return {
+        **prf(total["tp"], total["fp"], total["fn"]),
+        "per_type": {label: prf(c["tp"], c["fp"], c["fn"]) for label, c in sorted(counts.items())},
+    }
+
+
+def main(
+    model: str = typer.Argument(..., help="Pipeline name or path"),
+    corpus: Path = typer.Argument(..., help="DocBin with the gold documents"),
+    output: Path = typer.Option(None, help="Write the scores as JSON here"),
+) -> None:
+    """Print exact-match entity P/R/F on the corpus's own tokens."""
+    nlp = spacy.load(model)
+    gold_docs = list(DocBin().from_disk(corpus).get_docs(nlp.vocab))
+    scores = score_on_gold_tokens(nlp, gold_docs)
+    print(f"{corpus}: P {100 * scores['p']:.2f}  R {100 * scores['r']:.2f}  F {100 * scores['f']:.2f}")
+    for label, s in scores["per_type"].items():
+        print(f"  {label:5} P {100 * s['p']:.2f}  R {100 * s['r']:.2f}  F {100 * s['f']:.2f}")
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(output, scores)
+
+
+if __name__ == "__main__":
+    typer.run(main)

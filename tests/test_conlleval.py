@@ -1,0 +1,20 @@
+"""Exact-match scoring on the gold tokens."""
+
+import pytest
+import spacy
+from spacy.tokens import Doc, Span
+
+from conlleval import score_on_gold_tokens
+
+
+def test_exact_match_counts_per_type() -> None:
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns([{"label": "LOC", "pattern": "Paris"}, {"label": "PER", "pattern": "Smith"}])
+    gold = Doc(nlp.vocab, words=["John", "Smith", "visited", "Paris", "and", "Rome", "."])
+    gold.ents = [Span(gold, 0, 2, "PER"), Span(gold, 3, 4, "LOC"), Span(gold, 5, 6, "LOC")]
+    scores = score_on_gold_tokens(nlp, [gold])
+    # predicted: "Smith" PER (wrong boundary: fp and fn), "Paris" LOC (tp); "Rome" missed (fn)
+    assert scores["per_type"]["LOC"] == pytest.approx({"p": 1.0, "r": 0.5, "f": 2 / 3})
+    assert scores["per_type"]["PER"] == {"p": 0.0, "r": 0.0, "f": 0.0}
+    assert scores["p"] == pytest.approx(0.5) and scores["r"] == pytest.approx(1 / 3)
