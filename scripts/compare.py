@@ -55,11 +55,18 @@ def main(
     max_steps: int = typer.Option(0, help="0: the configs' own limits"),
     output: Path = typer.Option(Path("metrics/compare.md")),
     gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
+    baseline_only: bool = typer.Option(
+        False, "--baseline-only", help="Only train (or reuse) spaCy's ner, e.g. for the benchmark"
+    ),
 ) -> None:
     """Train (or reuse) both pipelines, score them on dev and test, write the comparison."""
     overrides: dict = {"paths.train": str(train_path), "paths.dev": str(dev_path)}
     if max_steps:
         overrides["training.max_steps"] = max_steps
+    if baseline_only:
+        seconds = train_or_reuse(spacy_config, baseline, overrides, gpu_id)
+        print(f"spaCy ner in {baseline}/model-best (trained in {seconds or 0:.0f} s)")
+        return
     results = {}
     for name, config, folder in (("bilstm_ner", ours_config, ours), ("spaCy ner", spacy_config, baseline)):
         seconds = train_or_reuse(config, folder, overrides, gpu_id)

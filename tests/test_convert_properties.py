@@ -80,8 +80,11 @@ tags = st.one_of(
         lambda t: t.split() == [t]
     ),
 )
+# A U+FEFF at the very start of a file is a byte-order mark by definition and is
+# dropped, so fuzzed words (one may open the file) do not start with it.
+line_words = words.filter(lambda w: not w.startswith(convert.BOM))
 line_item = st.one_of(
-    st.tuples(st.just("token"), words, tags, st.integers(min_value=0, max_value=2)),
+    st.tuples(st.just("token"), line_words, tags, st.integers(min_value=0, max_value=2)),
     st.just(("blank",)),
     st.just(("docstart",)),
 )

@@ -51,27 +51,31 @@ class ConstrainedDecoder:
         n_tags = self.transitions.shape[0]
         lengths = numpy.array([len(lp) for lp in log_probs])
         max_len = int(lengths.max())
+        # Docs sorted by length: at position t the ones still running are a suffix.
+        order = numpy.argsort(lengths, kind="stable")
+        running_from = numpy.searchsorted(lengths[order], numpy.arange(max_len), side="right")
         emissions = numpy.zeros((n_docs, max_len, n_tags), dtype="float32")
-        for i, lp in enumerate(log_probs):
-            emissions[i, : len(lp)] = lp
-        # Past a document's end the score is carried over unchanged.
-        identity = numpy.broadcast_to(numpy.arange(n_tags, dtype="int16"), (n_docs, n_tags))
-        backpointers = numpy.zeros((n_docs, max_len, n_tags), dtype="int16")
+        for row, i in enumerate(order.tolist()):
+            emissions[row, : lengths[i]] = log_probs[i]
+        # Past a document's end its tag is carried over unchanged (identity pointers).
+        backpointers = numpy.empty((n_docs, max_len, n_tags), dtype="int16")
+        backpointers[:] = numpy.arange(n_tags, dtype="int16")
         score = emissions[:, 0] + self.first
         for t in range(1, max_len):
-            candidates = score[:, :, None] + self.transitions[None]
-            best_prev = candidates.argmax(axis=1).astype("int16")
-            stepped = numpy.take_along_axis(candidates, best_prev[:, None, :].astype("intp"), 1)[:, 0]
-            active = (t < lengths)[:, None]
-            score = numpy.where(active, stepped + emissions[:, t], score)
-            backpointers[:, t] = numpy.where(active, best_prev, identity)
+            k = running_from[t]
+            candidates = score[k:, :, None] + self.transitions
+            backpointers[k:, t] = candidates.argmax(axis=1)
+            score[k:] = candidates.max(axis=1) + emissions[k:, t]
         score = score + self.last
         tags = numpy.zeros((n_docs, max_len), dtype="int32")
         tags[:, max_len - 1] = score.argmax(axis=1)
         rows = numpy.arange(n_docs)
         for t in range(max_len - 1, 0, -1):
             tags[:, t - 1] = backpointers[rows, t, tags[:, t]]
-        return [tags[i, : lengths[i]] for i in range(n_docs)]
+        paths: list[numpy.ndarray] = [numpy.zeros((0,), dtype="int32")] * n_docs
+        for row, i in enumerate(order.tolist()):
+            paths[i] = tags[row, : lengths[i]]
+        return paths
 
 
 def path_to_spans(tag_names: Sequence[str], path: numpy.ndarray) -> list[tuple[int, int, str]]:

@@ -1,11 +1,14 @@
 """Turn a batch of Docs into the padded integer arrays the torch encoder reads.
 
 Everything here is numpy, vectorised over tokens: lexical attributes come from
-`Doc.to_array` (hashes spaCy already computed), characters from
-`Doc.to_utf8_array`. Long documents are cut into windows of at most `window`
-tokens, on sentence boundaries where the Doc has them, so the LSTM sees
-cross-sentence context while memory and the length of its sequential loop stay
-bounded whatever the document's size.
+`Doc.to_array` (hashes spaCy already computed), characters as
+`Doc.to_utf8_array` lays them out (built once per distinct word). Long
+documents are cut into windows of at most `window` tokens, on sentence
+boundaries where the Doc has them, so the LSTM sees cross-sentence context
+while memory and the length of its sequential loop stay bounded whatever the
+document's size. Optional static word vectors are read from the Doc's vocab
+(`spacy init vectors` output) at featurization time, so they are never copied
+into the model's weights.
 """
 
 from collections.abc import Callable, Sequence
@@ -13,8 +16,11 @@ from dataclasses import dataclass
 
 import numpy
 from spacy.attrs import IDS, ORTH, SENT_START
+from spacy.strings import StringStore
 from spacy.tokens import Doc
+from spacy.vocab import Vocab
 from thinc.api import Model
+from thinc.util import to_numpy
 
 # Two independent buckets per attribute (low and high 32 bits of spaCy's
 # 64-bit string hash): a collision in one bucket rarely repeats in the other.
@@ -38,6 +44,9 @@ class PaddedBatch:
         word) pair, so occurrences of one word in one document can share what
         the model learnt about them; padding positions get the id n_groups.
     n_groups: number of distinct (document, word) pairs in the batch.
+    vectors: (n_windows, max_len, vectors_width) float32 static word vectors,
+        zeros for padding and for words without a vector; None unless the
+        model reads static vectors.
     """
 
     ids: numpy.ndarray
@@ -48,6 +57,7 @@ class PaddedBatch:
     doc_lengths: numpy.ndarray
     groups: numpy.ndarray
     n_groups: int
+    vectors: numpy.ndarray | None = None
 
 
 def window_bounds(n_tokens: int, sent_starts: numpy.ndarray, window: int) -> list[tuple[int, int]]:
@@ -96,14 +106,98 @@ def _sentence_final_hashes(doc: Doc) -> numpy.ndarray:
     return numpy.array([strings.add(p) for p in _SENTENCE_FINAL], dtype="uint64")
 
 
+# Byte rows of the words seen so far, per n_chars (cleared when it gets large).
+_UTF8_ROWS: dict[int, dict[int, bytes]] = {}
+_UTF8_CACHE_SIZE = 200_000
+
+
+def utf8_rows(orths: numpy.ndarray, strings: StringStore, n_chars: int) -> numpy.ndarray:
+    """What `Doc.to_utf8_array(nr_char=n_chars)` gives for tokens with these ORTH
+    hashes: each one's UTF-8 bytes in the order first, last, second, second
+    last..., 255 for padding.
+
+    Built once per distinct word and cached, where `Doc.to_utf8_array` makes a
+    Token object and a bytes object for every token.
+    """
+    distinct, inverse = numpy.unique(orths, return_inverse=True)
+    cache = _UTF8_ROWS.setdefault(n_chars, {})
+    if len(cache) > _UTF8_CACHE_SIZE:
+        cache.clear()
+    rows = []
+    for orth in distinct.tolist():
+        row = cache.get(orth)
+        if row is None:
+            row = cache[orth] = _outside_in(strings[orth].encode("utf8"), n_chars)
+        rows.append(row)
+    table = numpy.frombuffer(b"".join(rows), dtype="uint8").reshape(len(rows), n_chars)
+    return table[inverse.reshape(-1)]
+
+
+def _outside_in(data: bytes, n_chars: int) -> bytes:
+    """Bytes 0, -1, 1, -2... of data, each byte once, cut or padded with 255 to n_chars."""
+    picked = bytearray()
+    start, end = 0, len(data) - 1
+    while len(picked) < n_chars and start <= end:
+        picked.append(data[start])
+        start += 1
+        if len(picked) < n_chars and start <= end:
+            picked.append(data[end])
+            end -= 1
+    return bytes(picked) + b"\xff" * (n_chars - len(picked))
+
+
+NO_VECTORS_MESSAGE = (
+    "include_static_vectors = true, but the pipeline's vocab has no word vectors. Make them "
+    "with `python -m spacy init vectors en VECTORS_FILE OUTPUT_DIR` and point [initialize] "
+    "vectors at OUTPUT_DIR (with configs/bilstm_ner_vectors.cfg: --paths.vectors OUTPUT_DIR), "
+    "or set include_static_vectors = false."
+)
+
+
+def vectors_width(vocab: Vocab) -> int:
+    """Width of the vocab's static vectors; ValueError saying how to add them if it has none."""
+    n_rows, width = vocab.vectors.shape
+    if n_rows == 0 or width == 0:
+        raise ValueError(NO_VECTORS_MESSAGE)
+    return int(width)
+
+
+def token_vectors(docs: Sequence[Doc]) -> numpy.ndarray:
+    """(n_tokens, width) float32 static vectors of all tokens of the docs, in order.
+
+    Looked up as spaCy's StaticVectors does: by the table's key attribute
+    (ORTH unless `spacy init vectors --attr` said otherwise), zeros for
+    words without a vector; floret tables build a vector for any word.
+    """
+    vocab = docs[0].vocab
+    width = vectors_width(vocab)
+    vectors = vocab.vectors
+    key_attr = getattr(vectors, "attr", ORTH)
+    key_arrays = [doc.to_array(key_attr).reshape(-1) for doc in docs if len(doc)]
+    if not key_arrays:
+        return numpy.zeros((0, width), dtype="float32")
+    keys = numpy.concatenate(key_arrays).astype("uint64")
+    if vectors.mode == "floret":
+        return numpy.asarray(to_numpy(vectors.get_batch(keys)), dtype="float32")
+    found = numpy.asarray(to_numpy(vectors.find(keys=keys)))
+    rows = numpy.asarray(to_numpy(vectors.data), dtype="float32")[found]
+    rows[found < 0] = 0.0
+    return rows
+
+
 def featurize_docs(
-    docs: Sequence[Doc], attrs: Sequence[str], rows: Sequence[int], n_chars: int, window: int
+    docs: Sequence[Doc],
+    attrs: Sequence[str],
+    rows: Sequence[int],
+    n_chars: int,
+    window: int,
+    include_static_vectors: bool = False,
 ) -> PaddedBatch:
     """Build the padded, hashed, windowed input arrays of a batch (see PaddedBatch)."""
     attr_ids = [IDS[attr.upper()] for attr in attrs]
     n_rows = numpy.asarray(rows, dtype="uint64")
     doc_lengths = numpy.array([len(doc) for doc in docs], dtype="int64")
-    hashed, char_arrays, windows, word_keys = [], [], [], []
+    hashed, orth_arrays, windows, word_keys = [], [], [], []
     offset = 0
     for doc_index, doc in enumerate(docs):
         if len(doc) == 0:
@@ -113,11 +207,13 @@ def featurize_docs(
         salt = numpy.uint64(((doc_index + 1) * _DOC_SALT) & _MASK_64)
         word_keys.append(values[:, 0] ^ salt)
         hashed.append(numpy.stack([values % n_rows, (values >> _HIGH_BITS) % n_rows], axis=-1))
-        char_arrays.append(doc.to_utf8_array(nr_char=n_chars))
+        orth_arrays.append(doc.to_array(ORTH))
         for start, end in window_bounds(len(doc), sentence_starts(doc), window):
             windows.append((offset + start, end - start))
         offset += len(doc)
     n_attrs = len(attr_ids)
+    # Read (and checked) even for an empty batch, so a missing table fails at once.
+    all_vectors = token_vectors(docs) if include_static_vectors and docs else None
     if not windows:
         return PaddedBatch(
             ids=numpy.zeros((0, 0, n_attrs, 2), dtype="int64"),
@@ -128,9 +224,10 @@ def featurize_docs(
             doc_lengths=doc_lengths,
             groups=numpy.zeros((0, 0), dtype="int64"),
             n_groups=0,
+            vectors=None if all_vectors is None else all_vectors.reshape(0, 0, all_vectors.shape[1]),
         )
     all_ids = numpy.concatenate(hashed).astype("int64")
-    all_chars = numpy.concatenate(char_arrays).astype("int64")
+    all_chars = utf8_rows(numpy.concatenate(orth_arrays), docs[0].vocab.strings, n_chars).astype("int64")
     windows.sort(key=lambda w: -w[1])
     starts = numpy.array([w[0] for w in windows], dtype="int64")
     lengths = numpy.array([w[1] for w in windows], dtype="int64")
@@ -153,11 +250,19 @@ def featurize_docs(
     n_groups = int(word_groups.max()) + 1
     groups = numpy.full((len(windows), max_len), n_groups, dtype="int64")
     groups[win_rows, win_cols] = word_groups[source]
-    return PaddedBatch(ids, chars, lengths, rows, cols, doc_lengths, groups, n_groups)
+    vectors = None
+    if all_vectors is not None:
+        vectors = numpy.zeros((len(windows), max_len, all_vectors.shape[1]), dtype="float32")
+        vectors[win_rows, win_cols] = all_vectors[source]
+    return PaddedBatch(ids, chars, lengths, rows, cols, doc_lengths, groups, n_groups, vectors)
 
 
 def DocFeaturizer(
-    attrs: Sequence[str], rows: Sequence[int], n_chars: int, window: int
+    attrs: Sequence[str],
+    rows: Sequence[int],
+    n_chars: int,
+    window: int,
+    include_static_vectors: bool = False,
 ) -> Model[list[Doc], PaddedBatch]:
     """Thinc layer wrapping `featurize_docs`; it has no weights and passes no gradient."""
     if len(attrs) != len(rows):
@@ -165,12 +270,30 @@ def DocFeaturizer(
     return Model(
         "doc_featurizer",
         _featurizer_forward,
-        attrs={"attrs": list(attrs), "rows": list(rows), "n_chars": n_chars, "window": window},
+        init=_featurizer_init,
+        attrs={
+            "attrs": list(attrs),
+            "rows": list(rows),
+            "n_chars": n_chars,
+            "window": window,
+            "include_static_vectors": include_static_vectors,
+        },
     )
+
+
+def _featurizer_init(model: Model, X: list[Doc] | None = None, Y: None = None) -> None:
+    # Fail at `nlp.initialize`, before any training, when the vectors are missing.
+    if model.attrs["include_static_vectors"] and X:
+        vectors_width(X[0].vocab)
 
 
 def _featurizer_forward(model: Model, docs: list[Doc], is_train: bool) -> tuple[PaddedBatch, Callable]:
     batch = featurize_docs(
-        docs, model.attrs["attrs"], model.attrs["rows"], model.attrs["n_chars"], model.attrs["window"]
+        docs,
+        model.attrs["attrs"],
+        model.attrs["rows"],
+        model.attrs["n_chars"],
+        model.attrs["window"],
+        include_static_vectors=model.attrs["include_static_vectors"],
     )
     return batch, lambda d_batch: []

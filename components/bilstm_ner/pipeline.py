@@ -10,6 +10,7 @@ when it is the only entity source in a pipeline.
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import islice
+from typing import Any
 
 import numpy
 from spacy.language import Language
@@ -21,6 +22,7 @@ from thinc.api import Config, Model, Optimizer, get_array_module, set_dropout_ra
 from thinc.types import Floats2d
 
 from .architectures import OUTPUT_LAYER
+from .calibration import DEFAULT_TEMPERATURE
 from .decoding import ConstrainedDecoder, log_softmax, path_to_spans, span_confidences
 from .lattice import BILUOLattice, span_probabilities
 from .tag_scheme import biluo_tag_names, tag_index
@@ -40,6 +42,9 @@ _SHAPE_ERRORS = (
     "mismatched structure",
     "Error deserializing model",
 )
+
+# Tokens per model call at inference (see BiLSTMEntityRecognizer.model_scores).
+PREDICT_TOKENS = 4096
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -94,6 +99,21 @@ def make_bilstm_ner(
     return BiLSTMEntityRecognizer(nlp.vocab, model, name, objective=objective, scorer=scorer)
 
 
+def token_slices(docs: Sequence[Doc], max_tokens: int) -> Iterable[list[Doc]]:
+    """Consecutive runs of docs, in order, of at most max_tokens tokens each
+    (a longer doc makes a run of its own)."""
+    chunk: list[Doc] = []
+    n_tokens = 0
+    for doc in docs:
+        if chunk and n_tokens + len(doc) > max_tokens:
+            yield chunk
+            chunk, n_tokens = [], 0
+        chunk.append(doc)
+        n_tokens += len(doc)
+    if chunk:
+        yield chunk
+
+
 @dataclass
 class EntityPrediction:
     """What `predict` found in one doc: (start, end, label) token spans and a
@@ -122,7 +142,7 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         if objective not in OBJECTIVES:
             raise ValueError(f"[{name}] objective must be one of {OBJECTIVES}, got {objective!r}")
         self.objective = objective
-        self.cfg: dict[str, list[str]] = {"labels": []}
+        self.cfg: dict[str, Any] = {"labels": [], "temperature": DEFAULT_TEMPERATURE}
         self._decoder: ConstrainedDecoder | None = None
         self._lattice: BILUOLattice | None = None
 
@@ -156,23 +176,58 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         docs = list(docs)
         if not any(len(doc) for doc in docs):
             return [EntityPrediction([], numpy.zeros((0,), dtype="float32")) for _ in docs]
-        scores = [self.model.ops.to_numpy(s) for s in self.model.predict(docs)]
+        scores = self.model_scores(docs)
+        return self.decode_scores(scores)
+
+    # --- confidence calibration (issue 5; fitting and measures in calibration.py) ---
+    @property
+    def temperature(self) -> float:
+        """What the scores are divided by before confidences are computed: fitted
+        on dev (scripts/calibration.py fit) and saved in cfg. Spans do not depend on it."""
+        return float(self.cfg.get("temperature", DEFAULT_TEMPERATURE))
+
+    def decode_scores(
+        self, scores: list[numpy.ndarray], temperature: float | None = None
+    ) -> list[EntityPrediction]:
+        """Spans from each doc's (n_tokens, n_tags) scores, and confidences from
+        the scores divided by `temperature` (default: the one in cfg)."""
+        temperature = self.temperature if temperature is None else float(temperature)
+        if not temperature > 0:
+            raise ValueError(f"[{self.name}] the temperature must be positive, got {temperature}")
         tag_names = self.tag_names
         if self.objective == "crf":
             paths = self.decoder.decode(scores)
-            log_z, alphas, betas, _ = self.lattice.forward_backward(scores)
+            scaled = [s / temperature for s in scores]
+            log_z, alphas, betas = self.lattice.alpha_beta(scaled)
             predictions = []
             for i, path in enumerate(paths):
                 spans = path_to_spans(tag_names, path)
-                confidences = span_probabilities(scores[i], alphas[i], betas[i], log_z[i], path, spans)
+                confidences = span_probabilities(scaled[i], alphas[i], betas[i], log_z[i], path, spans)
                 predictions.append(EntityPrediction(spans, confidences))
             return predictions
         log_probs = [log_softmax(s) for s in scores]
         predictions = []
-        for lp, path in zip(log_probs, self.decoder.decode(log_probs), strict=True):
+        for s, path in zip(scores, self.decoder.decode(log_probs), strict=True):
             spans = path_to_spans(tag_names, path)
-            predictions.append(EntityPrediction(spans, span_confidences(lp, path, spans)))
+            confidences = span_confidences(log_softmax(s / temperature), path, spans)
+            predictions.append(EntityPrediction(spans, confidences))
         return predictions
+
+    # --- end of confidence calibration ---
+
+    def model_scores(self, docs: list[Doc]) -> list[numpy.ndarray]:
+        """The model's (n_tokens, n_tags) scores for each doc.
+
+        Docs go through the model in consecutive slices of about PREDICT_TOKENS
+        tokens, whatever nlp.pipe's batch size: a slice's arrays stay in cache
+        and their memory is reused, where one big batch allocates (and
+        page-faults) hundreds of MB per call and runs about 1.5x slower. A doc's
+        scores do not depend on the other docs of its slice.
+        """
+        scores: list[numpy.ndarray] = []
+        for chunk in token_slices(docs, PREDICT_TOKENS):
+            scores.extend(self.model.ops.to_numpy(s) for s in self.model.predict(chunk))
+        return scores
 
     def set_annotations(self, docs: Iterable[Doc], predictions: list[EntityPrediction]) -> None:
         """Replace each doc's entities by the predicted spans, with confidences."""

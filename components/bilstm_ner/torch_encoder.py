@@ -11,6 +11,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+# At inference, windows per LSTM call (see BiLSTMEncoder.forward).
+INFERENCE_WINDOWS = 64
+
 
 class BiLSTMEncoder(nn.Module):
     """Contextual token vectors of shape (n_windows, max_len, 2 * hidden_width).
@@ -67,6 +70,28 @@ class BiLSTMEncoder(nn.Module):
         n_windows, max_len = ids.shape[0], ids.shape[1]
         if n_windows == 0:
             return self.char_embedding.weight.new_zeros((0, max_len, self.output_width))
+        if self.training or n_windows <= INFERENCE_WINDOWS:
+            outputs = self.encode_windows(ids, chars, lengths, max_len)
+        else:
+            # At inference a long document is read a slice of windows at a
+            # time (windows are independent in the LSTM): memory for the
+            # embeddings and the LSTM stays bounded whatever the length.
+            slices = []
+            for i in range(0, n_windows, INFERENCE_WINDOWS):
+                # windows are sorted longest first: the first sets the slice's width
+                span, width = slice(i, i + INFERENCE_WINDOWS), int(lengths[i])
+                slices.append(
+                    self.encode_windows(ids[span, :width], chars[span, :width], lengths[span], max_len)
+                )
+            outputs = torch.cat(slices)
+        if self.doc_memory:
+            outputs = torch.cat([outputs, word_memory(outputs, groups, n_groups)], dim=-1)
+        return self.dropout(outputs)
+
+    def encode_windows(
+        self, ids: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor, total_length: int
+    ) -> torch.Tensor:
+        """BiLSTM outputs (n_windows, total_length, 2 * hidden_width) of windows sorted longest first."""
         vectors = [
             embedding(ids[:, :, i, 0]) + embedding(ids[:, :, i, 1])
             for i, embedding in enumerate(self.embeddings)
@@ -78,10 +103,8 @@ class BiLSTMEncoder(nn.Module):
         inputs = self.dropout(torch.cat(vectors, dim=-1))
         packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=True)
         outputs, _ = self.lstm(packed)
-        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=max_len)
-        if self.doc_memory:
-            outputs = torch.cat([outputs, word_memory(outputs, groups, n_groups)], dim=-1)
-        return self.dropout(outputs)
+        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=total_length)
+        return outputs
 
 
 def word_memory(outputs: torch.Tensor, groups: torch.Tensor, n_groups: int) -> torch.Tensor:

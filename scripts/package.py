@@ -1,0 +1,189 @@
+"""Build an installable wheel of a trained pipeline, with the component's code inside.
+
+    python scripts/package.py training/model-best packages --name conll03_bilstm_ner --version 0.1.0
+
+writes packages/en_conll03_bilstm_ner-0.1.0/dist/en_conll03_bilstm_ner-0.1.0-py3-none-any.whl.
+The component's code is taken from the installed `bilstm_ner` package (this
+repository's components/bilstm_ner, installed editable by requirements.txt)
+or `--code`; its requirements from the nearest pyproject.toml above the code.
+`pip install` of that one file (pip fetches spaCy, thinc, torch and numpy)
+makes `spacy.load("en_conll03_bilstm_ner")` work anywhere.
+
+Why not plain `spacy package --code`: it imports every code file as a
+top-level module before copying it, so files that import each other
+relatively (`from .decoding import ...`, as the component's modules do) fail
+there; and it lists the component's own distribution (`bilstm-ner`, found
+through the entry points; not on PyPI) as a requirement, but not torch. So
+this script lets `spacy package` lay out the package and meta.json, then
+copies the component's modules flat into it (they import each other as
+`from . import name`, which works in any package), sets the requirements to
+the component's declared dependencies (pyproject.toml), and builds the wheel.
+
+The packaged `__init__` imports the shipped copy of the component, unless the
+project's own `bilstm_ner` package is installed: its spaCy entry points would
+register the `bilstm_ner` factory a second time from other files, which spaCy
+refuses (error E004), so there the installed package is used.
+"""
+
+import ast
+import importlib.metadata
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import srsly
+import typer
+from spacy.cli.package import TEMPLATE_INIT, package
+
+# The name the component's package has when installed on its own (pyproject.toml).
+COMPONENT_PACKAGE = "bilstm_ner"
+
+IMPORT_BLOCK = """
+import importlib.util as _importlib_util
+
+# The bilstm_ner component's code ships in this package. Where the project's own
+# `bilstm_ner` package is installed, its entry points register the same spaCy
+# factory from its files (a second registration from other files is spaCy's
+# error E004), so that one is used instead.
+if _importlib_util.find_spec("{package}") is not None:
+    import {package}  # noqa: F401
+else:
+    from . import {modules}  # noqa: F401
+"""
+
+
+def code_modules(code_dir: Path) -> list[Path]:
+    """The component's module files; fails unless they are flat and import each
+    other only relatively (so they work under any package name)."""
+    if not code_dir.is_dir():
+        raise SystemExit(f"code folder not found: {code_dir}")
+    subpackages = [p.name for p in code_dir.iterdir() if p.is_dir() and (p / "__init__.py").exists()]
+    if subpackages:
+        raise SystemExit(f"{code_dir} has subpackages {subpackages}: the model package holds flat modules")
+    files = sorted(p for p in code_dir.glob("*.py") if p.name != "__init__.py")
+    names = {p.stem for p in files}
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf8"), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                target = (node.module or "").split(".")[0]
+                targets = [target] if target else [alias.name for alias in node.names]
+                if node.level != 1 or any(t not in names for t in targets):
+                    raise SystemExit(f"{path}:{node.lineno}: relative import outside {code_dir}")
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+                for module in modules:
+                    if module and module.split(".")[0] in (COMPONENT_PACKAGE, "scripts"):
+                        raise SystemExit(
+                            f"{path}:{node.lineno}: imports {module}, which the package will not have"
+                        )
+    return files
+
+
+def installed_code() -> Path:
+    """Folder of the installed `bilstm_ner` package (the repository's components/bilstm_ner
+    when installed editable, as requirements.txt does)."""
+    spec = importlib.util.find_spec(COMPONENT_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise SystemExit(f"the {COMPONENT_PACKAGE} package is not installed: pass --code")
+    return Path(spec.origin).parent
+
+
+def declared_dependencies(code_dir: Path, pyproject: Path | None) -> tuple[str, list[str]]:
+    """The component distribution's name and its dependencies: from pyproject.toml
+    (given, or the nearest one above the code), else from the installed metadata."""
+    if pyproject is None:
+        pyproject = next(
+            (d / "pyproject.toml" for d in code_dir.resolve().parents if (d / "pyproject.toml").exists()),
+            None,
+        )
+    if pyproject is not None:
+        project = tomllib.loads(pyproject.read_text(encoding="utf8"))["project"]
+        return project["name"], list(project.get("dependencies", []))
+    distribution = importlib.metadata.packages_distributions().get(COMPONENT_PACKAGE, [None])[0]
+    if distribution is None:
+        raise SystemExit(f"no pyproject.toml above {code_dir} and no installed metadata: pass --pyproject")
+    requirements = importlib.metadata.requires(distribution) or []
+    return distribution, [r for r in requirements if "extra ==" not in r]
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_name(requirement: str) -> str:
+    return normalize(re.split(r"[\s<>=!~;\[]", requirement.strip(), maxsplit=1)[0])
+
+
+def wheel_requirements(wheel: Path) -> list[str]:
+    """Requires-Dist lines of a built wheel."""
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        text = archive.read(metadata).decode("utf8")
+    return [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Requires-Dist:")]
+
+
+def main(
+    model: Path = typer.Argument(..., help="Trained pipeline folder (e.g. training/model-best)", exists=True),
+    output_dir: Path = typer.Argument(..., help="Parent folder of the package (e.g. packages)"),
+    name: str = typer.Option(..., help="Package name without the language prefix"),
+    version: str = typer.Option(..., help="Package version"),
+    code: Path | None = typer.Option(None, help="Folder of the component's modules [installed bilstm_ner]"),
+    pyproject: Path | None = typer.Option(
+        None, help="Declares the component's dependencies [the nearest one above the code]"
+    ),
+    isolation: bool = typer.Option(True, help="Build the wheel in an isolated environment (python -m build)"),
+) -> None:
+    """Package the pipeline with the component's code and build a wheel."""
+    code = code or installed_code()
+    files = code_modules(code)
+    own_name, dependencies = declared_dependencies(code, pyproject)
+    meta = srsly.read_json(model / "meta.json")
+    meta["requirements"] = dependencies
+    output_dir.mkdir(parents=True, exist_ok=True)
+    staged_meta = output_dir / f".meta-{name}-{version}.json"
+    srsly.write_json(staged_meta, meta)
+    try:
+        package(
+            model,
+            output_dir,
+            meta_path=staged_meta,
+            name=name,
+            version=version,
+            create_sdist=False,
+            create_wheel=False,
+            require_parent=False,
+            force=True,
+            silent=False,
+        )
+    finally:
+        staged_meta.unlink(missing_ok=True)
+    lang = meta["lang"]
+    package_name = name if name.startswith(f"{lang}_") else f"{lang}_{name}"
+    main_path = output_dir / f"{package_name}-{version}"
+    package_path = main_path / package_name
+    # spaCy adds the distribution the factory came from (found through its entry
+    # points); that distribution is this code, which ships inside the package.
+    meta = srsly.read_json(main_path / "meta.json")
+    meta["requirements"] = [r for r in meta["requirements"] if requirement_name(r) != normalize(own_name)]
+    srsly.write_json(main_path / "meta.json", meta)
+    for path in files:
+        shutil.copy(path, package_path / path.name)
+    imports = IMPORT_BLOCK.format(package=COMPONENT_PACKAGE, modules=", ".join(p.stem for p in files))
+    (package_path / "__init__.py").write_text(TEMPLATE_INIT.format(imports=imports), encoding="utf8")
+    command = [sys.executable, "-m", "build", ".", "--wheel"] + ([] if isolation else ["--no-isolation"])
+    subprocess.run(command, cwd=main_path, check=True)
+    wheel_name = re.sub("_+", "_", f"{package_name}-{version}") + "-py3-none-any.whl"
+    wheel = main_path / "dist" / wheel_name
+    if not wheel.exists():
+        raise SystemExit(f"the build did not produce {wheel}")
+    print(f"Wheel: {wheel}")
+    print("Requirements: " + "; ".join(wheel_requirements(wheel)))
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,407 @@
+"""Issue 5 ("Ship it"): calibrated confidences, the entity page, the training
+plot, and a wheel that loads by name without this checkout."""
+
+import json
+import subprocess
+import sys
+import sysconfig
+import venv
+import zipfile
+from pathlib import Path
+
+import numpy
+import pytest
+import spacy
+import srsly
+from bilstm_ner.calibration import (
+    expected_calibration_error,
+    fit_temperature,
+    log_loss,
+    reliability_bins,
+    threshold_curve,
+)
+from calibration import entity_outcomes, judge, score_corpus
+from package import requirement_name, wheel_requirements
+from plot_training import plot, read_log
+from render_entities import doc_view, render_page
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin, Span
+from spacy.training import Example
+from thinc.api import Adam, fix_random_seed
+
+REPO = Path(__file__).resolve().parent.parent
+
+TINY_MODEL = {
+    "@architectures": "bilstm_ner.BiLSTMTagger.v1",
+    "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"],
+    "rows": [300, 50, 100, 30],
+    "embed_width": 8,
+    "n_chars": 4,
+    "char_width": 4,
+    "hidden_width": 8,
+    "depth": 1,
+    "dropout": 0.1,
+    "word_dropout": 0.0,
+    "window": 16,
+}
+
+TRAIN_DATA = [
+    ("John Smith lives in New York .", [(0, 2, "PER"), (4, 6, "LOC")]),
+    ("Acme Corp hired Mary Jones .", [(0, 2, "ORG"), (3, 5, "PER")]),
+    ("Paris is far from Berlin .", [(0, 1, "LOC"), (4, 5, "LOC")]),
+]
+
+
+# ---------------------------------------------------------------- calibration maths
+
+
+def test_ece_of_a_hand_computed_case() -> None:
+    # bin [0.2, 0.3): 2 entities, mean conf 0.25, precision 0.5 -> gap 0.25
+    # bin [0.9, 1.0]: 2 entities, mean conf 0.95, precision 1.0 -> gap 0.05
+    confidences = numpy.array([0.2, 0.3 - 1e-9, 0.9, 1.0])
+    correct = numpy.array([True, False, True, True])
+    assert expected_calibration_error(confidences, correct) == pytest.approx(0.5 * 0.25 + 0.5 * 0.05)
+    bins = reliability_bins(confidences, correct)
+    assert [b.count for b in bins] == [0, 0, 2, 0, 0, 0, 0, 0, 0, 2]  # 1.0 falls in the last bin
+    assert bins[9].precision == 1.0 and bins[9].mean_confidence == pytest.approx(0.95)
+    assert numpy.isnan(bins[0].precision)
+
+
+def test_ece_is_small_when_calibrated_and_large_when_overconfident() -> None:
+    rng = numpy.random.default_rng(0)
+    confidences = rng.uniform(0, 1, 50_000)
+    honest = rng.uniform(0, 1, confidences.shape) < confidences
+    assert expected_calibration_error(confidences, honest) < 0.01
+    overconfident = rng.uniform(0, 1, confidences.shape) < confidences**3
+    assert expected_calibration_error(confidences, overconfident) > 0.15
+
+
+def test_bins_reject_bad_input() -> None:
+    with pytest.raises(ValueError):
+        reliability_bins(numpy.array([0.5, 1.2]), numpy.array([True, False]))
+    with pytest.raises(ValueError):
+        reliability_bins(numpy.array([0.5]), numpy.array([True, False]))
+    assert expected_calibration_error(numpy.array([]), numpy.array([], dtype=bool)) == 0.0
+
+
+def test_fit_temperature_recovers_the_true_one() -> None:
+    rng = numpy.random.default_rng(1)
+    logits = rng.normal(2.0, 3.0, 20_000)
+    true_temperature = 2.5
+    correct = rng.uniform(0, 1, logits.shape) < 1 / (1 + numpy.exp(-logits / true_temperature))
+
+    def confidences_at(t: float) -> numpy.ndarray:
+        return 1 / (1 + numpy.exp(-logits / t))
+
+    fitted = fit_temperature(confidences_at, correct)
+    assert fitted == pytest.approx(true_temperature, rel=0.1)
+    assert log_loss(confidences_at(fitted), correct) < log_loss(confidences_at(1.0), correct)
+    assert expected_calibration_error(confidences_at(fitted), correct) < 0.02
+
+
+def test_threshold_curve() -> None:
+    confidences = numpy.array([0.95, 0.9, 0.6, 0.4])
+    correct = numpy.array([True, True, False, True])
+    low, high = threshold_curve(confidences, correct, n_gold=5, thresholds=[0.0, 0.8])
+    assert (low.kept, low.precision, low.recall) == (4, 0.75, 0.6)
+    assert (high.kept, high.precision, high.recall) == (2, 1.0, 0.4)
+    assert high.f_score == pytest.approx(2 * 1.0 * 0.4 / 1.4)
+
+
+# ---------------------------------------------------------------- the component's temperature
+
+
+def make_examples(nlp: Language) -> list[Example]:
+    examples = []
+    for text, spans in TRAIN_DATA:
+        reference = nlp.make_doc(text)
+        reference.ents = [Span(reference, s, e, label) for s, e, label in spans]
+        examples.append(Example(nlp.make_doc(text), reference))
+    return examples
+
+
+@pytest.fixture(scope="module")
+def tiny_nlp() -> Language:
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bilstm_ner", name="ner", config={"model": TINY_MODEL})
+    examples = make_examples(nlp)
+    nlp.initialize(lambda: examples)
+    optimizer = Adam(0.02)
+    for _ in range(30):
+        nlp.update(examples, sgd=optimizer)
+    return nlp
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tiny_nlp: Language, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tiny") / "model"
+    tiny_nlp.get_pipe("ner").cfg["temperature"] = 1.5
+    tiny_nlp.to_disk(path)
+    tiny_nlp.get_pipe("ner").cfg["temperature"] = 1.0
+    return path
+
+
+def test_temperature_changes_confidences_not_spans(tiny_nlp: Language) -> None:
+    ner = tiny_nlp.get_pipe("ner")
+    docs = [tiny_nlp.make_doc(text) for text, _ in TRAIN_DATA]
+    scores = [ner.model.ops.to_numpy(s) for s in ner.model.predict(docs)]
+    sharp = ner.decode_scores(scores, 0.5)
+    plain = ner.decode_scores(scores, 1.0)
+    soft = ner.decode_scores(scores, 4.0)
+    for a, b, c in zip(sharp, plain, soft, strict=True):
+        assert a.spans == b.spans == c.spans
+        assert len(b.spans)
+        assert ((c.confidences >= 0) & (c.confidences <= 1)).all()
+        # a confident span (> 0.5) gets less confident when the scores are flattened
+        confident = b.confidences > 0.5
+        assert (c.confidences[confident] < b.confidences[confident]).all()
+        assert (a.confidences[confident] >= b.confidences[confident] - 1e-6).all()
+    with pytest.raises(ValueError, match="temperature"):
+        ner.decode_scores(scores, 0.0)
+
+
+def test_temperature_survives_serialization(tiny_nlp: Language, tiny_model_dir: Path) -> None:
+    loaded = spacy.load(tiny_model_dir)
+    assert loaded.get_pipe("ner").temperature == 1.5
+    text = TRAIN_DATA[0][0]
+    ner = tiny_nlp.get_pipe("ner")
+    ner.cfg["temperature"] = 1.5
+    try:
+        want = [(e.text, e.label_, e._.confidence) for e in tiny_nlp(text).ents]
+    finally:
+        ner.cfg["temperature"] = 1.0
+    got = [(e.text, e.label_, e._.confidence) for e in loaded(text).ents]
+    assert [g[:2] for g in got] == [w[:2] for w in want]
+    assert [g[2] for g in got] == pytest.approx([w[2] for w in want], abs=1e-5)
+    from_bytes = spacy.blank("en")
+    from_bytes.add_pipe("bilstm_ner", name="ner", config={"model": TINY_MODEL})
+    from_bytes.from_bytes(loaded.to_bytes())
+    assert from_bytes.get_pipe("ner").temperature == 1.5
+
+
+def test_entity_outcomes_count_as_spacy_evaluate() -> None:
+    nlp = spacy.blank("en")
+    reference = nlp.make_doc("Anna Berg met Bob in Oslo .")
+    reference.ents = [
+        Span(reference, 0, 2, "PER"),
+        Span(reference, 3, 4, "PER"),
+        Span(reference, 5, 6, "LOC"),
+    ]
+    example = Example(nlp.make_doc(reference.text), reference)
+    spans = [(0, 2, "PER"), (3, 4, "ORG"), (5, 7, "LOC"), (1, 2, "PER")]
+    assert entity_outcomes(example, spans) == [True, False, False, False]
+
+
+def test_fit_command_writes_the_temperature(tiny_model_dir: Path, tmp_path: Path) -> None:
+    nlp = spacy.load(tiny_model_dir)
+    docbin = DocBin()
+    for example in make_examples(nlp):
+        docbin.add(example.reference)
+    dev = tmp_path / "dev.spacy"
+    docbin.to_disk(dev)
+    ner = nlp.get_pipe("ner")
+    scored = score_corpus(nlp, ner, dev)
+    confidences, correct = judge(ner, scored)
+    assert len(confidences) == len(correct) and scored.n_gold == 6
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "calibration.py"), "fit", str(tiny_model_dir), str(dev)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # a handful of entities is too few to fit: the saved temperature is kept, and said so
+    assert "too few to fit" in result.stdout
+    assert srsly.read_json(tiny_model_dir / "ner" / "cfg")["temperature"] == 1.5
+
+
+# ---------------------------------------------------------------- entity page and training plot
+
+
+def test_entity_page_marks_errors_side_by_side() -> None:
+    nlp = spacy.blank("en")
+    words = ["Ann", "visited", "<Big>", "Apple", "in", "Rome", "."]
+    spaces = [True] * 6 + [False]
+    reference = Doc(nlp.vocab, words=words, spaces=spaces, sent_starts=[True] + [False] * 6)
+    reference.ents = [
+        Span(reference, 0, 1, "PER"),
+        Span(reference, 3, 4, "ORG"),
+        Span(reference, 5, 6, "LOC"),
+    ]
+    predicted = Doc(nlp.vocab, words=words, spaces=spaces)
+    predicted.ents = [Span(predicted, 0, 1, "PER"), Span(predicted, 2, 4, "ORG")]
+    for ent, confidence in zip(predicted.ents, [0.97, 0.41], strict=True):
+        ent._.confidence = confidence
+    clean = Doc(nlp.vocab, words=["Bob", "slept", "."], spaces=[True, False, False])
+    clean.ents = [Span(clean, 0, 1, "PER")]
+    clean_predicted = Doc(nlp.vocab, words=["Bob", "slept", "."], spaces=[True, False, False])
+    clean_predicted.ents = [Span(clean_predicted, 0, 1, "PER")]
+    views = [doc_view(predicted, reference, "doc one"), doc_view(clean_predicted, clean, "doc two")]
+    (sentence,) = views[0].sentences
+    assert sentence.wrong == [(12, 23, "ORG", pytest.approx(0.41))]
+    assert sorted(sentence.missed) == [(18, 23, "ORG"), (27, 31, "LOC")]
+    assert not views[1].sentences[0].wrong and not views[1].sentences[0].missed
+    page = render_page(views, "Test <page>")
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert "PER 0.97" in page and "ORG 0.41 ✗" in page
+    assert "LOC missed" in page and "ORG missed" in page
+    assert page.count('<tr class="error">') == 1
+    assert "Test &lt;page&gt;" in page and "&lt;Big&gt;" in page and "<Big>" not in page
+    assert '<b class="bad">1 wrong</b>' in page and '<b class="bad">2 missed</b>' in page
+    with pytest.raises(ValueError):
+        doc_view(clean_predicted, reference, "mismatch")
+
+
+def test_training_plot_from_a_jsonl_log(tmp_path: Path) -> None:
+    log = tmp_path / "train_log.jsonl"
+    rows = [
+        {
+            "epoch": 0,
+            "step": 0,
+            "losses": {"ner": 2.0},
+            "scores": {"ents_f": 1.0, "ents_p": 2.0, "ents_r": 0.5},
+        },
+        {
+            "epoch": 1,
+            "step": 100,
+            "losses": {"ner": 50.0},
+            "scores": {"ents_f": 70.0, "ents_p": 72.0, "ents_r": 68.0},
+        },
+        {
+            "epoch": 2,
+            "step": 300,
+            "losses": {"ner": 20.0},
+            "scores": {"ents_f": 80.0, "ents_p": 81.0, "ents_r": 79.0},
+        },
+    ]
+    log.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    parsed = read_log(log)
+    assert parsed.steps == [0, 100, 300]
+    assert parsed.losses["ner"] == pytest.approx([2.0, 0.5, 0.1])  # per update since the previous row
+    assert parsed.scores["ents_f"] == [1.0, 70.0, 80.0]
+    output = tmp_path / "curve.png"
+    plot(parsed, output, "test")
+    assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and output.stat().st_size > 10_000
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(ValueError):
+        read_log(empty)
+
+
+# ---------------------------------------------------------------- the wheel
+
+PACKAGE_NAME = "tiny_ship"
+LOAD_AND_TAG = """
+import importlib.util, json, sys
+import spacy
+nlp = spacy.load("en_tiny_ship")
+ner = nlp.get_pipe("ner")
+doc = nlp("John Smith lives in New York .")
+print(json.dumps({
+    "component_module": type(ner).__module__,
+    "project_package_importable": importlib.util.find_spec("bilstm_ner") is not None,
+    "temperature": ner.temperature,
+    "ents": [[e.text, e.label_, e._.confidence] for e in doc.ents],
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def wheel(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny pipeline packaged by scripts/package.py (no build isolation: offline and fast)."""
+    output = tmp_path_factory.mktemp("packages")
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "package.py"),
+            str(tiny_model_dir),
+            str(output),
+            "--name",
+            PACKAGE_NAME,
+            "--version",
+            "0.0.1",
+            "--code",
+            str(REPO / "components" / "bilstm_ner"),
+            "--pyproject",
+            str(REPO / "pyproject.toml"),
+            "--no-isolation",
+        ],
+        cwd=tmp_path_factory.mktemp("cwd"),
+        check=True,
+        capture_output=True,
+    )
+    (path,) = (output / "en_tiny_ship-0.0.1" / "dist").glob("*.whl")
+    return path
+
+
+def test_wheel_carries_the_code_and_declares_torch_not_the_project(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    modules = {Path(n).name for n in names if n.startswith("en_tiny_ship/") and n.count("/") == 1}
+    shipped = {p.name for p in (REPO / "components" / "bilstm_ner").glob("*.py")}
+    assert shipped - {"__init__.py"} <= modules
+    requirements = {requirement_name(r) for r in wheel_requirements(wheel)}
+    assert {"spacy", "torch", "thinc"} <= requirements
+    assert "bilstm-ner" not in requirements
+
+
+def isolated_site(tmp_path: Path) -> Path:
+    """A venv whose site-packages links to everything the test's environment has
+    except the project's own `bilstm_ner` package (its code, metadata and entry
+    points): what a clean install of spaCy and torch looks like, without downloads."""
+    env = tmp_path / "venv"
+    venv.create(env, with_pip=False, symlinks=True)
+    site = Path(sysconfig.get_path("purelib", vars={"base": str(env), "platbase": str(env)}))
+    ours = Path(sysconfig.get_path("purelib"))
+    for entry in ours.iterdir():
+        lowered = entry.name.lower()
+        if "bilstm_ner" in lowered or "bilstm-ner" in lowered or (site / entry.name).exists():
+            continue
+        (site / entry.name).symlink_to(entry)
+    return env / "bin" / "python"
+
+
+def install_target(wheel: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "installed"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    return target
+
+
+def run_from_root(python: Path | str, target: Path) -> dict:
+    result = subprocess.run(
+        [str(python), "-c", LOAD_AND_TAG],
+        cwd="/",
+        env={"PYTHONPATH": str(target), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def check_entities(loaded: dict) -> None:
+    assert loaded["temperature"] == 1.5
+    assert loaded["ents"], "the tiny model finds its training entities"
+    for _, label, confidence in loaded["ents"]:
+        assert label in {"PER", "LOC", "ORG"}
+        assert 0.0 <= confidence <= 1.0
+
+
+def test_wheel_loads_by_name_without_the_project(wheel: Path, tmp_path: Path) -> None:
+    python = isolated_site(tmp_path)
+    loaded = run_from_root(python, install_target(wheel, tmp_path))
+    assert not loaded["project_package_importable"]
+    assert loaded["component_module"] == "en_tiny_ship.pipeline"  # the copy inside the wheel
+    check_entities(loaded)
+
+
+def test_wheel_loads_beside_the_installed_project_package(wheel: Path, tmp_path: Path) -> None:
+    """With the project's package installed too, its entry points own the factory:
+    the packaged model uses it rather than registering a second copy (spaCy E004)."""
+    loaded = run_from_root(sys.executable, install_target(wheel, tmp_path))
+    assert loaded["project_package_importable"]
+    assert loaded["component_module"] == "bilstm_ner.pipeline"
+    check_entities(loaded)
