@@ -1,6 +1,7 @@
 """The registered model architecture: Docs -> per-token tag scores (logits).
 
-    DocFeaturizer  (numpy: hashed attributes, bytes, windows, padding)
+    DocFeaturizer  (numpy: hashed attributes, bytes, windows, padding,
+                    optionally the vocab's static word vectors)
     >> PyTorchWrapper(BiLSTMEncoder)  (torch: embeddings + BiLSTM)
     >> with_array(Linear)  (thinc: one logit per BILUO tag)
     >> ragged2list
@@ -51,6 +52,7 @@ def build_bilstm_tagger(
     word_dropout: float,
     window: int,
     doc_memory: bool = False,
+    include_static_vectors: bool = False,
 ) -> Model[list[Doc], list[Floats2d]]:
     """A BiLSTM tagger over hashed lexical attributes and characters.
 
@@ -66,6 +68,12 @@ def build_bilstm_tagger(
         cut into windows on sentence boundaries.
     doc_memory: also give each token the mean BiLSTM output over all
         occurrences of the same word in its document.
+    include_static_vectors: also feed each token's row of the vocab's static
+        vectors (`spacy init vectors` output, set by [initialize] vectors),
+        frozen, through a trainable projection to `embed_width`. Off by
+        default, so configs and saved models from before the option load
+        unchanged; `initialize` fails with a clear error if the vocab has no
+        vectors.
     """
     encoder = BiLSTMEncoder(
         rows=rows,
@@ -77,11 +85,12 @@ def build_bilstm_tagger(
         dropout=dropout,
         word_dropout=word_dropout,
         doc_memory=doc_memory,
+        include_static_vectors=include_static_vectors,
     )
     wrapped = PyTorchWrapper(encoder, convert_inputs=batch_to_torch, convert_outputs=torch_to_ragged)
     output_layer = Linear(nI=encoder.output_width)
     model: Model[list[Doc], list[Floats2d]] = chain(
-        DocFeaturizer(attrs, rows, n_chars, window),
+        DocFeaturizer(attrs, rows, n_chars, window, include_static_vectors),
         wrapped,
         with_array(output_layer),
         ragged2list(),
@@ -91,7 +100,8 @@ def build_bilstm_tagger(
 
 
 def batch_to_torch(model: Model, batch: PaddedBatch, is_train: bool) -> tuple[ArgsKwargs, Callable]:
-    """Padded numpy arrays -> torch tensors on the model's device; no gradient flows back."""
+    """Padded numpy arrays -> torch tensors on the model's device; no gradient
+    flows back (the static vectors are inputs, so they stay frozen)."""
     device = model.shims[0].device
     ops = model.ops
     args = (
@@ -101,7 +111,10 @@ def batch_to_torch(model: Model, batch: PaddedBatch, is_train: bool) -> tuple[Ar
         xp2torch(ops.asarray(batch.groups), device=device),
         batch.n_groups,
     )
-    return ArgsKwargs(args=args, kwargs={}), lambda d_inputs: []
+    kwargs = {}
+    if batch.vectors is not None:
+        kwargs["static_vectors"] = xp2torch(ops.asarray(batch.vectors), device=device)
+    return ArgsKwargs(args=args, kwargs=kwargs), lambda d_inputs: []
 
 
 def torch_to_ragged(

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy
-from spacy.attrs import IDS, ORTH, SENT_START
+from spacy.attrs import IDS, LOWER, ORTH, SENT_START
 from spacy.strings import StringStore
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
@@ -165,22 +165,32 @@ def vectors_width(vocab: Vocab) -> int:
 def token_vectors(docs: Sequence[Doc]) -> numpy.ndarray:
     """(n_tokens, width) float32 static vectors of all tokens of the docs, in order.
 
-    Looked up as spaCy's StaticVectors does: by the table's key attribute
-    (ORTH unless `spacy init vectors --attr` said otherwise), zeros for
-    words without a vector; floret tables build a vector for any word.
+    Looked up as spaCy's StaticVectors does, by the table's key attribute
+    (ORTH unless the table says otherwise), with zeros for words without a
+    vector; floret tables build a vector for any word. One addition: a word
+    missing from an ORTH-keyed table takes the vector of its lowercase form.
+    Uncased tables (GloVe 6B) hold only lowercase words, so "Paris" would
+    otherwise get nothing, and `spacy init vectors --attr LOWER` does not
+    survive saving for default-mode tables (spaCy 3.8 keeps `attr` for floret
+    only).
     """
     vocab = docs[0].vocab
     width = vectors_width(vocab)
     vectors = vocab.vectors
     key_attr = getattr(vectors, "attr", ORTH)
-    key_arrays = [doc.to_array(key_attr).reshape(-1) for doc in docs if len(doc)]
+    key_arrays = [doc.to_array([key_attr, LOWER]) for doc in docs if len(doc)]
     if not key_arrays:
         return numpy.zeros((0, width), dtype="float32")
     keys = numpy.concatenate(key_arrays).astype("uint64")
     if vectors.mode == "floret":
-        return numpy.asarray(to_numpy(vectors.get_batch(keys)), dtype="float32")
-    found = numpy.asarray(to_numpy(vectors.find(keys=keys)))
-    rows = numpy.asarray(to_numpy(vectors.data), dtype="float32")[found]
+        return numpy.asarray(to_numpy(vectors.get_batch(keys[:, 0])), dtype="float32")
+    found = numpy.asarray(to_numpy(vectors.find(keys=keys[:, 0])))
+    if key_attr == ORTH:
+        missing = numpy.flatnonzero(found < 0)
+        if len(missing):
+            found[missing] = to_numpy(vectors.find(keys=keys[missing, 1]))
+    # Index first, then cast: the whole table is never copied.
+    rows = numpy.asarray(to_numpy(vectors.data))[found].astype("float32", copy=False)
     rows[found < 0] = 0.0
     return rows
 

@@ -2,7 +2,10 @@
 
 Its structure depends only on the numbers it is built with (all from the
 config), never on data seen later, so a pipeline rebuilt from its config can
-load the saved weights into it (spaCy issue #8319).
+load the saved weights into it (spaCy issue #8319). The one exception is the
+input width of the static vectors' projection, which only the vocab knows: a
+`LazyLinear` takes it from the first batch, or from the saved weights when a
+pipeline loads, so the config need not repeat the vectors' width.
 """
 
 from collections.abc import Sequence
@@ -25,6 +28,11 @@ class BiLSTMEncoder(nn.Module):
     attribute's vector (the word itself, NORM by default) for a random share of
     tokens in training, so the model learns to tag from spelling and context:
     the test set is full of names training never saw.
+
+    With `include_static_vectors`, each token's static word vector (an input,
+    so never trained) goes through a trainable linear projection to
+    `embed_width` and joins the other embeddings; word dropout leaves it alone,
+    since the vectors know words that training never saw.
     """
 
     def __init__(
@@ -38,11 +46,18 @@ class BiLSTMEncoder(nn.Module):
         dropout: float,
         word_dropout: float,
         doc_memory: bool = False,
+        include_static_vectors: bool = False,
     ) -> None:
         super().__init__()
         self.embeddings = nn.ModuleList(nn.Embedding(n, embed_width) for n in rows)
         self.char_embedding = nn.Embedding(256, char_width)
         input_width = len(rows) * embed_width + n_chars * char_width
+        # Without static vectors no module is registered: the saved weights of
+        # models trained before the option existed still fit exactly.
+        self.vectors_projection: nn.Linear | None = None
+        if include_static_vectors:
+            self.vectors_projection = nn.LazyLinear(embed_width)
+            input_width += embed_width
         self.lstm = nn.LSTM(
             input_width,
             hidden_width,
@@ -66,12 +81,14 @@ class BiLSTMEncoder(nn.Module):
         lengths: torch.Tensor,
         groups: torch.Tensor,
         n_groups: int,
+        static_vectors: torch.Tensor | None = None,
     ) -> torch.Tensor:
         n_windows, max_len = ids.shape[0], ids.shape[1]
         if n_windows == 0:
             return self.char_embedding.weight.new_zeros((0, max_len, self.output_width))
+        self.check_static_vectors(static_vectors)
         if self.training or n_windows <= INFERENCE_WINDOWS:
-            outputs = self.encode_windows(ids, chars, lengths, max_len)
+            outputs = self.encode_windows(ids, chars, lengths, max_len, static_vectors)
         else:
             # At inference a long document is read a slice of windows at a
             # time (windows are independent in the LSTM): memory for the
@@ -80,16 +97,41 @@ class BiLSTMEncoder(nn.Module):
             for i in range(0, n_windows, INFERENCE_WINDOWS):
                 # windows are sorted longest first: the first sets the slice's width
                 span, width = slice(i, i + INFERENCE_WINDOWS), int(lengths[i])
+                slice_vectors = None if static_vectors is None else static_vectors[span, :width]
                 slices.append(
-                    self.encode_windows(ids[span, :width], chars[span, :width], lengths[span], max_len)
+                    self.encode_windows(
+                        ids[span, :width], chars[span, :width], lengths[span], max_len, slice_vectors
+                    )
                 )
             outputs = torch.cat(slices)
         if self.doc_memory:
             outputs = torch.cat([outputs, word_memory(outputs, groups, n_groups)], dim=-1)
         return self.dropout(outputs)
 
+    def check_static_vectors(self, static_vectors: torch.Tensor | None) -> None:
+        """Static vectors must come exactly when the model was built for them, as
+        wide as the ones it was trained with (a clear error, not a matmul's)."""
+        if self.vectors_projection is None:
+            if static_vectors is not None:
+                raise ValueError("static vectors were given to a model built without include_static_vectors")
+            return
+        if static_vectors is None:
+            raise ValueError("the model was built with include_static_vectors but got no static vectors")
+        weight = self.vectors_projection.weight
+        trained_width = None if isinstance(weight, nn.parameter.UninitializedParameter) else weight.shape[1]
+        if trained_width is not None and trained_width != static_vectors.shape[-1]:
+            raise ValueError(
+                f"the model was trained with static vectors of width {trained_width}, but the "
+                f"vocab's vectors have width {static_vectors.shape[-1]}: load the vectors it was trained with"
+            )
+
     def encode_windows(
-        self, ids: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor, total_length: int
+        self,
+        ids: torch.Tensor,
+        chars: torch.Tensor,
+        lengths: torch.Tensor,
+        total_length: int,
+        static_vectors: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """BiLSTM outputs (n_windows, total_length, 2 * hidden_width) of windows sorted longest first."""
         vectors = [
@@ -100,6 +142,8 @@ class BiLSTMEncoder(nn.Module):
             keep = torch.rand(vectors[0].shape[:2], device=ids.device) >= self.word_dropout
             vectors[0] = vectors[0] * keep.unsqueeze(-1).to(vectors[0].dtype)
         vectors.append(self.char_embedding(chars).flatten(2))
+        if self.vectors_projection is not None:
+            vectors.append(self.vectors_projection(static_vectors))
         inputs = self.dropout(torch.cat(vectors, dim=-1))
         packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=True)
         outputs, _ = self.lstm(packed)
