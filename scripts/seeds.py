@@ -11,7 +11,7 @@ from pathlib import Path
 
 import srsly
 import typer
-from training_runs import SPLITS, percent, score, train_timed
+from training_runs import SPLITS, percent, score, score_conll_tokens, train_timed
 
 
 def summarize(runs: list[dict]) -> dict:
@@ -32,6 +32,9 @@ def summarize(runs: list[dict]) -> dict:
                 "min": min(values),
                 "max": max(values),
             }
+    if all("test_conll" in run for run in runs):
+        values = [run["test_conll"]["f"] for run in runs]
+        summary["test_conll_f"] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
     seconds = [run["train_seconds"] for run in runs if run.get("train_seconds") is not None]
     if seconds:
         summary["train_seconds"] = {
@@ -44,17 +47,27 @@ def summarize(runs: list[dict]) -> dict:
 
 def to_markdown(runs: list[dict], summary: dict) -> str:
     lines = ["# Seeds", ""]
-    lines.append("| seed | dev P | dev R | dev F | test P | test R | test F | train min |")
-    lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    lines.append(
+        "| seed | dev P | dev R | dev F | test P | test R | test F | test F (CoNLL tokens) | train min |"
+    )
+    lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for run in runs:
         cells = [percent(run[s][m]) for s in SPLITS for m in ("p", "r", "f")]
+        cells.append(percent(run["test_conll"]["f"]) if "test_conll" in run else "–")
         minutes = f"{run['train_seconds'] / 60:.1f}" if run.get("train_seconds") else "–"
         lines.append(f"| {run['seed']} | " + " | ".join(cells) + f" | {minutes} |")
     for stat in ("median", "min", "max"):
         cells = [percent(summary[s]["all"][m][stat]) for s in SPLITS for m in ("p", "r", "f")]
+        conll = summary.get("test_conll_f", {}).get(stat)
+        cells.append(percent(conll) if conll is not None else "–")
         secs = summary.get("train_seconds", {}).get(stat)
         minutes = f"{secs / 60:.1f}" if secs else "–"
         lines.append(f"| **{stat}** | " + " | ".join(cells) + f" | {minutes} |")
+    lines += [
+        "",
+        "spacy evaluate scores documents re-tokenized by spaCy; the CoNLL-tokens column is the",
+        "exact match on the corpus's own tokens (scripts/conlleval.py), the figure papers report.",
+    ]
     lines += ["", "F1 per entity type (median [min, max] over seeds):", ""]
     lines.append("| type | dev F | test F |")
     lines.append("|---|---:|---:|")
@@ -98,6 +111,7 @@ def main(
         run = {"seed": seed, "train_seconds": seconds}
         for split, corpus in (("dev", dev_path), ("test", test_path)):
             run[split] = score(model_dir / "model-best", corpus, use_gpu=gpu_id)
+        run["test_conll"] = score_conll_tokens(model_dir / "model-best", test_path, use_gpu=gpu_id)
         runs.append(run)
         print(f"seed {seed}: dev F {percent(run['dev']['f'])}, test F {percent(run['test']['f'])}")
     summary = summarize(runs)

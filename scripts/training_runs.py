@@ -35,5 +35,17 @@ def score(model: Path, corpus: Path, use_gpu: int = -1) -> dict[str, Any]:
     }
 
 
+def score_conll_tokens(model: Path, corpus: Path, use_gpu: int = -1) -> dict[str, Any]:
+    """Exact-match P/R/F on the corpus's own (CoNLL) tokens: see conlleval.py."""
+    import spacy
+    from conlleval import score_on_gold_tokens
+    from spacy.tokens import DocBin
+
+    if use_gpu >= 0:
+        spacy.require_gpu(use_gpu)
+    nlp = spacy.load(model)
+    return score_on_gold_tokens(nlp, list(DocBin().from_disk(corpus).get_docs(nlp.vocab)))
+
+
 def percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.2f}"

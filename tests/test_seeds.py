@@ -19,3 +19,14 @@ def test_summary_median_min_max() -> None:
     assert summary["train_seconds"]["max"] == 660
     table = to_markdown(runs, summary)
     assert "| **median** |" in table and "84.00" in table and "| PER |" in table
+
+
+def test_conll_token_scores_get_their_own_column() -> None:
+    runs = [run(s, 0.9, 0.8, 600) for s in range(3)]
+    for r, f in zip(runs, (0.83, 0.85, 0.81), strict=True):
+        r["test_conll"] = {"p": f, "r": f, "f": f, "per_type": {}}
+    summary = summarize(runs)
+    assert summary["test_conll_f"] == {"median": 0.83, "min": 0.81, "max": 0.85}
+    table = to_markdown(runs, summary)
+    assert "test F (CoNLL tokens)" in table
+    assert "| **median** |" in table and "| 83.00 |" in table
