@@ -11,7 +11,7 @@ from pathlib import Path
 
 import srsly
 import typer
-from training_runs import SPLITS, percent, score, train_timed
+from training_runs import SPLITS, percent, score, score_conll_tokens, train_timed
 
 
 def train_or_reuse(config: Path, folder: Path, overrides: dict, gpu_id: int) -> float | None:
@@ -32,6 +32,10 @@ def to_markdown(results: dict[str, dict]) -> str:
         for metric in ("p", "r", "f"):
             row = [percent(results[n][split][metric]) for n in names]
             lines.append(f"| {split} {metric.upper()} | " + " | ".join(row) + " |")
+    if all("test_conll" in results[n] for n in names):
+        for metric in ("p", "r", "f"):
+            row = [percent(results[n]["test_conll"][metric]) for n in names]
+            lines.append(f"| test {metric.upper()} (CoNLL tokens) | " + " | ".join(row) + " |")
     types = sorted({t for n in names for t in results[n]["test"]["per_type"]})
     for split in SPLITS:
         for label in types:
@@ -73,6 +77,7 @@ def main(
         results[name] = {"train_seconds": seconds}
         for split, corpus in (("dev", dev_path), ("test", test_path)):
             results[name][split] = score(folder / "model-best", corpus, use_gpu=gpu_id)
+        results[name]["test_conll"] = score_conll_tokens(folder / "model-best", test_path, use_gpu=gpu_id)
     table = to_markdown(results)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(table, encoding="utf8")
