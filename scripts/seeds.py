@@ -34,7 +34,11 @@ def summarize(runs: list[dict]) -> dict:
             }
     if all("test_conll" in run for run in runs):
         values = [run["test_conll"]["f"] for run in runs]
-        summary["test_conll_f"] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+        summary["test_conll_f"] = {
+            "median": statistics.median(values),
+            "min": min(values),
+            "max": max(values),
+        }
     seconds = [run["train_seconds"] for run in runs if run.get("train_seconds") is not None]
     if seconds:
         summary["train_seconds"] = {

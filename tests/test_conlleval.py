@@ -2,9 +2,8 @@
 
 import pytest
 import spacy
-from spacy.tokens import Doc, Span
-
 from conlleval import score_on_gold_tokens
+from spacy.tokens import Doc, Span
 
 
 def test_exact_match_counts_per_type() -> None:
