@@ -405,3 +405,43 @@ def test_wheel_loads_beside_the_installed_project_package(wheel: Path, tmp_path:
     assert loaded["project_package_importable"]
     assert loaded["component_module"] == "bilstm_ner.pipeline"
     check_entities(loaded)
+
+
+def test_cross_fitted_ece_judges_each_half_with_the_other_halfs_temperature(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import calibration
+
+    nlp = spacy.load(tiny_model_dir)
+    docbin = DocBin()
+    swap = {"PER": "ORG", "ORG": "LOC", "LOC": "PER"}
+    for copy in range(4):
+        for example in make_examples(nlp):
+            reference = example.reference
+            if copy % 2:  # gold labels the model cannot match: some entities must be wrong
+                reference.ents = [Span(reference, e.start, e.end, swap[e.label_]) for e in reference.ents]
+            docbin.add(reference)
+    dev = tmp_path / "dev.spacy"
+    docbin.to_disk(dev)
+    ner = nlp.get_pipe("ner")
+    scored = score_corpus(nlp, ner, dev)
+    # too few entities per half: no figure rather than a meaningless one
+    assert calibration.cross_fitted(ner, scored) is None
+    monkeypatch.setattr(calibration, "MIN_ENTITIES_TO_FIT", 1)
+    seen: list[int] = []
+    real_fit = calibration.fit_temperature
+
+    def spy(confidences_at, correct, **kwargs):
+        seen.append(len(correct))
+        return real_fit(confidences_at, correct, **kwargs)
+
+    monkeypatch.setattr(calibration, "fit_temperature", spy)
+    _, correct = judge(ner, scored, 1.0)
+    if correct.all() or not correct.any():
+        pytest.fail("the tiny model should get some entities right and some wrong at temperature 1")
+    result = calibration.cross_fitted(ner, scored)
+    assert result is not None
+    ece, temperatures = result
+    assert 0.0 <= ece <= 1.0 and len(temperatures) == 2
+    # each fit saw one half of the entities, not all of them
+    assert len(seen) == 2 and all(n < len(correct) for n in seen)
