@@ -65,14 +65,14 @@ def test_config_defaults_and_starting_points() -> None:
         "optimizer": "Adam",
         "learn_rate": 0.003,
         "batch_size": 1500,
-        "dropout": 0.4,
+        "dropout": 0.5,
         "hidden_width": 192,
     }
     points = SearchSpace().starting_points(defaults)
     assert [p["optimizer"] for p in points] == ["Adam", "SGD", "RAdam"]
     # the config's rate where it is in the range, else the range's geometric middle
     assert [p[f"learn_rate_{p['optimizer']}"] for p in points] == [0.003, 0.1, 0.003]
-    assert all(p["batch_size"] == 1500 and p["dropout"] == 0.4 and p["hidden_width"] == 192 for p in points)
+    assert all(p["batch_size"] == 1500 and p["dropout"] == 0.5 and p["hidden_width"] == 192 for p in points)
     narrow = SearchSpace(batch_sizes=(100, 200), hidden_widths=(8,), dropout=(0.1, 0.2, 0.1))
     assert all(
         set(p) == {"optimizer", f"learn_rate_{p['optimizer']}"} for p in narrow.starting_points(defaults)
