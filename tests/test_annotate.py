@@ -13,34 +13,11 @@ import pytest
 import spacy
 from annotate import annotate, iter_lines, parse_lines
 from spacy.language import Language
-from spacy.tokens import Span
-from spacy.training import Example
+from test_robustness import SMALL_MODEL, make_examples
 from thinc.api import Adam, fix_random_seed
 
+# The tiny model and training texts of the robustness tests (doc memory on).
 REPO = Path(__file__).resolve().parent.parent
-SMALL_MODEL = {
-    "@architectures": "bilstm_ner.BiLSTMTagger.v1",
-    "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"],
-    "rows": [500, 100, 200, 50],
-    "embed_width": 16,
-    "n_chars": 4,
-    "char_width": 8,
-    "hidden_width": 24,
-    "depth": 1,
-    "dropout": 0.1,
-    "word_dropout": 0.1,
-    "window": 8,
-    "doc_memory": True,
-}
-TRAIN_DATA = [
-    (
-        "John Smith lives in New York and works for Acme Corp .",
-        [(0, 2, "PER"), (4, 6, "LOC"), (9, 11, "ORG")],
-    ),
-    ("Paris is the capital of France .", [(0, 1, "LOC"), (5, 6, "LOC")]),
-    ("Mary Jones met Peter Brown in Berlin yesterday .", [(0, 2, "PER"), (3, 5, "PER"), (6, 7, "LOC")]),
-    ("Shares of Acme Corp rose in London .", [(2, 4, "ORG"), (6, 7, "LOC")]),
-]
 TEXTS = [
     "John Smith lives in Paris .",
     "",
@@ -57,11 +34,7 @@ def train_tiny() -> Language:
     fix_random_seed(0)
     nlp = spacy.blank("en")
     nlp.add_pipe("bilstm_ner", name="ner", config={"model": SMALL_MODEL})
-    examples = []
-    for text, spans in TRAIN_DATA:
-        reference = nlp.make_doc(text)
-        reference.ents = [Span(reference, s, e, label) for s, e, label in spans]
-        examples.append(Example(nlp.make_doc(text), reference))
+    examples = make_examples(nlp)
     nlp.initialize(lambda: examples)
     optimizer = Adam(0.01)
     for _ in range(40):

@@ -25,6 +25,28 @@ def log_softmax(scores: numpy.ndarray) -> numpy.ndarray:
     return shifted - numpy.log(numpy.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+def pad_by_length(
+    scores: Sequence[numpy.ndarray], dtype: str
+) -> tuple[numpy.ndarray, list[int], numpy.ndarray, numpy.ndarray]:
+    """A group of documents' (n_tokens, n_tags) scores in one zero-padded array
+    whose rows are sorted by length, shortest first, so that at position t the
+    documents still running are the rows from running_from[t] on: each step of
+    a recursion touches only those.
+
+    Returns (emissions, order, lengths, running_from): row r holds document
+    order[r], which has lengths[r] tokens.
+    """
+    lengths = numpy.array([len(s) for s in scores])
+    order = numpy.argsort(lengths, kind="stable")
+    sorted_lengths = lengths[order]
+    max_len = int(sorted_lengths[-1])
+    running_from = numpy.searchsorted(sorted_lengths, numpy.arange(max_len), side="right")
+    emissions = numpy.zeros((len(scores), max_len, scores[0].shape[1]), dtype=dtype)
+    for row, i in enumerate(order.tolist()):
+        emissions[row, : sorted_lengths[row]] = scores[i]
+    return emissions, order.tolist(), sorted_lengths, running_from
+
+
 class ConstrainedDecoder:
     """Viterbi decoder over the BILUO scheme of one label set."""
 
@@ -47,16 +69,8 @@ class ConstrainedDecoder:
         return paths
 
     def _decode_group(self, log_probs: list[numpy.ndarray]) -> list[numpy.ndarray]:
-        n_docs = len(log_probs)
-        n_tags = self.transitions.shape[0]
-        lengths = numpy.array([len(lp) for lp in log_probs])
-        max_len = int(lengths.max())
-        # Docs sorted by length: at position t the ones still running are a suffix.
-        order = numpy.argsort(lengths, kind="stable")
-        running_from = numpy.searchsorted(lengths[order], numpy.arange(max_len), side="right")
-        emissions = numpy.zeros((n_docs, max_len, n_tags), dtype="float32")
-        for row, i in enumerate(order.tolist()):
-            emissions[row, : lengths[i]] = log_probs[i]
+        emissions, order, lengths, running_from = pad_by_length(log_probs, "float32")
+        n_docs, max_len, n_tags = emissions.shape
         # Past a document's end its tag is carried over unchanged (identity pointers).
         backpointers = numpy.empty((n_docs, max_len, n_tags), dtype="int16")
         backpointers[:] = numpy.arange(n_tags, dtype="int16")
@@ -73,8 +87,8 @@ class ConstrainedDecoder:
         for t in range(max_len - 1, 0, -1):
             tags[:, t - 1] = backpointers[rows, t, tags[:, t]]
         paths: list[numpy.ndarray] = [numpy.zeros((0,), dtype="int32")] * n_docs
-        for row, i in enumerate(order.tolist()):
-            paths[i] = tags[row, : lengths[i]]
+        for row, i in enumerate(order):
+            paths[i] = tags[row, : lengths[row]]
         return paths
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy
 
-from .decoding import DECODE_GROUP, FORBIDDEN
+from .decoding import DECODE_GROUP, FORBIDDEN, pad_by_length
 from .tag_scheme import transition_masks
 
 
@@ -88,15 +88,8 @@ class BILUOLattice:
         return log_z, alphas, betas
 
     def _scaled_group(self, scores: list[numpy.ndarray]) -> list[tuple] | None:
-        n_docs, n_tags = len(scores), self.first.shape[0]
-        lengths = numpy.array([len(s) for s in scores])
-        max_len = int(lengths.max())
-        order = numpy.argsort(lengths, kind="stable")
-        sorted_lengths = lengths[order]
-        running_from = numpy.searchsorted(sorted_lengths, numpy.arange(max_len), side="right")
-        emissions = numpy.zeros((n_docs, max_len, n_tags), dtype="float64")
-        for row, i in enumerate(order.tolist()):
-            emissions[row, : lengths[i]] = scores[i]
+        emissions, order, sorted_lengths, running_from = pad_by_length(scores, "float64")
+        n_docs, max_len, _ = emissions.shape
         # Each position's best tag gets probability 1; the shifts are added back in logs.
         shift = emissions.max(axis=2)
         probs = numpy.exp(emissions - shift[:, :, None])
@@ -123,8 +116,8 @@ class BILUOLattice:
             beta_scale[k:, t] = total = step.sum(axis=1)
             beta[k:, t] = step / total[:, None]
         results: list = [None] * n_docs
-        for row, i in enumerate(order.tolist()):
-            n = lengths[i]
+        for row, i in enumerate(order):
+            n = sorted_lengths[row]
             # Every tag is reachable after the first position and can be continued
             # before the last: a zero there is an underflow, not a forbidden state.
             if not (alpha[row, 1:n].all() and beta[row, : n - 1].all()):
@@ -139,16 +132,8 @@ class BILUOLattice:
         return results
 
     def _group(self, scores: list[numpy.ndarray]):
-        n_docs, n_tags = len(scores), self.first.shape[0]
-        lengths = numpy.array([len(s) for s in scores])
-        max_len = int(lengths.max())
-        # Docs sorted by length: at position t the ones still running are a suffix.
-        order = numpy.argsort(lengths, kind="stable")
-        sorted_lengths = lengths[order]
-        running_from = numpy.searchsorted(sorted_lengths, numpy.arange(max_len), side="right")
-        emissions = numpy.zeros((n_docs, max_len, n_tags), dtype="float64")
-        for row, i in enumerate(order.tolist()):
-            emissions[row, : lengths[i]] = scores[i]
+        emissions, order, sorted_lengths, running_from = pad_by_length(scores, "float64")
+        n_docs, max_len, _ = emissions.shape
         transitions = self.transitions.astype("float64")
         last_rows = numpy.arange(n_docs), sorted_lengths - 1
         # Positions past a document's end are never written nor read.
@@ -165,8 +150,8 @@ class BILUOLattice:
             beta[k:, t] = _logsumexp(transitions + following[:, None, :], axis=2)
         log_z = _logsumexp(alpha[last_rows] + self.last, axis=1)
         results: list = [None] * n_docs
-        for row, i in enumerate(order.tolist()):
-            a, b = alpha[row, : lengths[i]], beta[row, : lengths[i]]
+        for row, i in enumerate(order):
+            a, b = alpha[row, : sorted_lengths[row]], beta[row, : sorted_lengths[row]]
             marginal = numpy.exp(a + b - log_z[row])
             results[i] = (float(log_z[row]), a, b, marginal)
         return results
