@@ -13,7 +13,8 @@ The torch part returns vectors, never probabilities: the loss and its
 gradient are computed once, on the logits, by the component.
 """
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import torch
 from spacy.tokens import Doc
@@ -22,6 +23,7 @@ from thinc.api import (
     ArgsKwargs,
     Linear,
     Model,
+    PyTorchShim,
     PyTorchWrapper,
     Ragged,
     chain,
@@ -88,6 +90,7 @@ def build_bilstm_tagger(
         include_static_vectors=include_static_vectors,
     )
     wrapped = PyTorchWrapper(encoder, convert_inputs=batch_to_torch, convert_outputs=torch_to_ragged)
+    wrapped.shims[0] = AveragingPyTorchShim(encoder)
     output_layer = Linear(nI=encoder.output_width)
     model: Model[list[Doc], list[Floats2d]] = chain(
         DocFeaturizer(attrs, rows, n_chars, window, include_static_vectors),
@@ -97,6 +100,38 @@ def build_bilstm_tagger(
     )
     model.set_ref(OUTPUT_LAYER, output_layer)
     return model
+
+
+class AveragingPyTorchShim(PyTorchShim):
+    """thinc's PyTorchShim, but `use_params` finds the optimizer's averages.
+
+    With `use_averages = true`, thinc's optimizer keeps a moving average of
+    each torch parameter under the key the shim updates it with,
+    `(shim.id, name)`; thinc 8.3's PyTorchShim.use_params only looks for
+    `"pytorch_{id}_{name}"` keys, so spacy train would evaluate and save the
+    raw weights and silently ignore the averages. This looks them up under the
+    key they are stored with; parameters without an average keep their value.
+    """
+
+    @contextlib.contextmanager
+    def use_params(self, params: dict) -> Iterator[None]:
+        averaged = {
+            name: params[(self.id, name)]
+            for name, _ in self._model.named_parameters()
+            if (self.id, name) in params
+        }
+        if not averaged:
+            yield
+            return
+        backup = {name: value.clone() for name, value in self._model.state_dict().items()}
+        state = dict(backup)
+        for name, value in averaged.items():
+            state[name] = xp2torch(value, device=self.device)
+        self._model.load_state_dict(state)
+        try:
+            yield
+        finally:
+            self._model.load_state_dict(backup)
 
 
 def batch_to_torch(model: Model, batch: PaddedBatch, is_train: bool) -> tuple[ArgsKwargs, Callable]:
