@@ -56,8 +56,8 @@ n_chars = 16
 char_width = 16
 hidden_width = 192
 depth = 1
-dropout = 0.4
-word_dropout = 0.2
+dropout = 0.5
+word_dropout = 0.3
 window = 64
 doc_memory = true
 """
