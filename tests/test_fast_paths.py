@@ -1,21 +1,28 @@
 """The inference shortcuts give what the plain computations give.
 
 Each fast path (cached byte rows, rescaled forward-backward, token slices,
-LSTM slices of windows) is compared with the straightforward computation it
-replaces, so a speed-up can never change a prediction unnoticed.
+LSTM slices of windows, long documents scored in a stream) is compared with
+the straightforward computation it replaces, so a speed-up can never change a
+prediction unnoticed.
 """
+
+import random
 
 import numpy
 import pytest
 import spacy
-from bilstm_ner import torch_encoder
+import test_robustness
+from bilstm_ner import pipeline, torch_encoder
+from bilstm_ner.architectures import can_stream, stream_scores
 from bilstm_ner.featurize import utf8_rows
 from bilstm_ner.lattice import BILUOLattice
 from bilstm_ner.pipeline import token_slices
 from bilstm_ner.tag_scheme import biluo_tag_names
 from spacy.attrs import ORTH
+from spacy.language import Language
 from spacy.tokens import Doc
 from test_component import make_examples, new_nlp
+from thinc.api import Adam, fix_random_seed
 
 TAGS = biluo_tag_names(["LOC", "MISC", "ORG", "PER"])
 
@@ -79,3 +86,81 @@ def test_lstm_slices_give_the_same_predictions(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(torch_encoder, "INFERENCE_WINDOWS", 2)
     sliced = ner.model_scores([doc])[0]
     assert numpy.allclose(whole, sliced, atol=1e-5)
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["doc_memory", "no_doc_memory"])
+def memory_nlp(request: pytest.FixtureRequest) -> Language:
+    """The robustness tests' tiny pipeline, trained, with and without the word memory."""
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    model = {**test_robustness.SMALL_MODEL, "doc_memory": request.param}
+    nlp.add_pipe("bilstm_ner", name="ner", config={"model": model, "objective": "crf"})
+    examples = test_robustness.make_examples(nlp)
+    nlp.initialize(lambda: examples)
+    optimizer = Adam(0.01)
+    for _ in range(25):
+        nlp.update(examples, sgd=optimizer)
+    return nlp
+
+
+def long_text(copies: int = 30) -> str:
+    """Many windows (the tiny model's are 8 tokens), each word many times over
+    in varied contexts: the training sentences in a shuffled order."""
+    sentences = [text for text, _ in test_robustness.TRAIN_DATA * copies]
+    random.Random(0).shuffle(sentences)
+    return " ".join(sentences)
+
+
+def test_streamed_scores_match_plain(memory_nlp: Language, monkeypatch: pytest.MonkeyPatch) -> None:
+    """stream_scores, a few windows at a time, against model.predict on a batch
+    of a long doc, short docs and an empty one."""
+    nlp = memory_nlp
+    model = nlp.get_pipe("ner").model
+    assert can_stream(model)
+    texts = [long_text(), "Paris is the capital of France .", "", "John Smith met Mary Jones in Paris ."]
+    docs = [nlp.make_doc(text) for text in texts]
+    plain = model.predict(docs)
+    # slices of 3 windows, of different widths, and the forward path is never taken
+    monkeypatch.setattr(torch_encoder, "INFERENCE_WINDOWS", 3)
+
+    def no_forward(*args, **kwargs):
+        raise AssertionError("stream_scores must not build the whole batch's vectors")
+
+    monkeypatch.setattr(torch_encoder.BiLSTMEncoder, "forward", no_forward)
+    streamed = stream_scores(model, docs)
+    assert len(streamed) == len(plain)
+    for doc, expected, got in zip(docs, plain, streamed, strict=True):
+        assert got.shape == expected.shape == (len(doc), len(nlp.get_pipe("ner").tag_names))
+        numpy.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_long_docs_are_streamed_with_the_same_entities(
+    memory_nlp: Language, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the component: a doc over STREAM_TOKENS takes the stream path and
+    gets the entities and confidences the plain path gives."""
+    nlp = memory_nlp
+    docs = [nlp.make_doc(long_text()), nlp.make_doc("Acme Corp hired Peter Brown .")]
+    monkeypatch.setattr(torch_encoder, "INFERENCE_WINDOWS", 4)
+    monkeypatch.setattr(pipeline, "STREAM_TOKENS", 10**9)
+    plain = list(nlp.pipe([doc.copy() for doc in docs]))
+    streamed_sizes = []
+
+    def spy(model, chunk):
+        streamed_sizes.append(sum(len(doc) for doc in chunk))
+        return stream_scores(model, chunk)
+
+    monkeypatch.setattr(pipeline, "stream_scores", spy)
+    # the long doc makes a slice of its own and is streamed; the short one is not
+    monkeypatch.setattr(pipeline, "PREDICT_TOKENS", 50)
+    monkeypatch.setattr(pipeline, "STREAM_TOKENS", 50)
+    streamed = list(nlp.pipe([doc.copy() for doc in docs]))
+    assert streamed_sizes == [len(docs[0])]
+    assert any(len(doc.ents) for doc in plain)
+    for before, after in zip(plain, streamed, strict=True):
+        assert [(e.start, e.end, e.label_) for e in after.ents] == [
+            (e.start, e.end, e.label_) for e in before.ents
+        ]
+        numpy.testing.assert_allclose(
+            [e._.confidence for e in after.ents], [e._.confidence for e in before.ents], atol=1e-4
+        )

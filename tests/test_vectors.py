@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy
 import pytest
 import spacy
+from bilstm_ner import torch_encoder
+from bilstm_ner.architectures import stream_scores
 from bilstm_ner.featurize import NO_VECTORS_MESSAGE, featurize_docs, token_vectors
 from spacy.cli.train import train
 from spacy.language import Language
@@ -154,6 +156,18 @@ def test_vectors_change_the_scores(trained_dir: Path) -> None:
     nlp.vocab.vectors.data[:] = 0.0
     without_vectors = numpy.concatenate(model.predict(docs))
     assert numpy.abs(with_vectors - without_vectors).max() > 1e-4
+
+
+def test_long_doc_streamed_with_vectors_matches_plain(
+    trained_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stream_scores slices the static vectors with the windows."""
+    nlp = spacy.load(trained_dir)
+    model = nlp.get_pipe("ner").model
+    doc = nlp.make_doc(" ".join(text for text, _ in TRAIN_DATA * 20))
+    plain = model.predict([doc])[0]
+    monkeypatch.setattr(torch_encoder, "INFERENCE_WINDOWS", 2)
+    numpy.testing.assert_allclose(stream_scores(model, [doc])[0], plain, rtol=1e-5, atol=1e-5)
 
 
 def test_vectors_of_another_width_are_refused(trained_dir: Path) -> None:

@@ -11,6 +11,10 @@ The output layer is thinc's, with `nO` left open until the component's
 so a pipeline rebuilt from its config takes the right shape when it loads.
 The torch part returns vectors, never probabilities: the loss and its
 gradient are computed once, on the logits, by the component.
+
+At inference a long batch can instead go through `stream_scores`, which gives
+the same scores without ever holding the torch part's vectors for the whole
+batch (see BiLSTMEncoder.tag_scores).
 """
 
 import contextlib
@@ -33,12 +37,17 @@ from thinc.api import (
     xp2torch,
 )
 from thinc.types import Floats2d
+from torch import nn
 
 from .featurize import DocFeaturizer, PaddedBatch
 from .torch_encoder import BiLSTMEncoder
 
 ARCHITECTURE = "bilstm_ner.BiLSTMTagger.v1"
 OUTPUT_LAYER = "output_layer"
+# References to the featurizer and the wrapped encoder, for `stream_scores`.
+# Set when the model is built, so pipelines saved before they existed have them too.
+FEATURIZER = "featurizer"
+ENCODER = "encoder"
 
 
 @registry.architectures(ARCHITECTURE)
@@ -92,13 +101,16 @@ def build_bilstm_tagger(
     wrapped = PyTorchWrapper(encoder, convert_inputs=batch_to_torch, convert_outputs=torch_to_ragged)
     wrapped.shims[0] = AveragingPyTorchShim(encoder)
     output_layer = Linear(nI=encoder.output_width)
+    featurizer = DocFeaturizer(attrs, rows, n_chars, window, include_static_vectors)
     model: Model[list[Doc], list[Floats2d]] = chain(
-        DocFeaturizer(attrs, rows, n_chars, window, include_static_vectors),
+        featurizer,
         wrapped,
         with_array(output_layer),
         ragged2list(),
     )
     model.set_ref(OUTPUT_LAYER, output_layer)
+    model.set_ref(FEATURIZER, featurizer)
+    model.set_ref(ENCODER, wrapped)
     return model
 
 
@@ -132,6 +144,52 @@ class AveragingPyTorchShim(PyTorchShim):
             yield
         finally:
             self._model.load_state_dict(backup)
+
+
+def can_stream(model: Model) -> bool:
+    """Whether `stream_scores` can score with this model: one built by
+    `build_bilstm_tagger` (a component may be given another architecture)."""
+    return all(model.has_ref(name) for name in (FEATURIZER, ENCODER, OUTPUT_LAYER))
+
+
+def stream_scores(model: Model[list[Doc], list[Floats2d]], docs: list[Doc]) -> list[Floats2d]:
+    """What `model.predict(docs)` gives (up to float rounding), in memory that
+    grows by the featurized inputs and the scores (a few hundred bytes per
+    token) instead of about 10 KB per token.
+
+    For long documents at inference: the BiLSTM reads the windows a slice at a
+    time and the output layer is applied inside that loop
+    (BiLSTMEncoder.tag_scores), so the (tokens, output_width) vectors that
+    `model.predict` passes from the encoder to the output layer never exist
+    for the whole batch; only the (tokens, n_tags) scores do. Same LSTM work
+    as `model.predict`, no second pass. Training keeps the plain path, which
+    its gradients need.
+    """
+    wrapped = model.get_ref(ENCODER)
+    output_layer = model.get_ref(OUTPUT_LAYER)
+    batch = model.get_ref(FEATURIZER).predict(docs)
+    inputs, _ = batch_to_torch(wrapped, batch, is_train=False)
+    shim = wrapped.shims[0]
+    weight = xp2torch(output_layer.get_param("W"), device=shim.device)
+    bias = xp2torch(output_layer.get_param("b"), device=shim.device)
+    with evaluating(shim._model):
+        padded = shim._model.tag_scores(*inputs.args, weight=weight, bias=bias, **inputs.kwargs)
+    scores = torch2xp(padded)[model.ops.asarray(batch.rows), model.ops.asarray(batch.cols)]
+    return model.ops.unflatten(scores, model.ops.asarray(batch.doc_lengths, dtype="int32"))
+
+
+@contextlib.contextmanager
+def evaluating(module: nn.Module) -> Iterator[None]:
+    """The module in eval mode (no dropout) and without autograd, as thinc's
+    PyTorchShim.predict runs it, for a call other than `forward`; its mode
+    is restored after."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        module.train(was_training)
 
 
 def batch_to_torch(model: Model, batch: PaddedBatch, is_train: bool) -> tuple[ArgsKwargs, Callable]:

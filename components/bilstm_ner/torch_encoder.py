@@ -8,13 +8,13 @@ input width of the static vectors' projection, which only the vocab knows: a
 pipeline loads, so the config need not repeat the vectors' width.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-# At inference, windows per LSTM call (see BiLSTMEncoder.forward).
+# At inference, windows per LSTM call (see BiLSTMEncoder.encode_slices).
 INFERENCE_WINDOWS = 64
 
 
@@ -90,23 +90,84 @@ class BiLSTMEncoder(nn.Module):
         if self.training or n_windows <= INFERENCE_WINDOWS:
             outputs = self.encode_windows(ids, chars, lengths, max_len, static_vectors)
         else:
-            # At inference a long document is read a slice of windows at a
-            # time (windows are independent in the LSTM): memory for the
-            # embeddings and the LSTM stays bounded whatever the length.
-            slices = []
-            for i in range(0, n_windows, INFERENCE_WINDOWS):
-                # windows are sorted longest first: the first sets the slice's width
-                span, width = slice(i, i + INFERENCE_WINDOWS), int(lengths[i])
-                slice_vectors = None if static_vectors is None else static_vectors[span, :width]
-                slices.append(
-                    self.encode_windows(
-                        ids[span, :width], chars[span, :width], lengths[span], max_len, slice_vectors
-                    )
-                )
-            outputs = torch.cat(slices)
+            outputs = self.char_embedding.weight.new_zeros((n_windows, max_len, self.lstm_width))
+            for span, slice_outputs in self.encode_slices(ids, chars, lengths, static_vectors):
+                outputs[span, : slice_outputs.shape[1]] = slice_outputs
         if self.doc_memory:
             outputs = torch.cat([outputs, word_memory(outputs, groups, n_groups)], dim=-1)
         return self.dropout(outputs)
+
+    @property
+    def lstm_width(self) -> int:
+        """Width of the BiLSTM's outputs (both directions), before the word memory."""
+        return 2 * self.lstm.hidden_size
+
+    def encode_slices(
+        self,
+        ids: torch.Tensor,
+        chars: torch.Tensor,
+        lengths: torch.Tensor,
+        static_vectors: torch.Tensor | None = None,
+    ) -> Iterator[tuple[slice, torch.Tensor]]:
+        """At inference, the BiLSTM outputs of INFERENCE_WINDOWS windows at a time:
+        (windows, outputs), outputs as wide as the slice's longest window.
+
+        Windows are independent in the LSTM, so a long document can be read a
+        slice at a time: memory for the embeddings and the LSTM stays bounded
+        whatever the length, and a caller that reduces each slice (as
+        `tag_scores` does) never holds the outputs of the whole document.
+        """
+        for i in range(0, ids.shape[0], INFERENCE_WINDOWS):
+            # windows are sorted longest first: the first sets the slice's width
+            span, width = slice(i, i + INFERENCE_WINDOWS), int(lengths[i])
+            slice_vectors = None if static_vectors is None else static_vectors[span, :width]
+            outputs = self.encode_windows(
+                ids[span, :width], chars[span, :width], lengths[span], width, slice_vectors
+            )
+            yield span, outputs
+
+    def tag_scores(
+        self,
+        ids: torch.Tensor,
+        chars: torch.Tensor,
+        lengths: torch.Tensor,
+        groups: torch.Tensor,
+        n_groups: int,
+        static_vectors: torch.Tensor | None = None,
+        *,
+        weight: torch.Tensor,
+        bias: torch.Tensor,
+    ) -> torch.Tensor:
+        """Inference only: what a linear output layer (weight (n_tags, output_width),
+        bias (n_tags,)) gives on `forward`'s vectors, as (n_windows, max_len, n_tags),
+        without ever holding those vectors for all windows at once.
+
+        `forward` holds output_width floats per position for the whole batch,
+        because a token's word memory is complete only once every occurrence
+        of its word has been read. But the output layer is linear, so a
+        token's scores split into a part from its own LSTM output h and a part
+        from its word's mean, which is the mean of the projected outputs:
+            W [h; mean_g(h)] + b = W_own h + mean_g(W_memory h) + b
+        So one pass of the LSTM is enough: each slice's outputs are projected
+        to n_tags scores (own part) and n_tags per-word sums (memory part),
+        then dropped. What is kept is n_tags floats per position and per
+        distinct word, beside one slice's LSTM work.
+        """
+        if self.training:
+            raise RuntimeError("tag_scores is for inference: call eval() first (training needs forward)")
+        self.check_static_vectors(static_vectors)
+        n_windows, max_len, n_tags = ids.shape[0], ids.shape[1], weight.shape[0]
+        own_weight, memory_weight = weight[:, : self.lstm_width], weight[:, self.lstm_width :]
+        scores = weight.new_zeros((n_windows, max_len, n_tags))
+        memory_sums = weight.new_zeros((n_groups + 1, n_tags)) if self.doc_memory else None
+        for span, outputs in self.encode_slices(ids, chars, lengths, static_vectors):
+            width = outputs.shape[1]
+            scores[span, :width] = outputs @ own_weight.T
+            if memory_sums is not None:
+                add_group_sums(memory_sums, outputs @ memory_weight.T, groups[span, :width])
+        if memory_sums is not None:
+            scores += group_means(memory_sums, group_counts(groups, n_groups, scores.dtype))[groups]
+        return scores.add_(bias)
 
     def check_static_vectors(self, static_vectors: torch.Tensor | None) -> None:
         """Static vectors must come exactly when the model was built for them, as
@@ -159,10 +220,25 @@ def word_memory(outputs: torch.Tensor, groups: torch.Tensor, n_groups: int) -> t
     Sheringham") and bare elsewhere ("Sheringham scored"); pooling its
     occurrences lets every mention see the informative one.
     """
-    width = outputs.shape[-1]
-    flat = outputs.reshape(-1, width)
-    index = groups.reshape(-1)
-    sums = flat.new_zeros((n_groups + 1, width)).index_add_(0, index, flat)
-    counts = flat.new_zeros((n_groups + 1,)).index_add_(0, index, flat.new_ones(index.shape))
-    means = sums / counts.clamp(min=1.0).unsqueeze(-1)
-    return means[index].reshape(outputs.shape)
+    sums = outputs.new_zeros((n_groups + 1, outputs.shape[-1]))
+    add_group_sums(sums, outputs, groups)
+    means = group_means(sums, group_counts(groups, n_groups, outputs.dtype))
+    return means[groups.reshape(-1)].reshape(outputs.shape)
+
+
+def add_group_sums(sums: torch.Tensor, outputs: torch.Tensor, groups: torch.Tensor) -> None:
+    """Add each position's output (..., width) into the row of `sums` (n_groups + 1,
+    width) of its group, in place, so windows can be added a slice at a time.
+    Padding positions (group n_groups) go to the last row, which only they read."""
+    sums.index_add_(0, groups.reshape(-1), outputs.reshape(-1, outputs.shape[-1]))
+
+
+def group_counts(groups: torch.Tensor, n_groups: int, dtype: torch.dtype) -> torch.Tensor:
+    """(n_groups + 1,) occurrences of each group (the last: padding positions)."""
+    return torch.bincount(groups.reshape(-1), minlength=n_groups + 1).to(dtype)
+
+
+def group_means(sums: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Per-group means; a row with no occurrence (the padding row of a batch
+    without padding) gets zeros rather than NaN."""
+    return sums / counts.clamp(min=1.0).unsqueeze(-1)
