@@ -1,0 +1,64 @@
+"""A training corpus reader that can keep the annotators' tokens.
+
+spaCy's `spacy.Corpus.v1` gives the model either the text re-tokenized by the
+pipeline's tokenizer (`gold_preproc = false`), or the gold tokens cut into
+one Example per sentence (`gold_preproc = true`). Neither is what this model
+needs to be scored on CoNLL's own tokens, conlleval's measure: its
+document-level word memory wants whole documents, and spaCy's tokenizer
+splits many CoNLL tokens ("1996-08-30", "Anglo-Dutch", "S.AFRICA") that
+conlleval hands over whole, so a model trained only on spaCy's tokens meets
+token shapes at test time it never saw in training, and gold entities whose
+edges fall inside a spaCy token are dropped from its training signal.
+
+`bilstm_ner.Corpus.v1` reads a DocBin like spaCy's reader and gives whole
+documents with the gold tokens ("gold"), the tokenizer's ("tokenizer", as
+`spacy.Corpus.v1` does), or each document once with each ("both").
+"""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Literal
+
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.training import Corpus, Example
+from spacy.util import registry
+
+READER = "bilstm_ner.Corpus.v1"
+Tokens = Literal["gold", "tokenizer", "both"]
+
+
+def gold_tokens_example(example: Example) -> Example:
+    """The example again, its input the reference's own words and spaces (no
+    sentence boundaries, as conlleval's input has none)."""
+    reference = example.reference
+    words = [token.text for token in reference]
+    spaces = [bool(token.whitespace_) for token in reference]
+    return Example(Doc(reference.vocab, words=words, spaces=spaces), reference)
+
+
+@registry.readers(READER)
+def create_corpus_reader(
+    path: Path | None,
+    tokens: Tokens = "gold",
+    limit: int = 0,
+    max_length: int = 0,
+    augmenter: Callable[[Language, Example], Iterator[Example]] | None = None,
+) -> Callable[[Language], Iterator[Example]]:
+    """Whole documents from a DocBin, with the gold tokens, the pipeline
+    tokenizer's, or both (see the module's docstring). limit, max_length and
+    augmenter are `spacy.Corpus.v1`'s."""
+    if tokens not in ("gold", "tokenizer", "both"):
+        raise ValueError(f"[{READER}] tokens must be 'gold', 'tokenizer' or 'both', got {tokens!r}")
+    if path is None:
+        raise ValueError(f"[{READER}] no path given: set [paths] train / dev")
+    corpus = Corpus(path, gold_preproc=False, limit=limit, max_length=max_length, augmenter=augmenter)
+
+    def read(nlp: Language) -> Iterator[Example]:
+        for example in corpus(nlp):
+            if tokens in ("gold", "both"):
+                yield gold_tokens_example(example)
+            if tokens in ("tokenizer", "both"):
+                yield example
+
+    return read
