@@ -221,3 +221,12 @@ def test_factory_default_model_is_the_shipped_config() -> None:
 
     shipped = load_config(Path(__file__).parent.parent / "configs" / "bilstm_ner.cfg")
     assert dict(DEFAULT_MODEL) == dict(shipped["components"]["ner"]["model"])
+
+
+def test_entities_stay_inside_the_docs_sentences(trained_nlp: Language) -> None:
+    words = "John Smith lives in New York and works for Acme Corp .".split()
+    assert (0, 2, "PER") in entities(trained_nlp(Doc(trained_nlp.vocab, words=words)))
+    # a sentence boundary inside the name, as CoNLL's files sometimes have ("Ricky" / "Ponting")
+    starts = [True, True] + [False] * (len(words) - 2)
+    doc = trained_nlp(Doc(trained_nlp.vocab, words=words, sent_starts=starts))
+    assert all(not (start < 1 < end) for start, end, _ in entities(doc))

@@ -2,7 +2,7 @@
 
 import pytest
 import spacy
-from conlleval import score_on_gold_tokens
+from conlleval import gold_tokens_input, score_on_gold_tokens
 from spacy.tokens import Doc, Span
 
 
@@ -17,3 +17,13 @@ def test_exact_match_counts_per_type() -> None:
     assert scores["per_type"]["LOC"] == pytest.approx({"p": 1.0, "r": 0.5, "f": 2 / 3})
     assert scores["per_type"]["PER"] == {"p": 0.0, "r": 0.0, "f": 0.0}
     assert scores["p"] == pytest.approx(0.5) and scores["r"] == pytest.approx(1 / 3)
+
+
+def test_gold_tokens_input_keeps_sentence_boundaries_only() -> None:
+    nlp = spacy.blank("en")
+    words = ["Ricky", "Ponting", "batted", "."]
+    gold = Doc(nlp.vocab, words=words, sent_starts=[True, True, False, False], ents=["B-PER", "B-PER", "O", "O"])
+    given = gold_tokens_input(nlp, gold)
+    assert [t.text for t in given] == words and not given.ents
+    assert [t.is_sent_start for t in given] == [True, True, False, False]
+    assert not gold_tokens_input(nlp, Doc(nlp.vocab, words=words)).has_annotation("SENT_START")

@@ -4,7 +4,13 @@ import itertools
 
 import numpy
 import pytest
-from bilstm_ner.decoding import ConstrainedDecoder, log_softmax, path_to_spans, span_confidences
+from bilstm_ner.decoding import (
+    ConstrainedDecoder,
+    log_softmax,
+    path_to_spans,
+    span_confidences,
+    within_sentences,
+)
 from bilstm_ner.lattice import BILUOLattice, span_probabilities
 from bilstm_ner.tag_scheme import biluo_tag_names, transition_masks
 from hypothesis import given, settings
@@ -124,3 +130,34 @@ def test_lattice_loss_gradient_matches_finite_differences() -> None:
         bumped[t, k] += eps
         numeric = (lattice.loss_and_gradient([bumped], [truth])[0] - loss) / eps
         assert grad[t, k] == pytest.approx(numeric, abs=1e-3)
+
+
+def test_within_sentences_splits_an_entity_at_a_sentence_start() -> None:
+    # "Ricky | Ponting": the scores want one PER over tokens 1-2, but token 2 starts a sentence.
+    scores = numpy.full((4, len(TAGS)), -5.0, dtype="float32")
+    scores[[0, 3], TAGS.index("O")] = 5.0
+    scores[1, TAGS.index("B-PER")] = 5.0
+    scores[2, TAGS.index("L-PER")] = 5.0
+    decoder = ConstrainedDecoder(TAGS)
+    [free] = decoder.decode([scores])
+    assert path_to_spans(TAGS, free) == [(1, 3, "PER")]
+    starts = numpy.array([True, False, True, False])
+    [split] = decoder.decode([within_sentences(scores, starts, TAGS)])
+    spans = path_to_spans(TAGS, split)
+    assert all(not (start < 2 < end) for start, end, _ in spans)
+    # the sentence start at token 0 constrains nothing
+    unchanged = within_sentences(scores, numpy.array([True, False, False, False]), TAGS)
+    assert numpy.array_equal(unchanged, scores)
+
+
+@given(st.integers(2, 12), st.integers(0, 10_000))
+@settings(max_examples=40, deadline=None)
+def test_within_sentences_never_crosses_a_boundary(length: int, seed: int) -> None:
+    rng = numpy.random.default_rng(seed)
+    scores = rng.normal(size=(length, len(TAGS))).astype("float32") * 3
+    starts = rng.random(length) < 0.4
+    [path] = ConstrainedDecoder(TAGS).decode([within_sentences(scores, starts, TAGS)])
+    assert is_valid(path)
+    boundaries = set(numpy.flatnonzero(starts[1:]) + 1)
+    for start, end, _ in path_to_spans(TAGS, path):
+        assert not any(start < b < end for b in boundaries)

@@ -29,8 +29,11 @@ Tokens = Literal["gold", "tokenizer", "both"]
 
 
 def gold_tokens_example(example: Example) -> Example:
-    """The example again, its input the reference's own words and spaces (no
-    sentence boundaries, as conlleval's input has none)."""
+    """The example again, its input the reference's own words and spaces.
+
+    Without sentence boundaries: training has always read documents this way,
+    and the training-time loss does not apply the no-crossing rule that
+    prediction applies to Docs with boundaries (decoding.within_sentences)."""
     reference = example.reference
     words = [token.text for token in reference]
     spaces = [bool(token.whitespace_) for token in reference]

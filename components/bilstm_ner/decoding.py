@@ -25,6 +25,30 @@ def log_softmax(scores: numpy.ndarray) -> numpy.ndarray:
     return shifted - numpy.log(numpy.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+def within_sentences(scores: numpy.ndarray, sent_starts: numpy.ndarray, tag_names: list[str]) -> numpy.ndarray:
+    """The scores with every path that carries an entity across a sentence
+    boundary forbidden: no I-/L- tag on a token that starts a sentence, no
+    B-/I- tag on the token before it. sent_starts: (n_tokens,) bool.
+
+    spaCy's own `ner` never lets an entity cross a sentence boundary; a Doc
+    that comes without boundaries (the usual case here: the pipeline has no
+    parser or senter) gets its scores back unchanged. CoNLL's files are cut
+    into sentences and conlleval scores within them, and some names are cut
+    in two by a sentence break ("Ricky" / "Ponting"): gold has two entities
+    there, and so does the decoder once it is told where sentences start.
+    """
+    starts = numpy.flatnonzero(sent_starts[1:]) + 1
+    if not len(starts):
+        return scores
+    prefixes = [split_tag(tag)[0] for tag in tag_names]
+    continuing = [i for i, prefix in enumerate(prefixes) if prefix in ("I", "L")]
+    opening = [i for i, prefix in enumerate(prefixes) if prefix in ("B", "I")]
+    constrained = scores.copy()
+    constrained[numpy.ix_(starts, continuing)] = FORBIDDEN
+    constrained[numpy.ix_(starts - 1, opening)] = FORBIDDEN
+    return constrained
+
+
 def pad_by_length(
     scores: Sequence[numpy.ndarray], dtype: str
 ) -> tuple[numpy.ndarray, list[int], numpy.ndarray, numpy.ndarray]:

@@ -13,6 +13,7 @@ from itertools import islice
 from typing import Any
 
 import numpy
+from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span
@@ -23,7 +24,7 @@ from thinc.types import Floats2d
 
 from .architectures import OUTPUT_LAYER, can_stream, stream_scores
 from .calibration import DEFAULT_TEMPERATURE
-from .decoding import ConstrainedDecoder, log_softmax, path_to_spans, span_confidences
+from .decoding import ConstrainedDecoder, log_softmax, path_to_spans, span_confidences, within_sentences
 from .lattice import BILUOLattice, span_probabilities
 from .tag_scheme import biluo_tag_names, tag_index
 
@@ -174,11 +175,18 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         return self._lattice
 
     def predict(self, docs: Iterable[Doc]) -> list[EntityPrediction]:
-        """Entity spans (start, end, label) and their confidences for each doc."""
+        """Entity spans (start, end, label) and their confidences for each doc.
+        An entity never crosses a sentence boundary the Doc has, as with
+        spaCy's `ner` (see decoding.within_sentences)."""
         docs = list(docs)
         if not any(len(doc) for doc in docs):
             return [EntityPrediction([], numpy.zeros((0,), dtype="float32")) for _ in docs]
         scores = self.model_scores(docs)
+        tag_names = self.tag_names
+        scores = [
+            within_sentences(s, doc.to_array(SENT_START) == 1, tag_names)
+            for doc, s in zip(docs, scores, strict=True)
+        ]
         return self.decode_scores(scores)
 
     # --- confidence calibration (issue 5; fitting and measures in calibration.py) ---
