@@ -22,7 +22,9 @@ def test_exact_match_counts_per_type() -> None:
 def test_gold_tokens_input_keeps_sentence_boundaries_only() -> None:
     nlp = spacy.blank("en")
     words = ["Ricky", "Ponting", "batted", "."]
-    gold = Doc(nlp.vocab, words=words, sent_starts=[True, True, False, False], ents=["B-PER", "B-PER", "O", "O"])
+    gold = Doc(
+        nlp.vocab, words=words, sent_starts=[True, True, False, False], ents=["B-PER", "B-PER", "O", "O"]
+    )
     given = gold_tokens_input(nlp, gold)
     assert [t.text for t in given] == words and not given.ents
     assert [t.is_sent_start for t in given] == [True, True, False, False]

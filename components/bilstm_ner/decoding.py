@@ -25,7 +25,9 @@ def log_softmax(scores: numpy.ndarray) -> numpy.ndarray:
     return shifted - numpy.log(numpy.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def within_sentences(scores: numpy.ndarray, sent_starts: numpy.ndarray, tag_names: list[str]) -> numpy.ndarray:
+def within_sentences(
+    scores: numpy.ndarray, sent_starts: numpy.ndarray, tag_names: list[str]
+) -> numpy.ndarray:
     """The scores with every path that carries an entity across a sentence
     boundary forbidden: no I-/L- tag on a token that starts a sentence, no
     B-/I- tag on the token before it. sent_starts: (n_tokens,) bool.
