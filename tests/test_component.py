@@ -230,3 +230,26 @@ def test_entities_stay_inside_the_docs_sentences(trained_nlp: Language) -> None:
     starts = [True, True] + [False] * (len(words) - 2)
     doc = trained_nlp(Doc(trained_nlp.vocab, words=words, sent_starts=starts))
     assert all(not (start < 1 < end) for start, end, _ in entities(doc))
+
+
+def test_loss_gives_no_gradient_to_paths_across_sentences() -> None:
+    nlp = new_nlp()
+    nlp.initialize(lambda: make_examples(nlp))
+    ner = nlp.get_pipe("ner")
+    words = ["Ricky", "Ponting", "batted", "."]
+    reference = Doc(nlp.vocab, words=words, ents=["B-PER", "B-PER", "O", "O"])
+    predicted = Doc(nlp.vocab, words=words, sent_starts=[True, True, False, False])
+    scores, _ = ner.model.begin_update([predicted])
+    loss, [d_scores] = ner.get_loss([Example(predicted, reference)], scores)
+    assert numpy.isfinite(loss)
+    d_scores = ner.model.ops.to_numpy(d_scores)
+    tags = ner.tag_names
+    continuing = [i for i, t in enumerate(tags) if t[:2] in ("I-", "L-")]
+    opening = [i for i, t in enumerate(tags) if t[:2] in ("B-", "I-")]
+    assert numpy.abs(d_scores[1, continuing]).max() == 0.0
+    assert numpy.abs(d_scores[0, opening]).max() == 0.0
+    # without the boundary the same entries do get gradient
+    free = Doc(nlp.vocab, words=words)
+    scores, _ = ner.model.begin_update([free])
+    _, [d_free] = ner.get_loss([Example(free, reference)], scores)
+    assert numpy.abs(ner.model.ops.to_numpy(d_free)[1, continuing]).max() > 0.0

@@ -29,15 +29,20 @@ Tokens = Literal["gold", "tokenizer", "both"]
 
 
 def gold_tokens_example(example: Example) -> Example:
-    """The example again, its input the reference's own words and spaces.
+    """The example again, its input the reference's own words, spaces and
+    sentence boundaries (when it has them), as conlleval's input has them.
 
-    Without sentence boundaries: training has always read documents this way,
-    and the training-time loss does not apply the no-crossing rule that
-    prediction applies to Docs with boundaries (decoding.within_sentences)."""
+    With the boundaries, the loss and the decoder both forbid entities that
+    cross one (decoding.within_sentences), so the few CoNLL names that a
+    sentence break cuts in two ("Ricky" / "Ponting") are two entities to the
+    model as to the gold, rather than a signal to split ordinary names."""
     reference = example.reference
     words = [token.text for token in reference]
     spaces = [bool(token.whitespace_) for token in reference]
-    return Example(Doc(reference.vocab, words=words, spaces=spaces), reference)
+    sent_starts = (
+        [bool(t.is_sent_start) for t in reference] if reference.has_annotation("SENT_START") else None
+    )
+    return Example(Doc(reference.vocab, words=words, spaces=spaces, sent_starts=sent_starts), reference)
 
 
 @registry.readers(READER)

@@ -290,7 +290,8 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         unknown (missing or misaligned annotation) are left free.
 
         objective "crf": -log P(gold path) over valid paths (see lattice.py);
-        objective "softmax": per-token cross-entropy.
+        objective "softmax": per-token cross-entropy. As in `predict`, paths that
+        carry an entity across a sentence boundary of the input Doc are not valid.
         """
         validate_examples(examples, "BiLSTMEntityRecognizer.get_loss")
         index = tag_index(self.tag_names)
@@ -300,7 +301,14 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         ]
         xp = get_array_module(scores[0]) if scores else numpy
         n_known = max(1, sum(int((t != MISSING).sum()) for t in truths))
-        host_scores = [self.model.ops.to_numpy(s).astype("float64") for s in scores]
+        host_scores = [
+            within_sentences(
+                self.model.ops.to_numpy(s).astype("float64"),
+                eg.predicted.to_array(SENT_START) == 1,
+                self.tag_names,
+            )
+            for eg, s in zip(examples, scores, strict=True)
+        ]
         if self.objective == "crf":
             total, grads = self.lattice.loss_and_gradient(host_scores, truths)
         else:
