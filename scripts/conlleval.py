@@ -15,6 +15,7 @@ from pathlib import Path
 import spacy
 import srsly
 import typer
+from bilstm_ner.corpus import gold_tokens_doc
 from spacy.tokens import Doc, DocBin
 
 
@@ -24,21 +25,9 @@ def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
     return {"p": p, "r": r, "f": 2 * p * r / (p + r) if p + r else 0.0}
 
 
-def gold_tokens_input(nlp, gold: Doc) -> Doc:
-    """A fresh Doc with the gold document's words, spaces and sentence
-    boundaries (when it has them), and nothing else."""
-    sent_starts = [bool(t.is_sent_start) for t in gold] if gold.has_annotation("SENT_START") else None
-    return Doc(
-        nlp.vocab,
-        words=[t.text for t in gold],
-        spaces=[bool(t.whitespace_) for t in gold],
-        sent_starts=sent_starts,
-    )
-
-
 def score_on_gold_tokens(nlp, gold_docs: list[Doc], batch_size: int = 32) -> dict:
     """Exact-match entity P/R/F (micro and per type) with the gold tokenization."""
-    inputs = [gold_tokens_input(nlp, d) for d in gold_docs]
+    inputs = [gold_tokens_doc(d) for d in gold_docs]
     counts: dict[str, Counter] = {}
     for gold, predicted in zip(gold_docs, nlp.pipe(inputs, batch_size=batch_size), strict=True):
         gold_spans = {(e.start, e.end, e.label_) for e in gold.ents}

@@ -2,7 +2,8 @@
 
 import pytest
 import spacy
-from conlleval import gold_tokens_input, score_on_gold_tokens
+from bilstm_ner.corpus import gold_tokens_doc
+from conlleval import score_on_gold_tokens
 from spacy.tokens import Doc, Span
 
 
@@ -25,7 +26,7 @@ def test_gold_tokens_input_keeps_sentence_boundaries_only() -> None:
     gold = Doc(
         nlp.vocab, words=words, sent_starts=[True, True, False, False], ents=["B-PER", "B-PER", "O", "O"]
     )
-    given = gold_tokens_input(nlp, gold)
+    given = gold_tokens_doc(gold)
     assert [t.text for t in given] == words and not given.ents
     assert [t.is_sent_start for t in given] == [True, True, False, False]
-    assert not gold_tokens_input(nlp, Doc(nlp.vocab, words=words)).has_annotation("SENT_START")
+    assert not gold_tokens_doc(Doc(nlp.vocab, words=words)).has_annotation("SENT_START")

@@ -28,6 +28,22 @@ READER = "bilstm_ner.Corpus.v1"
 Tokens = Literal["gold", "tokenizer", "both"]
 
 
+def gold_tokens_doc(reference: Doc) -> Doc:
+    """A fresh Doc with the reference's words, spaces and sentence boundaries
+    (when it has them), and nothing else: the input conlleval's figure is
+    computed on, for training (`gold_tokens_example`) and scoring
+    (scripts/conlleval.py) alike."""
+    sent_starts = (
+        [bool(t.is_sent_start) for t in reference] if reference.has_annotation("SENT_START") else None
+    )
+    return Doc(
+        reference.vocab,
+        words=[t.text for t in reference],
+        spaces=[bool(t.whitespace_) for t in reference],
+        sent_starts=sent_starts,
+    )
+
+
 def gold_tokens_example(example: Example) -> Example:
     """The example again, its input the reference's own words, spaces and
     sentence boundaries (when it has them), as conlleval's input has them.
@@ -36,13 +52,7 @@ def gold_tokens_example(example: Example) -> Example:
     cross one (decoding.within_sentences), so the few CoNLL names that a
     sentence break cuts in two ("Ricky" / "Ponting") are two entities to the
     model as to the gold, rather than a signal to split ordinary names."""
-    reference = example.reference
-    words = [token.text for token in reference]
-    spaces = [bool(token.whitespace_) for token in reference]
-    sent_starts = (
-        [bool(t.is_sent_start) for t in reference] if reference.has_annotation("SENT_START") else None
-    )
-    return Example(Doc(reference.vocab, words=words, spaces=spaces, sent_starts=sent_starts), reference)
+    return Example(gold_tokens_doc(example.reference), example.reference)
 
 
 @registry.readers(READER)

@@ -294,7 +294,8 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         carry an entity across a sentence boundary of the input Doc are not valid.
         """
         validate_examples(examples, "BiLSTMEntityRecognizer.get_loss")
-        index = tag_index(self.tag_names)
+        tag_names = self.tag_names
+        index = tag_index(tag_names)
         truths = [
             numpy.array([index.get(tag or "", MISSING) for tag in eg.get_aligned_ner()], dtype="int64")
             for eg in examples
@@ -305,7 +306,7 @@ class BiLSTMEntityRecognizer(TrainablePipe):
             within_sentences(
                 self.model.ops.to_numpy(s).astype("float64"),
                 eg.predicted.to_array(SENT_START) == 1,
-                self.tag_names,
+                tag_names,
             )
             for eg, s in zip(examples, scores, strict=True)
         ]
