@@ -11,7 +11,15 @@ from pathlib import Path
 
 import srsly
 import typer
-from training_runs import SPLITS, percent, score, score_conll_tokens, train_timed
+from training_runs import (
+    SPLITS,
+    choose_config,
+    percent,
+    score,
+    score_conll_tokens,
+    train_timed,
+    vectors_overrides,
+)
 
 
 def train_or_reuse(config: Path, folder: Path, overrides: dict, gpu_id: int) -> float | None:
@@ -49,8 +57,9 @@ def to_markdown(results: dict[str, dict]) -> str:
 
 
 def main(
-    ours_config: Path = typer.Option(Path("configs/bilstm_ner.cfg")),
-    spacy_config: Path = typer.Option(Path("configs/spacy_ner.cfg")),
+    ours_config: str = typer.Option("auto", help="auto (by --vectors), a config name or a .cfg path"),
+    spacy_config: str = typer.Option("auto", help="auto: spacy_ner_vectors with vectors, else spacy_ner"),
+    vectors: Path = typer.Option(Path("corpus/vectors"), help="Pipeline folder made by scripts/vectors.py"),
     ours: Path = typer.Option(Path("training/compare/bilstm_ner"), help="Folder of our trained pipeline"),
     baseline: Path = typer.Option(Path("training/compare/spacy_ner"), help="Folder of spaCy's trained ner"),
     train_path: Path = typer.Option(Path("corpus/train.spacy")),
@@ -63,17 +72,24 @@ def main(
         False, "--baseline-only", help="Only train (or reuse) spaCy's ner, e.g. for the benchmark"
     ),
 ) -> None:
-    """Train (or reuse) both pipelines, score them on dev and test, write the comparison."""
+    """Train (or reuse) both pipelines, score them on dev and test, write the comparison.
+
+    With word vectors, spaCy's ner reads the same table as ours
+    (configs/spacy_ner_vectors.cfg), so the comparison stays like for like."""
     overrides: dict = {"paths.train": str(train_path), "paths.dev": str(dev_path)}
     if max_steps:
         overrides["training.max_steps"] = max_steps
+    ours_path = choose_config(ours_config, vectors)
+    spacy_path = choose_config(spacy_config, vectors, auto=("spacy_ner_vectors", "spacy_ner"))
     if baseline_only:
-        seconds = train_or_reuse(spacy_config, baseline, overrides, gpu_id)
-        print(f"spaCy ner in {baseline}/model-best (trained in {seconds or 0:.0f} s)")
+        seconds = train_or_reuse(
+            spacy_path, baseline, {**overrides, **vectors_overrides(spacy_path, vectors)}, gpu_id
+        )
+        print(f"spaCy ner ({spacy_path}) in {baseline}/model-best (trained in {seconds or 0:.0f} s)")
         return
     results = {}
-    for name, config, folder in (("bilstm_ner", ours_config, ours), ("spaCy ner", spacy_config, baseline)):
-        seconds = train_or_reuse(config, folder, overrides, gpu_id)
+    for name, config, folder in (("bilstm_ner", ours_path, ours), ("spaCy ner", spacy_path, baseline)):
+        seconds = train_or_reuse(config, folder, {**overrides, **vectors_overrides(config, vectors)}, gpu_id)
         results[name] = {"train_seconds": seconds}
         for split, corpus in (("dev", dev_path), ("test", test_path)):
             results[name][split] = score(folder / "model-best", corpus, use_gpu=gpu_id)

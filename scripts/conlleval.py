@@ -10,6 +10,7 @@ project.
 """
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import spacy
@@ -25,9 +26,14 @@ def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
     return {"p": p, "r": r, "f": 2 * p * r / (p + r) if p + r else 0.0}
 
 
-def score_on_gold_tokens(nlp, gold_docs: list[Doc], batch_size: int = 32) -> dict:
-    """Exact-match entity P/R/F (micro and per type) with the gold tokenization."""
-    inputs = [gold_tokens_doc(d) for d in gold_docs]
+# How the words can be cased for scoring: as written, all lowercase, all uppercase.
+CASINGS: dict[str, Callable[[str], str] | None] = {"cased": None, "lower": str.lower, "upper": str.upper}
+
+
+def score_on_gold_tokens(nlp, gold_docs: list[Doc], batch_size: int = 32, casing: str = "cased") -> dict:
+    """Exact-match entity P/R/F (micro and per type) with the gold tokenization,
+    its words cased as `casing` says (a key of CASINGS)."""
+    inputs = [gold_tokens_doc(d, CASINGS[casing]) for d in gold_docs]
     counts: dict[str, Counter] = {}
     for gold, predicted in zip(gold_docs, nlp.pipe(inputs, batch_size=batch_size), strict=True):
         gold_spans = {(e.start, e.end, e.label_) for e in gold.ents}
@@ -50,6 +56,9 @@ def main(
     model: str = typer.Argument(..., help="Pipeline name or path"),
     corpus: Path = typer.Argument(..., help="DocBin with the gold documents"),
     output: Path = typer.Option(None, help="Write the scores as JSON here"),
+    casings: bool = typer.Option(
+        False, "--casings", help="Also score the words lowercased and uppercased (keys lower, upper)"
+    ),
 ) -> None:
     """Print exact-match entity P/R/F on the corpus's own tokens."""
     nlp = spacy.load(model)
@@ -58,6 +67,11 @@ def main(
     print(f"{corpus}: P {100 * scores['p']:.2f}  R {100 * scores['r']:.2f}  F {100 * scores['f']:.2f}")
     for label, s in scores["per_type"].items():
         print(f"  {label:5} P {100 * s['p']:.2f}  R {100 * s['r']:.2f}  F {100 * s['f']:.2f}")
+    if casings:
+        for casing in ("lower", "upper"):
+            scores[casing] = recased = score_on_gold_tokens(nlp, gold_docs, casing=casing)
+            p, r, f = (100 * recased[m] for m in ("p", "r", "f"))
+            print(f"  {casing}cased words: P {p:.2f}  R {r:.2f}  F {f:.2f}")
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         srsly.write_json(output, scores)

@@ -30,16 +30,38 @@ def md5sum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def conll_assets(project_file: Path) -> list[dict[str, str]]:
-    """The assets of project.yml that live under assets/ and carry a checksum."""
+CONLL_FILES = ("eng.train", "eng.testa", "eng.testb")
+CONLL_HINT = "the folder that holds eng.train, eng.testa and eng.testb"
+
+
+def project_assets(project_file: Path, names: tuple[str, ...]) -> list[dict[str, str]]:
+    """The assets of project.yml under assets/ with a checksum, whose file name is one of `names`."""
     project = srsly.read_yaml(project_file)
-    return [a for a in project.get("assets", []) if "checksum" in a and a["dest"].startswith("assets/")]
+    return [
+        a
+        for a in project.get("assets", [])
+        if "checksum" in a and a["dest"].startswith("assets/") and Path(a["dest"]).name in names
+    ]
 
 
-def fetch_one(asset: dict[str, str], root: Path, source_dir: Path | None, verify: bool = True) -> str:
+def conll_assets(project_file: Path) -> list[dict[str, str]]:
+    """The CoNLL-2003 assets of project.yml."""
+    return project_assets(project_file, CONLL_FILES)
+
+
+def fetch_one(
+    asset: dict[str, str],
+    root: Path,
+    source_dir: Path | None,
+    verify: bool = True,
+    env_var: str = ENV_VAR,
+    hint: str = CONLL_HINT,
+) -> str:
     """Make `asset` present and verified under root; return where it came from.
 
-    verify=False accepts any content (used by the smoke test's tiny files).
+    source_dir is the folder `env_var` names (offline use); hint says what
+    that folder should hold, for the error messages. verify=False accepts any
+    content (used by the smoke test's tiny files).
     """
     dest = root / asset["dest"]
     name = dest.name
@@ -48,13 +70,12 @@ def fetch_one(asset: dict[str, str], root: Path, source_dir: Path | None, verify
         source = source_dir / name
         if not source.is_file():
             raise FileNotFoundError(
-                f"{name} is not in {ENV_VAR}={source_dir}: put the CoNLL-2003 file {name} there "
-                f"or point {ENV_VAR} at the folder that holds eng.train, eng.testa and eng.testb"
+                f"{name} is not in {env_var}={source_dir}: put {name} there or point {env_var} at {hint}"
             )
         if want and md5sum(source) != want:
             raise ValueError(
-                f"{source} has the wrong md5 (expected {want}): the file is corrupted or another "
-                "version of CoNLL-2003; replace it with the original English file"
+                f"{source} has the wrong md5 (expected {want}): the file is damaged or another "
+                f"version; replace it with the original ({asset.get('description', name)})"
             )
         dest.parent.mkdir(parents=True, exist_ok=True)
         if not dest.is_file() or md5sum(dest) != md5sum(source):
@@ -64,7 +85,7 @@ def fetch_one(asset: dict[str, str], root: Path, source_dir: Path | None, verify
         return str(dest)
     url = asset.get("url")
     if not url:
-        raise FileNotFoundError(f"{name} is missing: set {ENV_VAR} to the folder that holds it")
+        raise FileNotFoundError(f"{name} is missing: set {env_var} to {hint}")
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_suffix(dest.suffix + ".part")
     try:
@@ -73,12 +94,11 @@ def fetch_one(asset: dict[str, str], root: Path, source_dir: Path | None, verify
     except OSError as err:
         partial.unlink(missing_ok=True)
         raise FileNotFoundError(
-            f"{name} could not be downloaded from {url} ({err}); offline, set {ENV_VAR} to the "
-            "folder that holds eng.train, eng.testa and eng.testb"
+            f"{name} could not be downloaded from {url} ({err}); offline, set {env_var} to {hint}"
         ) from None
     if want and md5sum(partial) != want:
         partial.unlink()
-        raise ValueError(f"{name} downloaded from {url} has the wrong md5 (expected {want})")
+        raise ValueError(f"{name} downloaded from {url} has the wrong md5 (expected {want}): try again")
     partial.replace(dest)
     return url
 

@@ -11,7 +11,22 @@ from pathlib import Path
 
 import srsly
 import typer
-from training_runs import SPLITS, percent, score, score_conll_tokens, train_timed
+from training_runs import (
+    SPLITS,
+    choose_config,
+    percent,
+    score,
+    score_conll_tokens,
+    train_timed,
+    vectors_overrides,
+)
+
+# Test F on CoNLL's tokens: as written, and with every word lowercased / uppercased.
+CONLL_COLUMNS = {
+    "test_conll": "test F (CoNLL tokens)",
+    "test_conll_lower": "lowercased",
+    "test_conll_upper": "uppercased",
+}
 
 
 def summarize(runs: list[dict]) -> dict:
@@ -32,13 +47,14 @@ def summarize(runs: list[dict]) -> dict:
                 "min": min(values),
                 "max": max(values),
             }
-    if all("test_conll" in run for run in runs):
-        values = [run["test_conll"]["f"] for run in runs]
-        summary["test_conll_f"] = {
-            "median": statistics.median(values),
-            "min": min(values),
-            "max": max(values),
-        }
+    for key in CONLL_COLUMNS:
+        if all(key in run for run in runs):
+            values = [run[key]["f"] for run in runs]
+            summary[f"{key}_f"] = {
+                "median": statistics.median(values),
+                "min": min(values),
+                "max": max(values),
+            }
     seconds = [run["train_seconds"] for run in runs if run.get("train_seconds") is not None]
     if seconds:
         summary["train_seconds"] = {
@@ -51,26 +67,30 @@ def summarize(runs: list[dict]) -> dict:
 
 def to_markdown(runs: list[dict], summary: dict) -> str:
     lines = ["# Seeds", ""]
-    lines.append(
-        "| seed | dev P | dev R | dev F | test P | test R | test F | test F (CoNLL tokens) | train min |"
-    )
-    lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    # the lowercased / uppercased columns only when some run has them
+    columns = ["test_conll"] + [k for k in CONLL_COLUMNS if k != "test_conll" and any(k in r for r in runs)]
+    header = ["seed", "dev P", "dev R", "dev F", "test P", "test R", "test F"]
+    header += [CONLL_COLUMNS[k] for k in columns] + ["train min"]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---:|" * len(header))
     for run in runs:
         cells = [percent(run[s][m]) for s in SPLITS for m in ("p", "r", "f")]
-        cells.append(percent(run["test_conll"]["f"]) if "test_conll" in run else "–")
+        cells += [percent(run[k]["f"]) if k in run else "–" for k in columns]
         minutes = f"{run['train_seconds'] / 60:.1f}" if run.get("train_seconds") else "–"
         lines.append(f"| {run['seed']} | " + " | ".join(cells) + f" | {minutes} |")
     for stat in ("median", "min", "max"):
         cells = [percent(summary[s]["all"][m][stat]) for s in SPLITS for m in ("p", "r", "f")]
-        conll = summary.get("test_conll_f", {}).get(stat)
-        cells.append(percent(conll) if conll is not None else "–")
+        for key in columns:
+            value = summary.get(f"{key}_f", {}).get(stat)
+            cells.append(percent(value) if value is not None else "–")
         secs = summary.get("train_seconds", {}).get(stat)
         minutes = f"{secs / 60:.1f}" if secs else "–"
         lines.append(f"| **{stat}** | " + " | ".join(cells) + f" | {minutes} |")
     lines += [
         "",
         "spacy evaluate scores documents re-tokenized by spaCy; the CoNLL-tokens column is the",
-        "exact match on the corpus's own tokens (scripts/conlleval.py), the figure papers report.",
+        "exact match on the corpus's own tokens (scripts/conlleval.py), the figure papers report;",
+        "lowercased / uppercased: the same, with every word of the test set recased.",
     ]
     lines += ["", "F1 per entity type (median [min, max] over seeds):", ""]
     lines.append("| type | dev F | test F |")
@@ -86,7 +106,8 @@ def to_markdown(runs: list[dict], summary: dict) -> str:
 
 
 def main(
-    config: Path = typer.Argument(..., help="Training config"),
+    config: str = typer.Argument("auto", help="auto (by --vectors), a name in configs/ or a .cfg path"),
+    vectors: Path = typer.Option(Path("corpus/vectors"), help="Pipeline folder made by scripts/vectors.py"),
     output: Path = typer.Option(Path("training/seeds"), help="Folder for one pipeline per seed"),
     seeds: str = typer.Option("0,1,2", help="Comma-separated seeds"),
     train_path: Path = typer.Option(Path("corpus/train.spacy")),
@@ -98,24 +119,36 @@ def main(
     gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
 ) -> None:
     """Train one pipeline per seed, score each on dev and test, and write the summary."""
+    config_path = choose_config(config, vectors)
+    print(f"config: {config_path}")
     runs = []
     for seed in [int(s) for s in seeds.split(",") if s.strip()]:
         model_dir = output / f"seed-{seed}"
-        overrides = {"paths.train": str(train_path), "paths.dev": str(dev_path), "system.seed": seed}
+        overrides = {
+            "paths.train": str(train_path),
+            "paths.dev": str(dev_path),
+            "system.seed": seed,
+            **vectors_overrides(config_path, vectors),
+        }
         if max_steps:
             overrides["training.max_steps"] = max_steps
         if max_epochs >= 0:
             overrides["training.max_epochs"] = max_epochs
         seconds = None
         if not (model_dir / "model-best").exists():
-            seconds = train_timed(config, model_dir, overrides, use_gpu=gpu_id)
+            seconds = train_timed(config_path, model_dir, overrides, use_gpu=gpu_id)
             srsly.write_json(model_dir / "train_seconds.json", {"seconds": seconds})
         elif (model_dir / "train_seconds.json").exists():
             seconds = srsly.read_json(model_dir / "train_seconds.json")["seconds"]
         run = {"seed": seed, "train_seconds": seconds}
         for split, corpus in (("dev", dev_path), ("test", test_path)):
             run[split] = score(model_dir / "model-best", corpus, use_gpu=gpu_id)
-        run["test_conll"] = score_conll_tokens(model_dir / "model-best", test_path, use_gpu=gpu_id)
+        for key, casing in (
+            ("test_conll", "cased"),
+            ("test_conll_lower", "lower"),
+            ("test_conll_upper", "upper"),
+        ):
+            run[key] = score_conll_tokens(model_dir / "model-best", test_path, use_gpu=gpu_id, casing=casing)
         runs.append(run)
         print(f"seed {seed}: dev F {percent(run['dev']['f'])}, test F {percent(run['test']['f'])}")
     summary = summarize(runs)

@@ -35,8 +35,9 @@ def score(model: Path, corpus: Path, use_gpu: int = -1) -> dict[str, Any]:
     }
 
 
-def score_conll_tokens(model: Path, corpus: Path, use_gpu: int = -1) -> dict[str, Any]:
-    """Exact-match P/R/F on the corpus's own (CoNLL) tokens: see conlleval.py."""
+def score_conll_tokens(model: Path, corpus: Path, use_gpu: int = -1, casing: str = "cased") -> dict[str, Any]:
+    """Exact-match P/R/F on the corpus's own (CoNLL) tokens, cased as `casing`
+    says (cased, lower, upper): see conlleval.py."""
     import spacy
     from conlleval import score_on_gold_tokens
     from spacy.tokens import DocBin
@@ -44,8 +45,63 @@ def score_conll_tokens(model: Path, corpus: Path, use_gpu: int = -1) -> dict[str
     if use_gpu >= 0:
         spacy.require_gpu(use_gpu)
     nlp = spacy.load(model)
-    return score_on_gold_tokens(nlp, list(DocBin().from_disk(corpus).get_docs(nlp.vocab)))
+    return score_on_gold_tokens(nlp, list(DocBin().from_disk(corpus).get_docs(nlp.vocab)), casing=casing)
 
 
 def percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.2f}"
+
+
+# `--vars.config auto` (the default): with word vectors, the main config; without, the from-scratch one.
+VECTORS_CONFIG = "bilstm_ner_vectors"
+SCRATCH_CONFIG = "bilstm_ner"
+
+
+def has_vectors(vectors: Path | None) -> bool:
+    """Whether the pipeline folder made by scripts/vectors.py holds a non-empty table."""
+    from spacy.vectors import Vectors
+
+    if vectors is None or not (vectors / "vocab").is_dir():
+        return False
+    return Vectors().from_disk(vectors / "vocab", exclude=["strings"]).shape[0] > 0
+
+
+def uses_static_vectors(config: Path) -> bool:
+    """Whether any model in the config reads static vectors (include_static_vectors = true)."""
+    from spacy.util import load_config
+
+    def search(node: Any) -> bool:
+        if isinstance(node, dict):
+            return node.get("include_static_vectors") is True or any(search(v) for v in node.values())
+        return False
+
+    return search(load_config(config, interpolate=False))
+
+
+def choose_config(
+    name: str,
+    vectors: Path | None,
+    configs_dir: Path = Path("configs"),
+    auto: tuple[str, str] = (VECTORS_CONFIG, SCRATCH_CONFIG),
+) -> Path:
+    """The config a run trains: `auto` picks the first of `auto` when there are
+    vectors, else the second; a name is a file of configs/; a path ending in
+    .cfg is used as it is."""
+    if name == "auto":
+        name = auto[0] if has_vectors(vectors) else auto[1]
+    return Path(name) if name.endswith(".cfg") else configs_dir / f"{name}.cfg"
+
+
+def vectors_overrides(config: Path, vectors: Path | None) -> dict[str, str]:
+    """`paths.vectors` for a config that reads static vectors; nothing for one that
+    does not (its pipeline would only carry an unused table). A config that needs
+    vectors when there are none stops here, saying what to do."""
+    if not uses_static_vectors(config):
+        return {}
+    if not has_vectors(vectors):
+        raise ValueError(
+            f"{config} reads word vectors, but {vectors} holds none (--vars.vectors none?): "
+            "name a vectors source with --vars.vectors, or a config without vectors "
+            f"(--vars.config auto or {SCRATCH_CONFIG})"
+        )
+    return {"paths.vectors": str(vectors)}

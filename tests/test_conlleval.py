@@ -30,3 +30,51 @@ def test_gold_tokens_input_keeps_sentence_boundaries_only() -> None:
     assert [t.text for t in given] == words and not given.ents
     assert [t.is_sent_start for t in given] == [True, True, False, False]
     assert not gold_tokens_doc(Doc(nlp.vocab, words=words)).has_annotation("SENT_START")
+
+
+def test_casings_recase_the_words_the_pipeline_gets() -> None:
+    """casing="lower"/"upper" must hand the pipeline recased words while the
+    gold spans, on the original words, still count: a ruler matching exact
+    lowercase and uppercase forms under two labels shows which words it got."""
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns(
+        [
+            {"label": "LOC", "pattern": [{"ORTH": "paris"}]},
+            {"label": "MISC", "pattern": [{"ORTH": "PARIS"}]},
+        ]
+    )
+    words = ["Flights", "to", "Paris", "and", "Rome", "."]
+    gold = Doc(nlp.vocab, words=words, ents=["O", "O", "B-LOC", "O", "B-LOC", "O"])
+
+    cased = score_on_gold_tokens(nlp, [gold])
+    assert cased["p"] == 0.0 and cased["r"] == 0.0
+    assert set(cased["per_type"]) == {"LOC"}  # nothing predicted: the two gold LOCs are missed
+
+    lower = score_on_gold_tokens(nlp, [gold], casing="lower")
+    # "paris" found as LOC on the gold span (tp), "Rome" missed (fn)
+    assert lower["per_type"] == {"LOC": pytest.approx({"p": 1.0, "r": 0.5, "f": 2 / 3})}
+    assert lower["p"] == pytest.approx(1.0) and lower["r"] == pytest.approx(0.5)
+
+    upper = score_on_gold_tokens(nlp, [gold], casing="upper")
+    # "PARIS" found as MISC: a false positive, and both gold LOCs missed
+    assert upper["per_type"] == {
+        "LOC": {"p": 0.0, "r": 0.0, "f": 0.0},
+        "MISC": {"p": 0.0, "r": 0.0, "f": 0.0},
+    }
+    assert upper["p"] == 0.0 and upper["r"] == 0.0
+
+    # the gold documents themselves are left as they were
+    assert [t.text for t in gold] == words
+
+
+def test_casing_upper_keeps_spans_when_words_grow() -> None:
+    """ "Straße".upper() is longer; the words are recased one by one, so the
+    gold's token spans still line up with the pipeline's."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns(
+        [{"label": "LOC", "pattern": [{"ORTH": "HAUPTSTRASSE"}, {"ORTH": "BERLIN"}]}]
+    )
+    gold = Doc(nlp.vocab, words=["In", "Hauptstraße", "Berlin", "."], ents=["O", "B-LOC", "I-LOC", "O"])
+    scores = score_on_gold_tokens(nlp, [gold], casing="upper")
+    assert scores["per_type"] == {"LOC": {"p": 1.0, "r": 1.0, "f": 1.0}}

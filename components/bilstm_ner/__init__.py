@@ -6,12 +6,14 @@ its scorer and its corpus reader; the package's entry points do the same lazily,
 """
 
 from .architectures import build_bilstm_tagger
+from .augment import create_case_augmenter
 from .corpus import create_corpus_reader
 from .pipeline import BiLSTMEntityRecognizer, make_bilstm_ner
 from .scoring import make_entity_scorer
 
 __all__ = [
     "BiLSTMEntityRecognizer",
+    "create_case_augmenter",
     "build_bilstm_tagger",
     "create_corpus_reader",
     "make_bilstm_ner",

@@ -64,6 +64,7 @@ def build_bilstm_tagger(
     window: int,
     doc_memory: bool = False,
     include_static_vectors: bool = False,
+    static_vectors_width: int | None = None,
 ) -> Model[list[Doc], list[Floats2d]]:
     """A BiLSTM tagger over hashed lexical attributes and characters.
 
@@ -85,6 +86,8 @@ def build_bilstm_tagger(
         default, so configs and saved models from before the option load
         unchanged; `initialize` fails with a clear error if the vocab has no
         vectors.
+    static_vectors_width: width the static vectors are projected to (null:
+        `embed_width`).
     """
     encoder = BiLSTMEncoder(
         rows=rows,
@@ -97,6 +100,7 @@ def build_bilstm_tagger(
         word_dropout=word_dropout,
         doc_memory=doc_memory,
         include_static_vectors=include_static_vectors,
+        static_vectors_width=static_vectors_width,
     )
     wrapped = PyTorchWrapper(encoder, convert_inputs=batch_to_torch, convert_outputs=torch_to_ragged)
     wrapped.shims[0] = AveragingPyTorchShim(encoder)

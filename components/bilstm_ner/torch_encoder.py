@@ -31,8 +31,9 @@ class BiLSTMEncoder(nn.Module):
 
     With `include_static_vectors`, each token's static word vector (an input,
     so never trained) goes through a trainable linear projection to
-    `embed_width` and joins the other embeddings; word dropout leaves it alone,
-    since the vectors know words that training never saw.
+    `static_vectors_width` (default `embed_width`) and joins the other
+    embeddings; word dropout leaves it alone, since the vectors know words
+    that training never saw.
     """
 
     def __init__(
@@ -47,6 +48,7 @@ class BiLSTMEncoder(nn.Module):
         word_dropout: float,
         doc_memory: bool = False,
         include_static_vectors: bool = False,
+        static_vectors_width: int | None = None,
     ) -> None:
         super().__init__()
         self.embeddings = nn.ModuleList(nn.Embedding(n, embed_width) for n in rows)
@@ -56,8 +58,9 @@ class BiLSTMEncoder(nn.Module):
         # models trained before the option existed still fit exactly.
         self.vectors_projection: nn.Linear | None = None
         if include_static_vectors:
-            self.vectors_projection = nn.LazyLinear(embed_width)
-            input_width += embed_width
+            projected_width = static_vectors_width or embed_width
+            self.vectors_projection = nn.LazyLinear(projected_width)
+            input_width += projected_width
         self.lstm = nn.LSTM(
             input_width,
             hidden_width,

@@ -1,0 +1,73 @@
+"""A training augmenter that shows the model text cased unlike newswire.
+
+A model trained on CoNLL-2003 alone learns that a capital letter marks a
+name, and finds almost nothing in lowercased text (chat, queries,
+transcripts) or in all-caps headlines. Mayhew et al. (2019) train a
+BiLSTM-CRF on cased and lowercased copies of the data together and keep the
+cased score while the lowercased one rises from near zero. spaCy's own
+`spacy.lower_case.v1` only lowercases; this one also uppercases, so both
+casings are seen. Each document is replaced, not duplicated: over the epochs
+every document is seen in every casing in the given shares, and an epoch
+costs what it did.
+"""
+
+import random
+from collections.abc import Callable, Iterator
+
+from spacy.language import Language
+from spacy.tokens import Doc, Token
+from spacy.training import Example
+from spacy.util import registry
+
+AUGMENTER = "bilstm_ner.case_augmenter.v1"
+
+
+def recased_example(nlp: Language, example: Example, recase: Callable[[str], str]) -> Example:
+    """The example with its text and its reference's words passed through `recase`,
+    its entities and sentence starts kept token by token.
+
+    The reference is rebuilt from its words rather than through
+    `Example.to_dict`, whose round trip turns sentence starts into a parse of
+    one-token sentences and then loses them. Both sides are recased the same
+    way, so they stay aligned even where a casing changes a word's length
+    ("ß".upper() == "SS")."""
+    reference = example.reference
+    recased = Doc(
+        nlp.vocab,
+        words=[recase(token.text) for token in reference],
+        spaces=[bool(token.whitespace_) for token in reference],
+        sent_starts=[token.is_sent_start for token in reference]
+        if reference.has_annotation("SENT_START")
+        else None,
+        ents=[entity_tag(token) for token in reference],
+    )
+    return Example(nlp.make_doc(recase(example.text)), recased)
+
+
+def entity_tag(token: Token) -> str:
+    """The token's IOB tag as Doc(ents=...) takes it: "B-PER", "I-PER", "O", or "" (unknown)."""
+    return f"{token.ent_iob_}-{token.ent_type_}" if token.ent_type_ else token.ent_iob_
+
+
+@registry.augmenters(AUGMENTER)
+def create_case_augmenter(
+    lower: float = 0.25, upper: float = 0.15
+) -> Callable[[Language, Example], Iterator[Example]]:
+    """Lowercase a share `lower` of the documents and uppercase a share `upper`;
+    the rest pass unchanged. Use it on the training corpus only."""
+    if lower < 0 or upper < 0 or lower + upper > 1:
+        raise ValueError(
+            f"[{AUGMENTER}] lower and upper are shares of the documents: each at least 0 and "
+            f"together at most 1, got lower={lower}, upper={upper}"
+        )
+
+    def augment(nlp: Language, example: Example) -> Iterator[Example]:
+        draw = random.random()
+        if draw < lower:
+            yield recased_example(nlp, example, str.lower)
+        elif draw < lower + upper:
+            yield recased_example(nlp, example, str.upper)
+        else:
+            yield example
+
+    return augment

