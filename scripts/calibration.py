@@ -14,6 +14,7 @@ An entity counts as right as `spacy evaluate` counts it: same label and same
 tokens as a gold entity, after aligning spaCy's tokens to the corpus's.
 """
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,8 +158,19 @@ def fit(
     model: Path = typer.Argument(..., help="Pipeline folder; its component's cfg is updated in place"),
     dev: Path = typer.Argument(..., help="DocBin with gold entities (dev)"),
     output: Path | None = typer.Option(None, help="Also write the fit's figures to this JSON file"),
+    into: Path | None = typer.Option(
+        None, help="Copy the pipeline here and calibrate the copy, leaving MODEL as it is"
+    ),
 ) -> None:
-    """Fit the confidence temperature on dev and save it in the component's cfg."""
+    """Fit the confidence temperature on dev and save it in the component's cfg.
+
+    With --into, MODEL stays untouched: the workflow's train step keeps its
+    own outputs, so a second run finds them unchanged and skips it."""
+    if into is not None:
+        if into.exists():
+            shutil.rmtree(into)
+        shutil.copytree(model, into)
+        model = into
     nlp = spacy.load(model)
     name, ner = entity_recognizer(nlp)
     scored = score_corpus(nlp, ner, dev)

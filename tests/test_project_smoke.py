@@ -47,29 +47,44 @@ def write_tiny_conll(path: Path, n_docs: int) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf8")
 
 
+def run_overrides(root: Path) -> dict[str, str | int]:
+    """The tiny settings the smoke run uses (and a rerun check must use too)."""
+    return {
+        "vars.checksums": "--no-verify-checksums",
+        "vars.max_steps": 12,
+        "vars.max_epochs": 3,
+        "vars.vectors": str(root.parent / "tiny_vectors.txt"),
+    }
+
+
 @pytest.fixture(scope="module")
 def project_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("project")
-    for name in ["project.yml", "configs", "scripts"]:
+    # the component's code and pyproject.toml are deps of train (the installed package runs)
+    for name in ["project.yml", "configs", "scripts", "components", "pyproject.toml"]:
         source = ROOT / name
         if source.is_dir():
-            shutil.copytree(source, root / name)
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, root / name)
     data = tmp_path_factory.mktemp("conll")
     for name, n_docs in [("eng.train", 6), ("eng.testa", 2), ("eng.testb", 2)]:
         write_tiny_conll(data / name, n_docs)
+    # a tiny word2vec-style text file stands in for en_core_web_md's table
+    vectors_file = root.parent / "tiny_vectors.txt"
+    words = sorted({word for sentence in SENTENCES for word, _ in sentence})
+    rows = [
+        " ".join([word, *(f"{(i + 1) * (j - 1.5) / 20:.2f}" for j in range(4))])
+        for i, word in enumerate(words)
+    ]
+    vectors_file.write_text("\n".join(rows) + "\n", encoding="utf8")
     old = os.environ.get("CONLL2003_DIR")
     os.environ["CONLL2003_DIR"] = str(data)
     try:
         project_run(
             root,
             "all",
-            overrides={
-                "vars.checksums": "--no-verify-checksums",
-                "vars.max_steps": 12,
-                "vars.max_epochs": 3,
-            },
+            overrides=run_overrides(root),
         )
     finally:
         if old is None:
@@ -97,6 +112,8 @@ def test_workflow_writes_corpus_model_and_metrics(project_dir: Path) -> None:
     assert "token accuracy" in table and "dev F" in table and "test F" in table
     meta = srsly.read_json(project_dir / "training" / "model-best" / "meta.json")
     assert "ents_per_type" in meta["performance"]
+    conll = srsly.read_json(project_dir / "metrics" / "test_conlleval.json")
+    assert {"lower", "upper", "per_type"} <= set(conll)
     assert (project_dir / "training" / "train_log.jsonl").stat().st_size > 0
 
 
@@ -124,3 +141,33 @@ def test_finished_steps_are_skipped(project_dir: Path) -> None:
         check=True,
     )
     assert "Skipping 'convert'" in result.stdout
+
+
+def test_vectors_step_feeds_the_vectors_config(project_dir: Path) -> None:
+    """With --vars.vectors, train used the vectors config, and the pipeline carries the table."""
+    config = spacy.util.load_config(project_dir / "training" / "model-best" / "config.cfg")
+    assert config["components"]["ner"]["model"]["include_static_vectors"] is True
+    assert config["corpora"]["train"]["augmenter"]["@augmenters"] == "bilstm_ner.case_augmenter.v1"
+    nlp = spacy.load(project_dir / "training" / "model-best")
+    assert nlp.vocab.vectors.shape == (17, 4)
+    assert nlp.vocab["Paris"].has_vector
+
+
+def test_a_second_run_skips_every_step_until_the_code_changes(project_dir: Path) -> None:
+    """No step writes into another's outputs, so after `all` every step is up to
+    date; editing the component's code makes `train` due again."""
+    from weasel.cli.run import check_rerun
+    from weasel.util import load_project_config
+
+    config = load_project_config(project_dir, overrides=run_overrides(project_dir))
+    commands = {c["name"]: c for c in config["commands"]}
+    due = [name for name in config["workflows"]["all"] if check_rerun(project_dir, commands[name])]
+    assert due == []
+    code = project_dir / "components" / "bilstm_ner" / "decoding.py"
+    original = code.read_text(encoding="utf8")
+    try:
+        code.write_text(original + "\n# edited\n", encoding="utf8")
+        assert check_rerun(project_dir, commands["train"])
+        assert not check_rerun(project_dir, commands["convert"])
+    finally:
+        code.write_text(original, encoding="utf8")
