@@ -36,13 +36,32 @@ def format_table(results: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def format_casings(conll: dict) -> str:
+    """Markdown table of scripts/conlleval.py's output: exact match on the corpus's
+    own tokens, as written and (with --casings) every word lowercased / uppercased."""
+    lines = ["| words | P | R | F |", "|---|---:|---:|---:|"]
+    for name, scores in (
+        ("as written", conll),
+        ("lowercased", conll.get("lower")),
+        ("uppercased", conll.get("upper")),
+    ):
+        if scores:
+            lines.append(
+                f"| {name} | " + " | ".join(f"{100 * scores[k]:.2f}" for k in ("p", "r", "f")) + " |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def main(
     metrics: list[Path] = typer.Argument(..., help="JSON files written by spacy evaluate --output"),
     output: Path | None = typer.Option(None, help="Also write the table to this Markdown file"),
+    conll: Path | None = typer.Option(None, help="scripts/conlleval.py's JSON (test), shown below the table"),
 ) -> None:
     """Print entity P/R/F per type (and token accuracy) for each metrics file."""
     results = {path.stem: srsly.read_json(path) for path in metrics}
     table = format_table(results)
+    if conll is not None:
+        table += f"\nOn the corpus's own tokens ({conll.stem}):\n\n" + format_casings(srsly.read_json(conll))
     print(table)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
