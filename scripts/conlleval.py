@@ -30,12 +30,46 @@ def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
 CASINGS: dict[str, Callable[[str], str] | None] = {"cased": None, "lower": str.lower, "upper": str.upper}
 
 
-def score_on_gold_tokens(nlp, gold_docs: list[Doc], batch_size: int = 32, casing: str = "cased") -> dict:
+def score_on_gold_tokens(
+    nlp, gold_docs: list[Doc], batch_size: int = 32, casing: str = "cased", seen: set[str] | None = None
+) -> dict:
     """Exact-match entity P/R/F (micro and per type) with the gold tokenization,
-    its words cased as `casing` says (a key of CASINGS)."""
+    its words cased as `casing` says (a key of CASINGS). With `seen` (entity
+    texts of the training data), also the recall of gold entities whose text is
+    in it and of those whose text is not (keys "seen", "unseen")."""
     inputs = [gold_tokens_doc(d, CASINGS[casing]) for d in gold_docs]
+    predicted_docs = list(nlp.pipe(inputs, batch_size=batch_size))
+    scores = exact_match(gold_docs, predicted_docs)
+    if seen is not None:
+        scores.update(recall_by_novelty(gold_docs, predicted_docs, seen))
+    return scores
+
+
+def entity_texts(docs: list[Doc]) -> set[str]:
+    """The texts of the docs' entities, e.g. the names training has seen."""
+    return {ent.text for doc in docs for ent in doc.ents}
+
+
+def recall_by_novelty(gold_docs: list[Doc], predicted_docs: list[Doc], seen: set[str]) -> dict:
+    """Recall of gold entities whose text occurs as an entity in `seen`, and of the others:
+    a model that only remembers names does well on the first and badly on the second."""
+    found: dict[str, Counter] = {"seen": Counter(), "unseen": Counter()}
+    for gold, predicted in zip(gold_docs, predicted_docs, strict=True):
+        predicted_spans = {(e.start, e.end, e.label_) for e in predicted.ents}
+        for ent in gold.ents:
+            group = found["seen" if ent.text in seen else "unseen"]
+            group["total"] += 1
+            group["found"] += (ent.start, ent.end, ent.label_) in predicted_spans
+    return {
+        name: {"r": c["found"] / c["total"] if c["total"] else 0.0, "n": c["total"]}
+        for name, c in found.items()
+    }
+
+
+def exact_match(gold_docs: list[Doc], predicted_docs: list[Doc]) -> dict:
+    """P/R/F of exact (start, end, label) matches, micro and per type."""
     counts: dict[str, Counter] = {}
-    for gold, predicted in zip(gold_docs, nlp.pipe(inputs, batch_size=batch_size), strict=True):
+    for gold, predicted in zip(gold_docs, predicted_docs, strict=True):
         gold_spans = {(e.start, e.end, e.label_) for e in gold.ents}
         predicted_spans = {(e.start, e.end, e.label_) for e in predicted.ents}
         for span in gold_spans | predicted_spans:
@@ -59,12 +93,18 @@ def main(
     casings: bool = typer.Option(
         False, "--casings", help="Also score the words lowercased and uppercased (keys lower, upper)"
     ),
+    train: Path | None = typer.Option(
+        None, help="Training DocBin: also give the recall of entities seen / unseen in it"
+    ),
 ) -> None:
     """Print exact-match entity P/R/F on the corpus's own tokens."""
     nlp = spacy.load(model)
     gold_docs = list(DocBin().from_disk(corpus).get_docs(nlp.vocab))
-    scores = score_on_gold_tokens(nlp, gold_docs)
+    seen = None if train is None else entity_texts(list(DocBin().from_disk(train).get_docs(nlp.vocab)))
+    scores = score_on_gold_tokens(nlp, gold_docs, seen=seen)
     print(f"{corpus}: P {100 * scores['p']:.2f}  R {100 * scores['r']:.2f}  F {100 * scores['f']:.2f}")
+    for name in ("seen", "unseen") if seen is not None else ():
+        print(f"  recall of {name} names: {100 * scores[name]['r']:.2f} ({scores[name]['n']} entities)")
     for label, s in scores["per_type"].items():
         print(f"  {label:5} P {100 * s['p']:.2f}  R {100 * s['r']:.2f}  F {100 * s['f']:.2f}")
     if casings:

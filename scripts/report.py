@@ -49,6 +49,13 @@ def format_casings(conll: dict) -> str:
             lines.append(
                 f"| {name} | " + " | ".join(f"{100 * scores[k]:.2f}" for k in ("p", "r", "f")) + " |"
             )
+    if "seen" in conll:
+        lines.append("")
+        for name in ("seen", "unseen"):
+            group = conll[name]
+            lines.append(
+                f"Recall of test entities {name} in training: {100 * group['r']:.2f} ({group['n']} entities)  "
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -1,18 +1,75 @@
-"""Shared pytest setup: make ``scripts/`` importable and locate the CoNLL-2003 data."""
+"""Shared pytest setup: make ``scripts/`` importable, locate the CoNLL-2003 data,
+and provide the tiny bilstm_ner pipeline several test modules train.
+
+Test modules never import each other (plain ``pytest`` could not collect them):
+what they share is defined here and reaches them only through fixtures.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import spacy
+from spacy.language import Language
+from spacy.tokens import Span
+from spacy.training import Example
+from thinc.api import fix_random_seed
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = REPO / "scripts"
 if str(SCRIPTS) not in sys.path:
     # Scripts are plain files, not a package; tests import them as modules.
     sys.path.insert(0, str(SCRIPTS))
+
+# The tiny model (doc memory on) and training sentences of the robustness,
+# averaging, annotate and fast-path tests: small enough to train in seconds.
+_SMALL_MODEL = {
+    "@architectures": "bilstm_ner.BiLSTMTagger.v1",
+    "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"],
+    "rows": [500, 100, 200, 50],
+    "embed_width": 16,
+    "n_chars": 4,
+    "char_width": 8,
+    "hidden_width": 24,
+    "depth": 1,
+    "dropout": 0.1,
+    "word_dropout": 0.1,
+    "window": 8,
+    "doc_memory": True,
+}
+
+_TRAIN_DATA = [
+    (
+        "John Smith lives in New York and works for Acme Corp .",
+        [(0, 2, "PER"), (4, 6, "LOC"), (9, 11, "ORG")],
+    ),
+    ("Paris is the capital of France .", [(0, 1, "LOC"), (5, 6, "LOC")]),
+    ("Mary Jones met Peter Brown in Berlin yesterday .", [(0, 2, "PER"), (3, 5, "PER"), (6, 7, "LOC")]),
+    ("Shares of Acme Corp rose in London .", [(2, 4, "ORG"), (6, 7, "LOC")]),
+]
+_LABELS = ("LOC", "ORG", "PER")
+
+
+def _new_nlp(objective: str = "crf", seed: int = 0) -> Language:
+    """A blank English pipeline with a tiny, uninitialized `ner` component."""
+    fix_random_seed(seed)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bilstm_ner", name="ner", config={"model": _SMALL_MODEL, "objective": objective})
+    return nlp
+
+
+def _make_examples(nlp: Language) -> list[Example]:
+    """The training sentences as Examples, tokenized by `nlp`, gold entities set."""
+    examples = []
+    for text, spans in _TRAIN_DATA:
+        reference = nlp.make_doc(text)
+        reference.ents = [Span(reference, s, e, label) for s, e, label in spans]
+        examples.append(Example(nlp.make_doc(text), reference))
+    return examples
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +79,41 @@ def conll_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"CoNLL-2003 data folder not found: {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def small_model() -> dict:
+    """The tiny BiLSTM tagger's model config (doc memory on), one definition for
+    every module that trains it. Shared by the whole session: do not mutate it,
+    derive variants with ``{**small_model, "key": value}``."""
+    return _SMALL_MODEL
+
+
+@pytest.fixture(scope="session")
+def train_data() -> list[tuple[str, list[tuple[int, int, str]]]]:
+    """The four training sentences with their (start token, end token, label)
+    entities: the tiny pipelines learn them, tests reuse them as input text.
+    Shared by the whole session: do not mutate it."""
+    return _TRAIN_DATA
+
+
+@pytest.fixture(scope="session")
+def entity_labels() -> tuple[str, ...]:
+    """The entity labels of `train_data`, as a pipeline trained on it reports them."""
+    return _LABELS
+
+
+@pytest.fixture(scope="session")
+def make_tiny_nlp() -> Callable[..., Language]:
+    """A factory, ``make_tiny_nlp(objective="crf", seed=0)``: a blank English
+    pipeline with an uninitialized `ner` on `small_model`, the seed fixed first
+    so the same call builds the same weights. A factory, not a pipeline,
+    because tests need fresh ones (other objectives, other seeds)."""
+    return _new_nlp
+
+
+@pytest.fixture(scope="session")
+def tiny_examples() -> Callable[[Language], list[Example]]:
+    """A factory, ``tiny_examples(nlp)``: `train_data` as Examples tokenized by
+    `nlp` (the tokenization must be the pipeline's own, hence a function)."""
+    return _make_examples

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
 
@@ -13,10 +14,9 @@ import pytest
 import spacy
 from annotate import annotate, iter_lines, parse_lines
 from spacy.language import Language
-from test_robustness import SMALL_MODEL, make_examples
+from spacy.training import Example
 from thinc.api import Adam, fix_random_seed
 
-# The tiny model and training texts of the robustness tests (doc memory on).
 REPO = Path(__file__).resolve().parent.parent
 TEXTS = [
     "John Smith lives in Paris .",
@@ -30,11 +30,12 @@ TEXTS = [
 ] * 3
 
 
-def train_tiny() -> Language:
+def train_tiny(small_model: dict, tiny_examples: Callable[[Language], list[Example]]) -> Language:
+    """The shared tiny model (doc memory on), trained on the shared sentences."""
     fix_random_seed(0)
     nlp = spacy.blank("en")
-    nlp.add_pipe("bilstm_ner", name="ner", config={"model": SMALL_MODEL})
-    examples = make_examples(nlp)
+    nlp.add_pipe("bilstm_ner", name="ner", config={"model": small_model})
+    examples = tiny_examples(nlp)
     nlp.initialize(lambda: examples)
     optimizer = Adam(0.01)
     for _ in range(40):
@@ -43,9 +44,11 @@ def train_tiny() -> Language:
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
+def model_dir(
+    tmp_path_factory, small_model: dict, tiny_examples: Callable[[Language], list[Example]]
+) -> Path:
     path = tmp_path_factory.mktemp("tiny") / "model"
-    train_tiny().to_disk(path)
+    train_tiny(small_model, tiny_examples).to_disk(path)
     return path
 
 

@@ -9,12 +9,15 @@ not restored afterwards.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy
+import pytest
 import spacy
 import torch
+from spacy.language import Language
+from spacy.training import Example
 from thinc.api import Adam
-
-from tests.test_robustness import make_examples, new_nlp
 
 
 def torch_shim(nlp):
@@ -26,18 +29,21 @@ def torch_state(nlp) -> dict[str, torch.Tensor]:
     return {name: value.detach().clone() for name, value in encoder.state_dict().items()}
 
 
-def averaged_nlp(steps: int = 6):
-    nlp = new_nlp("crf", seed=0)
-    examples = make_examples(nlp)
+@pytest.fixture
+def averaged(make_tiny_nlp: Callable[..., Language], tiny_examples: Callable[[Language], list[Example]]):
+    """The tiny pipeline after 6 updates with an averaging optimizer: (nlp, optimizer,
+    examples), trained afresh for each test."""
+    nlp = make_tiny_nlp("crf", seed=0)
+    examples = tiny_examples(nlp)
     nlp.initialize(lambda: examples)
     optimizer = Adam(0.01, use_averages=True)
-    for _ in range(steps):
+    for _ in range(6):
         nlp.update(examples, sgd=optimizer, drop=0.1)
     return nlp, optimizer, examples
 
 
-def test_use_params_swaps_in_the_torch_averages_and_restores_the_weights() -> None:
-    nlp, optimizer, _ = averaged_nlp()
+def test_use_params_swaps_in_the_torch_averages_and_restores_the_weights(averaged) -> None:
+    nlp, optimizer, _ = averaged
     shim = torch_shim(nlp)
     raw = torch_state(nlp)
     # thinc layers and shims number their ids apart: (id, "W") may be a Linear's
@@ -52,8 +58,8 @@ def test_use_params_swaps_in_the_torch_averages_and_restores_the_weights() -> No
         assert torch.equal(after[name], raw[name]), name
 
 
-def test_averaged_weights_change_predictions_and_are_saved(tmp_path) -> None:
-    nlp, optimizer, examples = averaged_nlp()
+def test_averaged_weights_change_predictions_and_are_saved(averaged, tmp_path) -> None:
+    nlp, optimizer, examples = averaged
     docs = [eg.reference.text for eg in examples]
     raw_scores = nlp.get_pipe("ner").model_scores([nlp.make_doc(t) for t in docs])
     with nlp.use_params(optimizer.averages):

@@ -3,7 +3,7 @@
 import pytest
 import spacy
 from bilstm_ner.corpus import gold_tokens_doc
-from conlleval import score_on_gold_tokens
+from conlleval import entity_texts, score_on_gold_tokens
 from spacy.tokens import Doc, Span
 
 
@@ -78,3 +78,19 @@ def test_casing_upper_keeps_spans_when_words_grow() -> None:
     gold = Doc(nlp.vocab, words=["In", "Hauptstraße", "Berlin", "."], ents=["O", "B-LOC", "I-LOC", "O"])
     scores = score_on_gold_tokens(nlp, [gold], casing="upper")
     assert scores["per_type"] == {"LOC": {"p": 1.0, "r": 1.0, "f": 1.0}}
+
+
+def test_recall_of_seen_and_unseen_names() -> None:
+    """Gold entities split by whether their text is an entity of the training data."""
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns([{"label": "LOC", "pattern": "Paris"}, {"label": "PER", "pattern": "Smith"}])
+    gold = Doc(nlp.vocab, words=["John", "Smith", "visited", "Paris", "and", "Rome", "."])
+    gold.ents = [Span(gold, 0, 2, "PER"), Span(gold, 3, 4, "LOC"), Span(gold, 5, 6, "LOC")]
+    train = Doc(nlp.vocab, words=["Paris", "and", "John", "Smith"])
+    train.ents = [Span(train, 0, 1, "LOC"), Span(train, 2, 4, "PER")]
+    scores = score_on_gold_tokens(nlp, [gold], seen=entity_texts([train]))
+    # seen: "John Smith" (missed: the ruler finds "Smith" alone) and "Paris" (found); unseen: "Rome" (missed)
+    assert scores["seen"] == {"r": 0.5, "n": 2}
+    assert scores["unseen"] == {"r": 0.0, "n": 1}
+    assert "seen" not in score_on_gold_tokens(nlp, [gold])

@@ -7,11 +7,11 @@ prediction unnoticed.
 """
 
 import random
+from collections.abc import Callable
 
 import numpy
 import pytest
 import spacy
-import test_robustness
 from bilstm_ner import pipeline, torch_encoder
 from bilstm_ner.architectures import can_stream, stream_scores
 from bilstm_ner.featurize import utf8_rows
@@ -21,7 +21,7 @@ from bilstm_ner.tag_scheme import biluo_tag_names
 from spacy.attrs import ORTH
 from spacy.language import Language
 from spacy.tokens import Doc
-from test_component import make_examples, new_nlp
+from spacy.training import Example
 from thinc.api import Adam, fix_random_seed
 
 TAGS = biluo_tag_names(["LOC", "MISC", "ORG", "PER"])
@@ -73,10 +73,14 @@ def test_token_slices_keep_order_and_bound_size() -> None:
         assert sum(len(d) for d in chunk) <= 8 or len(chunk) == 1
 
 
-def test_lstm_slices_give_the_same_predictions(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lstm_slices_give_the_same_predictions(
+    monkeypatch: pytest.MonkeyPatch,
+    make_tiny_nlp: Callable[..., Language],
+    tiny_examples: Callable[[Language], list[Example]],
+) -> None:
     """A document of many windows, read at once or a few windows at a time."""
-    nlp = new_nlp()
-    examples = make_examples(nlp)
+    nlp = make_tiny_nlp()
+    examples = tiny_examples(nlp)
     nlp.initialize(lambda: examples)
     text = " ".join(eg.reference.text for eg in examples) * 20
     ner = nlp.get_pipe("ner")
@@ -89,13 +93,15 @@ def test_lstm_slices_give_the_same_predictions(monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["doc_memory", "no_doc_memory"])
-def memory_nlp(request: pytest.FixtureRequest) -> Language:
+def memory_nlp(
+    request: pytest.FixtureRequest, small_model: dict, tiny_examples: Callable[[Language], list[Example]]
+) -> Language:
     """The robustness tests' tiny pipeline, trained, with and without the word memory."""
     fix_random_seed(0)
     nlp = spacy.blank("en")
-    model = {**test_robustness.SMALL_MODEL, "doc_memory": request.param}
+    model = {**small_model, "doc_memory": request.param}
     nlp.add_pipe("bilstm_ner", name="ner", config={"model": model, "objective": "crf"})
-    examples = test_robustness.make_examples(nlp)
+    examples = tiny_examples(nlp)
     nlp.initialize(lambda: examples)
     optimizer = Adam(0.01)
     for _ in range(25):
@@ -103,21 +109,28 @@ def memory_nlp(request: pytest.FixtureRequest) -> Language:
     return nlp
 
 
-def long_text(copies: int = 30) -> str:
+def long_text(train_data: list, copies: int = 30) -> str:
     """Many windows (the tiny model's are 8 tokens), each word many times over
     in varied contexts: the training sentences in a shuffled order."""
-    sentences = [text for text, _ in test_robustness.TRAIN_DATA * copies]
+    sentences = [text for text, _ in train_data * copies]
     random.Random(0).shuffle(sentences)
     return " ".join(sentences)
 
 
-def test_streamed_scores_match_plain(memory_nlp: Language, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_streamed_scores_match_plain(
+    memory_nlp: Language, train_data: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """stream_scores, a few windows at a time, against model.predict on a batch
     of a long doc, short docs and an empty one."""
     nlp = memory_nlp
     model = nlp.get_pipe("ner").model
     assert can_stream(model)
-    texts = [long_text(), "Paris is the capital of France .", "", "John Smith met Mary Jones in Paris ."]
+    texts = [
+        long_text(train_data),
+        "Paris is the capital of France .",
+        "",
+        "John Smith met Mary Jones in Paris .",
+    ]
     docs = [nlp.make_doc(text) for text in texts]
     plain = model.predict(docs)
     # slices of 3 windows, of different widths, and the forward path is never taken
@@ -135,12 +148,12 @@ def test_streamed_scores_match_plain(memory_nlp: Language, monkeypatch: pytest.M
 
 
 def test_long_docs_are_streamed_with_the_same_entities(
-    memory_nlp: Language, monkeypatch: pytest.MonkeyPatch
+    memory_nlp: Language, train_data: list, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Through the component: a doc over STREAM_TOKENS takes the stream path and
     gets the entities and confidences the plain path gives."""
     nlp = memory_nlp
-    docs = [nlp.make_doc(long_text()), nlp.make_doc("Acme Corp hired Peter Brown .")]
+    docs = [nlp.make_doc(long_text(train_data)), nlp.make_doc("Acme Corp hired Peter Brown .")]
     monkeypatch.setattr(torch_encoder, "INFERENCE_WINDOWS", 4)
     monkeypatch.setattr(pipeline, "STREAM_TOKENS", 10**9)
     plain = list(nlp.pipe([doc.copy() for doc in docs]))

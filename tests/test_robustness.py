@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy
@@ -29,33 +30,7 @@ from hypothesis import strategies as st
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.training import Example
-from thinc.api import Adam, fix_random_seed
-
-SMALL_MODEL = {
-    "@architectures": "bilstm_ner.BiLSTMTagger.v1",
-    "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"],
-    "rows": [500, 100, 200, 50],
-    "embed_width": 16,
-    "n_chars": 4,
-    "char_width": 8,
-    "hidden_width": 24,
-    "depth": 1,
-    "dropout": 0.1,
-    "word_dropout": 0.1,
-    "window": 8,
-    "doc_memory": True,
-}
-
-TRAIN_DATA = [
-    (
-        "John Smith lives in New York and works for Acme Corp .",
-        [(0, 2, "PER"), (4, 6, "LOC"), (9, 11, "ORG")],
-    ),
-    ("Paris is the capital of France .", [(0, 1, "LOC"), (5, 6, "LOC")]),
-    ("Mary Jones met Peter Brown in Berlin yesterday .", [(0, 2, "PER"), (3, 5, "PER"), (6, 7, "LOC")]),
-    ("Shares of Acme Corp rose in London .", [(2, 4, "ORG"), (6, 7, "LOC")]),
-]
-LABELS = ("LOC", "ORG", "PER")
+from thinc.api import Adam
 
 # One text per kind of awkward input the brief lists, and a few more.
 ODD_TEXTS = {
@@ -83,40 +58,32 @@ ODD_TEXTS = {
 }
 
 
-def new_nlp(objective: str = "crf", seed: int = 0) -> Language:
-    """A blank English pipeline with a tiny, uninitialized `ner` component."""
-    fix_random_seed(seed)
-    nlp = spacy.blank("en")
-    nlp.add_pipe("bilstm_ner", name="ner", config={"model": SMALL_MODEL, "objective": objective})
-    return nlp
+@pytest.fixture(scope="module")
+def train(
+    make_tiny_nlp: Callable[..., Language], tiny_examples: Callable[[Language], list[Example]]
+) -> Callable[..., Language]:
+    """A factory, ``train(objective="crf", seed=0, steps=25, drop=0.0)``: the tiny
+    pipeline trained on the shared sentences (tests train several, seeds apart)."""
 
+    def train(objective: str = "crf", seed: int = 0, steps: int = 25, drop: float = 0.0) -> Language:
+        nlp = make_tiny_nlp(objective, seed)
+        examples = tiny_examples(nlp)
+        nlp.initialize(lambda: examples)
+        optimizer = Adam(0.01)
+        for _ in range(steps):
+            nlp.update(examples, sgd=optimizer, drop=drop)
+        return nlp
 
-def make_examples(nlp: Language) -> list[Example]:
-    examples = []
-    for text, spans in TRAIN_DATA:
-        reference = nlp.make_doc(text)
-        reference.ents = [Span(reference, s, e, label) for s, e, label in spans]
-        examples.append(Example(nlp.make_doc(text), reference))
-    return examples
-
-
-def train(objective: str = "crf", seed: int = 0, steps: int = 25, drop: float = 0.0) -> Language:
-    nlp = new_nlp(objective, seed)
-    examples = make_examples(nlp)
-    nlp.initialize(lambda: examples)
-    optimizer = Adam(0.01)
-    for _ in range(steps):
-        nlp.update(examples, sgd=optimizer, drop=drop)
-    return nlp
+    return train
 
 
 @pytest.fixture(scope="module", params=["crf", "softmax"])
-def trained_nlp(request: pytest.FixtureRequest) -> Language:
+def trained_nlp(request: pytest.FixtureRequest, train: Callable[..., Language]) -> Language:
     return train(request.param)
 
 
 @pytest.fixture(scope="module")
-def crf_nlp() -> Language:
+def crf_nlp(train: Callable[..., Language]) -> Language:
     return train("crf")
 
 
@@ -124,15 +91,15 @@ def entities(doc: Doc) -> list[tuple[int, int, str]]:
     return [(e.start, e.end, e.label_) for e in doc.ents]
 
 
-def check_entities(doc: Doc) -> None:
+def check_entities(doc: Doc, labels: tuple[str, ...]) -> None:
     """Entities are in-bounds, non-empty, sorted, non-overlapping spans with a
-    known label and a confidence in [0, 1]; token IOB tags say exactly the same
+    label in `labels` and a confidence in [0, 1]; token IOB tags say exactly the same
     (every token annotated: O outside entities)."""
     previous_end = 0
     iob, types = ["O"] * len(doc), [""] * len(doc)
     for ent in doc.ents:
         assert previous_end <= ent.start < ent.end <= len(doc)
-        assert ent.label_ in LABELS
+        assert ent.label_ in labels
         confidence = ent._.confidence
         assert isinstance(confidence, float) and math.isfinite(confidence)
         assert 0.0 <= confidence <= 1.0
@@ -147,48 +114,50 @@ def check_entities(doc: Doc) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(ODD_TEXTS))
-def test_odd_text_never_crashes(trained_nlp: Language, name: str) -> None:
+def test_odd_text_never_crashes(trained_nlp: Language, entity_labels: tuple[str, ...], name: str) -> None:
     text = ODD_TEXTS[name]
     doc = trained_nlp(text)
     assert doc.text == text
-    check_entities(doc)
+    check_entities(doc, entity_labels)
 
 
-def test_model_sees_long_tokens_whole(crf_nlp: Language) -> None:
+def test_model_sees_long_tokens_whole(crf_nlp: Language, entity_labels: tuple[str, ...]) -> None:
     """A 5,000-character token stays one token and gets a (valid) prediction."""
     nlp = crf_nlp
     words = ["John", "x" * 5000, "😀" * 5000, "北" * 5000, "Smith", "in", "Paris"]
     doc = nlp(Doc(nlp.vocab, words=words))
     assert [len(t) for t in doc] == [len(w) for w in words]
     scores = nlp.get_pipe("ner").model.predict([doc])[0]
-    assert scores.shape == (len(words), 1 + 4 * len(LABELS))
+    assert scores.shape == (len(words), 1 + 4 * len(entity_labels))
     assert numpy.isfinite(scores).all()
-    check_entities(doc)
+    check_entities(doc, entity_labels)
 
 
-def test_mixed_batch_matches_docs_one_by_one(trained_nlp: Language) -> None:
+def test_mixed_batch_matches_docs_one_by_one(
+    trained_nlp: Language, train_data: list, entity_labels: tuple[str, ...]
+) -> None:
     """All the odd texts in one batch (with long and empty docs between them):
     same entities as one doc at a time, no crash whatever the batch size."""
-    texts = list(ODD_TEXTS.values()) + [t for t, _ in TRAIN_DATA] + [" ".join(["Paris"] * 3000), ""]
+    texts = list(ODD_TEXTS.values()) + [t for t, _ in train_data] + [" ".join(["Paris"] * 3000), ""]
     single = [trained_nlp(text) for text in texts]
     for batch_size in (3, 64):
         batched = list(trained_nlp.pipe(texts, batch_size=batch_size))
         assert [d.text for d in batched] == texts
         for doc, alone in zip(batched, single, strict=True):
-            check_entities(doc)
+            check_entities(doc, entity_labels)
             assert entities(doc) == entities(alone)
             confidences = [e._.confidence for e in doc.ents]
             assert confidences == pytest.approx([e._.confidence for e in alone.ents], abs=1e-4)
 
 
-def test_document_of_100000_tokens(crf_nlp: Language) -> None:
+def test_document_of_100000_tokens(crf_nlp: Language, entity_labels: tuple[str, ...]) -> None:
     """One huge document (raw text, no sentence boundaries) in a batch with a short one."""
     sentence = "John Smith visited Paris yesterday ."
     text = " ".join([sentence] * 16_666 + ["Mary Jones met Acme"])
     docs = list(crf_nlp.pipe([text, "Peter Brown lives in London ."]))
     assert [len(d) for d in docs] == [100_000, 6]
     for doc in docs:
-        check_entities(doc)
+        check_entities(doc, entity_labels)
     # the model was trained on such sentences: it finds entities all along the doc
     assert len(docs[0].ents) > 10_000
     assert docs[0].ents[-1].end > 99_000
@@ -204,10 +173,12 @@ PROPERTY = settings(max_examples=60, deadline=None)
 
 @PROPERTY
 @given(texts=st.lists(unicode_text, min_size=1, max_size=6))
-def test_random_unicode_gives_valid_entities(crf_nlp: Language, texts: list[str]) -> None:
+def test_random_unicode_gives_valid_entities(
+    crf_nlp: Language, entity_labels: tuple[str, ...], texts: list[str]
+) -> None:
     for doc, text in zip(crf_nlp.pipe(texts), texts, strict=True):
         assert doc.text == text
-        check_entities(doc)
+        check_entities(doc, entity_labels)
 
 
 @PROPERTY
@@ -217,7 +188,11 @@ def test_random_unicode_gives_valid_entities(crf_nlp: Language, texts: list[str]
     preset=st.lists(st.tuples(st.integers(0, 59), st.integers(1, 5), st.sampled_from(["PER", "FOO"]))),
 )
 def test_random_docs_with_preset_entities(
-    crf_nlp: Language, words: list[str], sent_flags: list[bool], preset: list[tuple[int, int, str]]
+    crf_nlp: Language,
+    entity_labels: tuple[str, ...],
+    words: list[str],
+    sent_flags: list[bool],
+    preset: list[tuple[int, int, str]],
 ) -> None:
     """Docs built from random words and sentence starts, carrying random
     entities: the output is valid and the same as for the bare doc."""
@@ -227,14 +202,14 @@ def test_random_docs_with_preset_entities(
     spans = [Span(doc, s, min(s + n, len(doc)), label) for s, n, label in preset if s < len(doc)]
     doc.set_ents(spacy.util.filter_spans(spans), default="unmodified")
     doc = crf_nlp(doc)
-    check_entities(doc)
+    check_entities(doc, entity_labels)
     assert entities(doc) == entities(bare)
 
 
 # --------------------------------------------------------------------------- preset entities
 
 
-def test_existing_entities_are_replaced(crf_nlp: Language) -> None:
+def test_existing_entities_are_replaced(crf_nlp: Language, entity_labels: tuple[str, ...]) -> None:
     """The documented choice: the component predicts all of doc.ents."""
     text = "John Smith lives in New York and works for Acme Corp ."
     expected = entities(crf_nlp(text))
@@ -248,7 +223,7 @@ def test_existing_entities_are_replaced(crf_nlp: Language) -> None:
     assert doc[10].ent_iob_ == ""
     doc = crf_nlp(doc)
     assert entities(doc) == expected
-    check_entities(doc)
+    check_entities(doc, entity_labels)
 
 
 def test_existing_entities_removed_where_none_predicted(crf_nlp: Language) -> None:
@@ -279,8 +254,10 @@ def copy(saved: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(saved, tmp_path / "model"))
 
 
-def test_round_trip_predicts_identically(crf_nlp: Language, saved: Path) -> None:
-    texts = [t for t, _ in TRAIN_DATA] + list(ODD_TEXTS.values())
+def test_round_trip_predicts_identically(
+    crf_nlp: Language, saved: Path, train_data: list, make_tiny_nlp: Callable[..., Language]
+) -> None:
+    texts = [t for t, _ in train_data] + list(ODD_TEXTS.values())
     loaded = spacy.load(saved)
     ner, loaded_ner = crf_nlp.get_pipe("ner"), loaded.get_pipe("ner")
     # the raw scores, bit for bit, then what the user sees
@@ -293,7 +270,7 @@ def test_round_trip_predicts_identically(crf_nlp: Language, saved: Path) -> None
     # and saving again gives the same bytes
     assert loaded_ner.to_bytes() == ner.to_bytes()
     # the same through bytes, into a fresh pipeline
-    fresh = new_nlp()
+    fresh = make_tiny_nlp()
     fresh.get_pipe("ner").from_bytes(ner.to_bytes())
     assert [entities(d) for d in fresh.pipe(texts)] == [entities(d) for d in crf_nlp.pipe(texts)]
 
@@ -323,10 +300,10 @@ def test_truncated_or_corrupt_weights_file(copy: Path, damage) -> None:
     assert str(copy / "ner") in str(info.value)
 
 
-def test_truncated_bytes(crf_nlp: Language) -> None:
+def test_truncated_bytes(crf_nlp: Language, make_tiny_nlp: Callable[..., Language]) -> None:
     data = crf_nlp.get_pipe("ner").to_bytes()
     with pytest.raises(ValueError, match=r"\[ner\] cannot load the component from bytes: .*truncated"):
-        new_nlp().get_pipe("ner").from_bytes(data[: len(data) - 100])
+        make_tiny_nlp().get_pipe("ner").from_bytes(data[: len(data) - 100])
 
 
 @pytest.mark.parametrize(
@@ -359,15 +336,15 @@ def test_labels_in_cfg_differ_from_the_weights(copy: Path, labels: list[str]) ->
         spacy.load(copy)
 
 
-def test_intact_copy_loads(copy: Path) -> None:
+def test_intact_copy_loads(copy: Path, entity_labels: tuple[str, ...]) -> None:
     """The damage above, not the copying, is what the loads refuse."""
-    assert spacy.load(copy).get_pipe("ner").labels == LABELS
+    assert spacy.load(copy).get_pipe("ner").labels == entity_labels
 
 
 # --------------------------------------------------------------------------- determinism
 
 
-def test_same_seed_same_model() -> None:
+def test_same_seed_same_model(train: Callable[..., Language]) -> None:
     """Two CPU trainings with the same seed (dropout on) give the same weights,
     byte for byte; another seed does not."""
     first, second, other = (train(seed=seed, steps=4, drop=0.2) for seed in (0, 0, 1))

@@ -215,6 +215,34 @@ def test_fit_command_writes_the_temperature(tiny_model_dir: Path, tmp_path: Path
     assert srsly.read_json(tiny_model_dir / "ner" / "cfg")["temperature"] == 1.5
 
 
+def test_fit_into_calibrates_a_copy_and_leaves_the_source(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The workflow's calibrate step writes training/model-best from train's output
+    with --into: train's outputs must stay byte for byte as train left them."""
+    nlp = spacy.load(tiny_model_dir)
+    docbin = DocBin()
+    for example in make_examples(nlp):
+        docbin.add(example.reference)
+    dev = tmp_path / "dev.spacy"
+    docbin.to_disk(dev)
+    source_cfg = tiny_model_dir / "ner" / "cfg"
+    before = (source_cfg.read_bytes(), source_cfg.stat().st_mtime_ns)
+    copy = tmp_path / "calibrated"
+    (copy / "stale").mkdir(parents=True)  # an older copy is replaced, not merged into
+    subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "calibration.py"), "fit", str(tiny_model_dir), str(dev)]
+        + ["--into", str(copy)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert (source_cfg.read_bytes(), source_cfg.stat().st_mtime_ns) == before
+    assert not (copy / "stale").exists()
+    assert "temperature" in srsly.read_json(copy / "ner" / "cfg")
+    text = "John Smith visited Paris ."
+    calibrated = spacy.load(copy)
+    assert [(e.text, e.label_) for e in calibrated(text).ents] == [(e.text, e.label_) for e in nlp(text).ents]
+
+
 # ---------------------------------------------------------------- entity page and training plot
 
 

@@ -102,10 +102,18 @@ def trained_dir(vectors_dir: Path, corpus: Path, tmp_path_factory: pytest.TempPa
     return output / "model-last"
 
 
-def test_vectors_config_differs_from_default_only_by_vectors() -> None:
+def test_vectors_config_differs_from_default_only_by_vectors_and_casing() -> None:
+    """The main config is the from-scratch one plus the vectors (and their projection's
+    width) and the case augmenter on the training corpus: nothing else drifts apart."""
     default = load_config(REPO / "configs" / "bilstm_ner.cfg", interpolate=False)
     vectors = load_config(VECTORS_CONFIG, interpolate=False)
-    assert vectors["components"]["ner"]["model"].pop("include_static_vectors") is True
+    model = vectors["components"]["ner"]["model"]
+    assert model.pop("include_static_vectors") is True
+    assert isinstance(model.pop("static_vectors_width"), int)
+    augmenter = vectors["corpora"]["train"]["augmenter"]
+    assert augmenter["@augmenters"] == "bilstm_ner.case_augmenter.v1"
+    assert default["corpora"]["train"]["augmenter"] is None
+    vectors["corpora"]["train"]["augmenter"] = None
     assert vectors == default
     assert vectors["paths"]["vectors"] is None
     assert vectors["initialize"]["vectors"] == "${paths.vectors}"
