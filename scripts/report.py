@@ -53,9 +53,8 @@ def format_casings(conll: dict) -> str:
         lines.append("")
         for name in ("seen", "unseen"):
             group = conll[name]
-            lines.append(
-                f"Recall of test entities {name} in training: {100 * group['r']:.2f} ({group['n']} entities)  "
-            )
+            recall = f"{100 * group['r']:.2f} ({group['n']} entities)"
+            lines.append(f"Recall of test entities {name} in training: {recall}  ")
     return "\n".join(lines) + "\n"
 
 
