@@ -193,13 +193,18 @@ def test_entity_outcomes_count_as_spacy_evaluate() -> None:
     assert entity_outcomes(example, spans) == [True, False, False, False]
 
 
-def test_fit_command_writes_the_temperature(tiny_model_dir: Path, tmp_path: Path) -> None:
-    nlp = spacy.load(tiny_model_dir)
+def write_dev(nlp: Language, path: Path) -> Path:
+    """The tiny examples' gold documents as a DocBin, the dev set of a calibration fit."""
     docbin = DocBin()
     for example in make_examples(nlp):
         docbin.add(example.reference)
-    dev = tmp_path / "dev.spacy"
-    docbin.to_disk(dev)
+    docbin.to_disk(path)
+    return path
+
+
+def test_fit_command_writes_the_temperature(tiny_model_dir: Path, tmp_path: Path) -> None:
+    nlp = spacy.load(tiny_model_dir)
+    dev = write_dev(nlp, tmp_path / "dev.spacy")
     ner = nlp.get_pipe("ner")
     scored = score_corpus(nlp, ner, dev)
     confidences, correct = judge(ner, scored)
@@ -219,11 +224,7 @@ def test_fit_into_calibrates_a_copy_and_leaves_the_source(tiny_model_dir: Path, 
     """The workflow's calibrate step writes training/model-best from train's output
     with --into: train's outputs must stay byte for byte as train left them."""
     nlp = spacy.load(tiny_model_dir)
-    docbin = DocBin()
-    for example in make_examples(nlp):
-        docbin.add(example.reference)
-    dev = tmp_path / "dev.spacy"
-    docbin.to_disk(dev)
+    dev = write_dev(nlp, tmp_path / "dev.spacy")
     source_cfg = tiny_model_dir / "ner" / "cfg"
     before = (source_cfg.read_bytes(), source_cfg.stat().st_mtime_ns)
     copy = tmp_path / "calibrated"
