@@ -19,6 +19,11 @@ copies the component's modules flat into it (they import each other as
 `from . import name`, which works in any package), sets the requirements to
 the component's declared dependencies (pyproject.toml), and builds the wheel.
 
+The component's `annotate` module ships too, as a command of the package
+(`python -m en_conll03_bilstm_ner.annotate INPUT OUTPUT`, MODEL defaulting to
+the package); `__init__` leaves it out of its imports, or runpy would warn that
+it was imported before it ran.
+
 The packaged `__init__` imports the shipped copy of the component, unless the
 project's own `bilstm_ner` package is installed: its spaCy entry points would
 register the `bilstm_ner` factory a second time from other files, which spaCy
@@ -42,6 +47,9 @@ from spacy.cli.package import TEMPLATE_INIT, package
 
 # The name the component's package has when installed on its own (pyproject.toml).
 COMPONENT_PACKAGE = "bilstm_ner"
+# Modules that are commands (`python -m <package>.<module>`), not registrations: the
+# package's __init__ does not import them (runpy warns about a module imported before it runs).
+COMMAND_MODULES = {"annotate"}
 
 IMPORT_BLOCK = """
 import importlib.util as _importlib_util
@@ -173,7 +181,8 @@ def main(
     srsly.write_json(main_path / "meta.json", meta)
     for path in files:
         shutil.copy(path, package_path / path.name)
-    imports = IMPORT_BLOCK.format(package=COMPONENT_PACKAGE, modules=", ".join(p.stem for p in files))
+    registrations = [p.stem for p in files if p.stem not in COMMAND_MODULES]
+    imports = IMPORT_BLOCK.format(package=COMPONENT_PACKAGE, modules=", ".join(registrations))
     (package_path / "__init__.py").write_text(TEMPLATE_INIT.format(imports=imports), encoding="utf8")
     command = [sys.executable, "-m", "build", ".", "--wheel"] + ([] if isolation else ["--no-isolation"])
     subprocess.run(command, cwd=main_path, check=True)

@@ -1,9 +1,13 @@
-"""scripts/annotate.py: line splitting, streaming, formats, and the same entities
-in input order with one process, two spawned workers and Ray Data."""
+"""bilstm_ner.annotate (and its thin caller scripts/annotate.py): line splitting,
+streaming, formats, output line N for input line N, bad lines, no partial output,
+the commands, and the same entities in input order with one process, two spawned
+workers and Ray Data."""
 
+import importlib.metadata
 import io
 import json
 import os
+import random
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,7 +16,8 @@ from pathlib import Path
 
 import pytest
 import spacy
-from annotate import annotate, iter_lines, parse_lines
+from bilstm_ner import annotate as annotate_module
+from bilstm_ner.annotate import annotate, drop_ray_file_ends, iter_lines, parse_lines, ray_row_lines
 from spacy.language import Language
 from spacy.training import Example
 from thinc.api import Adam, fix_random_seed
@@ -88,10 +93,22 @@ def test_iter_lines_streams() -> None:
     assert stream.reads == 1
 
 
+def test_iter_lines_jsonl_breaks_at_newlines_only() -> None:
+    text = '{"text": "a\u2028b\x85c"}\r\n\n{"x": "\x0c"}\n\r\n' + "g" * 20 + "\r"
+    for block_size in (1, 2, 3, 7, 1 << 20):
+        lines = list(iter_lines(io.StringIO(text, newline=""), block_size, newline_only=True))
+        assert lines == ['{"text": "a\u2028b\x85c"}', "", '{"x": "\x0c"}', "", "g" * 20]
+        # text already read from the stream (stdin, read to sniff its format) comes first
+        stream = io.StringIO(text[5:], newline="")
+        assert list(iter_lines(stream, block_size, newline_only=True, head=text[:5])) == lines
+
+
 def test_parse_lines_formats() -> None:
     assert parse_lines(["a", ""], "txt") == [{"text": "a"}, {"text": ""}]
+    # a blank jsonl line keeps its place, as an empty record
     assert parse_lines(['{"text": "a", "id": 3}', "  ", '{"text": ""}'], "jsonl") == [
         {"text": "a", "id": 3},
+        {},
         {"text": ""},
     ]
     with pytest.raises(ValueError, match="line 7"):
@@ -105,6 +122,7 @@ def test_txt_records_in_order_with_char_offsets(model_dir: Path, txt_input: Path
     assert annotate(str(model_dir), str(txt_input), str(output), batch_size=5, torch_threads=1) == len(TEXTS)
     records = read_jsonl(output)
     assert [r["text"] for r in records] == TEXTS
+    assert records[1] == {"text": "", "ents": []}
     labels = set(spacy.load(model_dir).get_pipe("ner").labels)
     for record in records:
         for ent in record["ents"]:
@@ -125,9 +143,48 @@ def test_jsonl_keeps_other_fields(model_dir: Path, tmp_path: Path) -> None:
     output = tmp_path / "out.jsonl"
     annotate(str(model_dir), str(source), str(output), batch_size=2, torch_threads=1)
     records = read_jsonl(output)
-    kept = [(r["id"], r["text"], r["meta"]) for r in records]
+    kept = [(r["id"], r["text"], r["meta"]) for r in records[::2]]
     assert kept == [(r["id"], r["text"], r["meta"]) for r in rows]
     assert all(isinstance(r["ents"], list) for r in records)
+    # the blank lines between the objects keep their places
+    assert records[1::2] == [{"ents": []}] * (len(rows) - 1)
+
+
+def test_blank_jsonl_lines_give_empty_results_in_place(model_dir: Path, tmp_path: Path) -> None:
+    lines = [
+        '{"id": 0, "text": "John Smith lives in Paris ."}',
+        "",
+        "   ",
+        '{"id": 3, "text": "Paris"}',
+        "\t",
+        '{"id": 5, "text": ""}',
+        "",
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    assert annotate(str(model_dir), str(source), str(output), batch_size=2, torch_threads=1) == len(lines)
+    records = read_jsonl(output)
+    assert len(records) == len(lines)
+    for number, (line, record) in enumerate(zip(lines, records, strict=True)):
+        if line.strip():
+            assert record["id"] == number and isinstance(record["ents"], list)
+        else:
+            assert record == {"ents": []}
+    assert records[0]["ents"], "the tiny model finds its training entities"
+
+
+def test_jsonl_line_breaks_inside_strings_keep_lines(model_dir: Path, tmp_path: Path) -> None:
+    """JSON strings may hold U+2028, U+0085...: a .jsonl line breaks at "\\n" alone, and
+    the output escapes them, so any line splitter reads one output line per input line."""
+    rows = [{"id": 0, "text": "Paris\u2028John Smith"}, {"id": 1, "text": "Berlin\x85and\u2029London"}]
+    source = tmp_path / "in.jsonl"
+    source.write_text("\r\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\r\n", encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    annotate(str(model_dir), str(source), str(output), torch_threads=1)
+    raw = output.read_text(encoding="utf-8")
+    assert len(raw.splitlines()) == len(rows)
+    assert [(r["id"], r["text"]) for r in read_jsonl(output)] == [(r["id"], r["text"]) for r in rows]
 
 
 def test_two_processes_give_identical_output(model_dir: Path, txt_input: Path, tmp_path: Path) -> None:
@@ -136,6 +193,37 @@ def test_two_processes_give_identical_output(model_dir: Path, txt_input: Path, t
     annotate(str(model_dir), str(txt_input), str(two), batch_size=3, n_process=2)
     # same chunks, same arithmetic: byte for byte the same, in input order
     assert two.read_bytes() == one.read_bytes()
+
+
+def read_as_ray_engine(files: list[str], input_format: str) -> list[str]:
+    """The lines the Ray engine annotates: the rows `ray.data.read_text` makes of each file
+    (split at "\\n" alone, paths included), split by the actors, file ends dropped."""
+    items = []
+    for index, text in enumerate(files):
+        for row in text.split("\n"):
+            lines, droppable = ray_row_lines(row, input_format)
+            for position, line in enumerate(lines):
+                items.append((f"file-{index}", droppable and position == len(lines) - 1, line))
+    return list(drop_ray_file_ends(items))
+
+
+@pytest.mark.parametrize("input_format", ["txt", "jsonl"])
+def test_ray_engine_reads_the_lines_the_local_one_reads(input_format: str) -> None:
+    pieces = ["a", "bc", " ", "\n", "\r", "\r\n", "\x0c", "\x1e", "\x85", "\u2028", "\n\n"]
+    rng = random.Random(0)
+    texts = ["", "\n", "a", "a\n", "a\r\n\r\n", "a\x0c\n", "a\x0c", "\n\r", "a\n\r"]
+    texts += ["".join(rng.choices(pieces, k=rng.randint(1, 12))) for _ in range(300)]
+
+    def local(text: str) -> list[str]:
+        stream = io.StringIO(text, newline="")
+        return list(iter_lines(stream, 3, newline_only=input_format == "jsonl"))
+
+    for text in texts:
+        assert read_as_ray_engine([text], input_format) == local(text), repr(text)
+    # a folder: each file's lines, file after file
+    for start in range(0, len(texts), 7):
+        files = texts[start : start + 7]
+        assert read_as_ray_engine(files, input_format) == [line for t in files for line in local(t)]
 
 
 def test_ray_gives_the_same_entities(model_dir: Path, txt_input: Path, tmp_path: Path) -> None:
@@ -191,3 +279,85 @@ def test_clear_error_for_bad_input(model_dir: Path, tmp_path: Path) -> None:
     result = run_cli(str(model_dir), str(source), str(tmp_path / "out.jsonl"), stdin="")
     assert result.returncode == 1
     assert "line 2" in result.stderr
+
+
+def write_bad_jsonl(path: Path) -> list[str]:
+    """300 good lines, a line that is not JSON (line 301), more good lines, and an
+    object without "text" (line 311)."""
+    good = [json.dumps({"id": i, "text": TEXTS[i % len(TEXTS)]}) for i in range(315)]
+    lines = good[:300] + ["{oops, not json"] + good[301:310] + ['{"id": 310, "txt": "Paris"}'] + good[311:]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return lines
+
+
+def test_bad_line_stops_the_run_and_leaves_no_output(model_dir: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    write_bad_jsonl(source)
+    out_dir = tmp_path / "out"
+    output = out_dir / "out.jsonl"
+    # chunks of 50: six chunks are written before the bad line's
+    result = run_cli(str(model_dir), str(source), str(output), "--batch-size", "50", stdin="")
+    assert result.returncode == 1, result.stderr
+    assert "line 301" in result.stderr and "not valid JSON" in result.stderr
+    assert "--skip-bad-lines" in result.stderr
+    assert not output.exists()
+    assert list(out_dir.iterdir()) == []  # no temporary file left behind either
+    # an older output is not touched by a failed run
+    output.write_text("older\n", encoding="utf-8")
+    result = run_cli(str(model_dir), str(source), str(output), "--batch-size", "50", stdin="")
+    assert result.returncode == 1
+    assert output.read_text(encoding="utf-8") == "older\n"
+    assert sorted(p.name for p in out_dir.iterdir()) == ["out.jsonl"]
+
+
+def test_skip_bad_lines_writes_them_in_place(model_dir: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    lines = write_bad_jsonl(source)
+    output = tmp_path / "out.jsonl"
+    options = ["--batch-size", "50", "--skip-bad-lines"]
+    result = run_cli(str(model_dir), str(source), str(output), *options, stdin="")
+    assert result.returncode == 0, result.stderr
+    assert "line 301" in result.stderr and "line 311" in result.stderr
+    records = read_jsonl(output)
+    assert len(records) == len(lines)
+    assert records[300]["ents"] == [] and "not valid JSON" in records[300]["error"]
+    # what could be read of a bad line is kept
+    assert records[310]["id"] == 310 and records[310]["ents"] == []
+    assert '"text" string' in records[310]["error"]
+    good = [n for n in range(len(lines)) if n not in (300, 310)]
+    assert [records[n]["id"] for n in good] == good
+    assert not any("error" in records[n] for n in good)
+
+
+def test_python_m_with_two_workers(model_dir: Path, txt_input: Path, tmp_path: Path) -> None:
+    """`python -m bilstm_ner.annotate`: spawned workers re-import the module by its name."""
+    expected, got = tmp_path / "expected.jsonl", tmp_path / "got.jsonl"
+    annotate(str(model_dir), str(txt_input), str(expected), batch_size=4, torch_threads=1)
+    result = subprocess.run(
+        [sys.executable, "-m", "bilstm_ner.annotate", str(model_dir), str(txt_input), str(got)]
+        + ["--batch-size", "4", "--n-process", "2"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        cwd=tmp_path,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert got.read_bytes() == expected.read_bytes()
+
+
+def test_console_script_is_the_module(tmp_path: Path) -> None:
+    (entry,) = importlib.metadata.entry_points(group="console_scripts", name="bilstm-ner-annotate")
+    assert entry.load() is annotate_module.main
+    script = Path(sys.executable).parent / "bilstm-ner-annotate"
+    result = subprocess.run(
+        [str(script), "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--skip-bad-lines" in result.stdout and "--n-process" in result.stdout

@@ -436,6 +436,36 @@ def test_wheel_loads_beside_the_installed_project_package(wheel: Path, tmp_path:
     check_entities(loaded)
 
 
+def test_wheel_runs_the_annotation_without_the_project(wheel: Path, tmp_path: Path) -> None:
+    """The wheel carries the annotation command: `python -m en_tiny_ship.annotate`, MODEL
+    defaulting to the package itself, where the project's package is not installed."""
+    python = isolated_site(tmp_path)
+    target = install_target(wheel, tmp_path)
+    source = tmp_path / "in.jsonl"
+    rows = ['{"id": 1, "text": "John Smith lives in New York ."}', "", '{"id": 3, "text": "Paris is far ."}']
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    outputs = {}
+    for name, model in (("default", []), ("named", ["en_tiny_ship"])):
+        output = tmp_path / name / "out.jsonl"
+        result = subprocess.run(
+            [str(python), "-m", "en_tiny_ship.annotate", *model, str(source), str(output)],
+            cwd="/",
+            env={"PYTHONPATH": str(target), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "RuntimeWarning" not in result.stderr  # __init__ does not import the command
+        outputs[name] = output.read_text(encoding="utf-8")
+    assert outputs["default"] == outputs["named"]
+    records = [json.loads(line) for line in outputs["default"].splitlines()]
+    assert [r.get("id") for r in records] == [1, None, 3]
+    assert records[1] == {"ents": []}
+    assert records[0]["ents"], "the tiny model finds its training entities"
+    for ent in records[0]["ents"]:
+        assert ent["label"] in {"PER", "LOC", "ORG"} and 0.0 <= ent["confidence"] <= 1.0
+
+
 def test_cross_fitted_ece_judges_each_half_with_the_other_halfs_temperature(
     tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
