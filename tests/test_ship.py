@@ -20,7 +20,7 @@ from bilstm_ner.calibration import (
     reliability_bins,
     threshold_curve,
 )
-from calibration import entity_outcomes, judge, score_corpus
+from calibrate import entity_outcomes, judge, score_corpus
 from package import requirement_name, wheel_requirements
 from plot_training import plot, read_log
 from render_entities import doc_view, render_page
@@ -210,7 +210,7 @@ def test_fit_command_writes_the_temperature(tiny_model_dir: Path, tmp_path: Path
     confidences, correct = judge(ner, scored)
     assert len(confidences) == len(correct) and scored.n_gold == 6
     result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "calibration.py"), "fit", str(tiny_model_dir), str(dev)],
+        [sys.executable, str(REPO / "scripts" / "calibrate.py"), "fit", str(tiny_model_dir), str(dev)],
         capture_output=True,
         text=True,
         check=True,
@@ -230,7 +230,7 @@ def test_fit_into_calibrates_a_copy_and_leaves_the_source(tiny_model_dir: Path, 
     copy = tmp_path / "calibrated"
     (copy / "stale").mkdir(parents=True)  # an older copy is replaced, not merged into
     subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "calibration.py"), "fit", str(tiny_model_dir), str(dev)]
+        [sys.executable, str(REPO / "scripts" / "calibrate.py"), "fit", str(tiny_model_dir), str(dev)]
         + ["--into", str(copy)],
         capture_output=True,
         text=True,
@@ -469,7 +469,7 @@ def test_wheel_runs_the_annotation_without_the_project(wheel: Path, tmp_path: Pa
 def test_cross_fitted_ece_judges_each_half_with_the_other_halfs_temperature(
     tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import calibration
+    import calibrate
 
     nlp = spacy.load(tiny_model_dir)
     docbin = DocBin()
@@ -485,20 +485,20 @@ def test_cross_fitted_ece_judges_each_half_with_the_other_halfs_temperature(
     ner = nlp.get_pipe("ner")
     scored = score_corpus(nlp, ner, dev)
     # too few entities per half: no figure rather than a meaningless one
-    assert calibration.cross_fitted(ner, scored) is None
-    monkeypatch.setattr(calibration, "MIN_ENTITIES_TO_FIT", 1)
+    assert calibrate.cross_fitted(ner, scored) is None
+    monkeypatch.setattr(calibrate, "MIN_ENTITIES_TO_FIT", 1)
     seen: list[int] = []
-    real_fit = calibration.fit_temperature
+    real_fit = calibrate.fit_temperature
 
     def spy(confidences_at, correct, **kwargs):
         seen.append(len(correct))
         return real_fit(confidences_at, correct, **kwargs)
 
-    monkeypatch.setattr(calibration, "fit_temperature", spy)
+    monkeypatch.setattr(calibrate, "fit_temperature", spy)
     _, correct = judge(ner, scored, 1.0)
     if correct.all() or not correct.any():
         pytest.fail("the tiny model should get some entities right and some wrong at temperature 1")
-    result = calibration.cross_fitted(ner, scored)
+    result = calibrate.cross_fitted(ner, scored)
     assert result is not None
     ece, temperatures = result
     assert 0.0 <= ece <= 1.0 and len(temperatures) == 2

@@ -8,7 +8,7 @@ far apart. Dividing the scores by one number, the temperature, before the
 span probabilities are computed spreads them out without changing which path
 the decoder picks; the temperature that minimises the log-loss of "this
 entity is right" on dev is stored in the component's cfg
-(`scripts/calibration.py fit`).
+(`scripts/calibrate.py fit`).
 
 numpy only, so the measures can be tested on synthetic data.
 """

@@ -135,7 +135,7 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         model: Model[list[Doc], list[Floats2d]],
         name: str = FACTORY,
         *,
-        objective: str = "softmax",
+        objective: str = "crf",
         scorer: Callable | None = None,
     ) -> None:
         self.vocab = vocab
@@ -193,7 +193,7 @@ class BiLSTMEntityRecognizer(TrainablePipe):
     @property
     def temperature(self) -> float:
         """What the scores are divided by before confidences are computed: fitted
-        on dev (scripts/calibration.py fit) and saved in cfg. Spans do not depend on it."""
+        on dev (scripts/calibrate.py fit) and saved in cfg. Spans do not depend on it."""
         return float(self.cfg.get("temperature", DEFAULT_TEMPERATURE))
 
     def decode_scores(

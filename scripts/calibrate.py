@@ -1,7 +1,7 @@
 """Fit and report the calibration of the entity confidences (`span._.confidence`).
 
-    python scripts/calibration.py fit training/model-best corpus/dev.spacy
-    python scripts/calibration.py report training/model-best corpus/dev.spacy \
+    python scripts/calibrate.py fit training/model-best corpus/dev.spacy
+    python scripts/calibrate.py report training/model-best corpus/dev.spacy \
         --test corpus/test.spacy --output metrics/calibration.md
 
 `fit` finds the temperature that makes the confidences on dev honest (see
@@ -259,7 +259,7 @@ def report(
         "# Calibration of `span._.confidence`",
         "",
         f"Pipeline `{model}`; confidence temperature {ner.temperature:.3f}, from the component's "
-        "cfg (`scripts/calibration.py fit` fits it on dev). An entity is right when a gold entity "
+        "cfg (`scripts/calibrate.py fit` fits it on dev). An entity is right when a gold entity "
         "has the same tokens and label, as `spacy evaluate` counts. In a well-calibrated model the observed "
         "precision in each bin matches the mean confidence; the expected calibration error is "
         "the entity-weighted mean of |precision − confidence| over the bins.",
