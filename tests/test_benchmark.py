@@ -33,7 +33,7 @@ def test_parse_spacy_benchmark_speed_output() -> None:
 def test_long_document_is_at_least_as_long_as_asked() -> None:
     text = long_document_text(["Paris is big.", "So is Rome."], 1000)
     assert len(text) >= 1000 and text.startswith("Paris is big.\nSo is Rome.")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no text to build a long document"):
         long_document_text(["", " "], 10)
 
 

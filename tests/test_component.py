@@ -173,7 +173,7 @@ def test_initialize_with_explicit_labels() -> None:
 def test_initialize_without_labels_fails() -> None:
     nlp = new_nlp()
     unlabelled = [Example(nlp.make_doc("no entities here"), nlp.make_doc("no entities here"))]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="E143"):
         nlp.initialize(lambda: unlabelled)
 
 

@@ -425,7 +425,7 @@ def test_write_docbin_failure_removes_temp_and_keeps_old(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(convert.os, "replace", broken_replace)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="No space left on device"):
         convert.write_docbin(docs, out)
     assert out.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["out.spacy"]

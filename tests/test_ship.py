@@ -77,9 +77,9 @@ def test_ece_is_small_when_calibrated_and_large_when_overconfident() -> None:
 
 
 def test_bins_reject_bad_input() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
         reliability_bins(numpy.array([0.5, 1.2]), numpy.array([True, False]))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="1 confidences but 2 correctness flags"):
         reliability_bins(numpy.array([0.5]), numpy.array([True, False]))
     assert expected_calibration_error(numpy.array([]), numpy.array([], dtype=bool)) == 0.0
 
@@ -277,7 +277,7 @@ def test_entity_page_marks_errors_side_by_side() -> None:
     assert page.count('<tr class="error">') == 1
     assert "Test &lt;page&gt;" in page and "&lt;Big&gt;" in page and "<Big>" not in page
     assert '<b class="bad">1 wrong</b>' in page and '<b class="bad">2 missed</b>' in page
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="mismatch: predicted and reference texts differ"):
         doc_view(clean_predicted, reference, "mismatch")
 
 
@@ -313,7 +313,7 @@ def test_training_plot_from_a_jsonl_log(tmp_path: Path) -> None:
     assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and output.stat().st_size > 10_000
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="has no training log rows"):
         read_log(empty)
 
 
