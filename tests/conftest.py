@@ -17,7 +17,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Span
 from spacy.training import Example
-from thinc.api import fix_random_seed
+from thinc.api import Adam, fix_random_seed
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = REPO / "scripts"
@@ -54,22 +54,35 @@ _TRAIN_DATA = [
 _LABELS = ("LOC", "ORG", "PER")
 
 
-def _new_nlp(objective: str = "crf", seed: int = 0) -> Language:
-    """A blank English pipeline with a tiny, uninitialized `ner` component."""
+def _new_nlp(objective: str = "crf", seed: int = 0, model: dict | None = None) -> Language:
+    """A blank English pipeline with a tiny, uninitialized `ner` component
+    (on `model`, the tiny model config unless given)."""
     fix_random_seed(seed)
     nlp = spacy.blank("en")
-    nlp.add_pipe("bilstm_ner", name="ner", config={"model": _SMALL_MODEL, "objective": objective})
+    model = _SMALL_MODEL if model is None else model
+    nlp.add_pipe("bilstm_ner", name="ner", config={"model": model, "objective": objective})
     return nlp
 
 
-def _make_examples(nlp: Language) -> list[Example]:
-    """The training sentences as Examples, tokenized by `nlp`, gold entities set."""
+def _make_examples(
+    nlp: Language, data: list[tuple[str, list[tuple[int, int, str]]]] | None = None
+) -> list[Example]:
+    """The training sentences (or `data`'s) as Examples, tokenized by `nlp`, gold entities set."""
     examples = []
-    for text, spans in _TRAIN_DATA:
+    for text, spans in _TRAIN_DATA if data is None else data:
         reference = nlp.make_doc(text)
         reference.ents = [Span(reference, s, e, label) for s, e, label in spans]
         examples.append(Example(nlp.make_doc(text), reference))
     return examples
+
+
+def _train(nlp: Language, examples: list[Example], learn_rate: float = 0.01, steps: int = 40) -> Language:
+    """Initialize `nlp` on `examples`, then `steps` updates with Adam(`learn_rate`)."""
+    nlp.initialize(lambda: examples)
+    optimizer = Adam(learn_rate)
+    for _ in range(steps):
+        nlp.update(examples, sgd=optimizer)
+    return nlp
 
 
 @pytest.fixture(scope="session")
@@ -105,15 +118,25 @@ def entity_labels() -> tuple[str, ...]:
 
 @pytest.fixture(scope="session")
 def make_tiny_nlp() -> Callable[..., Language]:
-    """A factory, ``make_tiny_nlp(objective="crf", seed=0)``: a blank English
-    pipeline with an uninitialized `ner` on `small_model`, the seed fixed first
-    so the same call builds the same weights. A factory, not a pipeline,
-    because tests need fresh ones (other objectives, other seeds)."""
+    """A factory, ``make_tiny_nlp(objective="crf", seed=0, model=None)``: a blank
+    English pipeline with an uninitialized `ner` on `small_model` (or on `model`,
+    a variant of it), the seed fixed first so the same call builds the same
+    weights. A factory, not a pipeline, because tests need fresh ones (other
+    objectives, other seeds, other model settings)."""
     return _new_nlp
 
 
 @pytest.fixture(scope="session")
 def tiny_examples() -> Callable[[Language], list[Example]]:
-    """A factory, ``tiny_examples(nlp)``: `train_data` as Examples tokenized by
-    `nlp` (the tokenization must be the pipeline's own, hence a function)."""
+    """A factory, ``tiny_examples(nlp, data=None)``: `train_data` (or `data`, in
+    the same form) as Examples tokenized by `nlp` (the tokenization must be the
+    pipeline's own, hence a function)."""
     return _make_examples
+
+
+@pytest.fixture(scope="session")
+def train_tiny() -> Callable[..., Language]:
+    """A factory, ``train_tiny(nlp, examples, learn_rate=0.01, steps=40)``:
+    initializes `nlp` on `examples`, updates it `steps` times with a fresh
+    Adam(`learn_rate`) on all of them at once, and returns it."""
+    return _train

@@ -20,7 +20,6 @@ from bilstm_ner import annotate as annotate_module
 from bilstm_ner.annotate import annotate, drop_ray_file_ends, iter_lines, parse_lines, ray_row_lines
 from spacy.language import Language
 from spacy.training import Example
-from thinc.api import Adam, fix_random_seed
 
 REPO = Path(__file__).resolve().parent.parent
 TEXTS = [
@@ -35,25 +34,17 @@ TEXTS = [
 ] * 3
 
 
-def train_tiny(small_model: dict, tiny_examples: Callable[[Language], list[Example]]) -> Language:
-    """The shared tiny model (doc memory on), trained on the shared sentences."""
-    fix_random_seed(0)
-    nlp = spacy.blank("en")
-    nlp.add_pipe("bilstm_ner", name="ner", config={"model": small_model})
-    examples = tiny_examples(nlp)
-    nlp.initialize(lambda: examples)
-    optimizer = Adam(0.01)
-    for _ in range(40):
-        nlp.update(examples, sgd=optimizer)
-    return nlp
-
-
 @pytest.fixture(scope="module")
 def model_dir(
-    tmp_path_factory, small_model: dict, tiny_examples: Callable[[Language], list[Example]]
+    tmp_path_factory,
+    make_tiny_nlp: Callable[..., Language],
+    tiny_examples: Callable[[Language], list[Example]],
+    train_tiny: Callable[..., Language],
 ) -> Path:
+    """The shared tiny model (doc memory on), trained on the shared sentences."""
     path = tmp_path_factory.mktemp("tiny") / "model"
-    train_tiny(small_model, tiny_examples).to_disk(path)
+    nlp = make_tiny_nlp()
+    train_tiny(nlp, tiny_examples(nlp), learn_rate=0.01, steps=40).to_disk(path)
     return path
 
 

@@ -1,5 +1,6 @@
 """The bilstm_ner component: shapes, labels, edge cases, training and serialization."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy
@@ -8,60 +9,19 @@ import spacy
 from bilstm_ner.architectures import OUTPUT_LAYER
 from bilstm_ner.featurize import featurize_docs, sentence_starts, window_bounds
 from spacy.language import Language
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 from spacy.training import Example
-from thinc.api import Adam, fix_random_seed
-
-SMALL_MODEL = {
-    "@architectures": "bilstm_ner.BiLSTMTagger.v1",
-    "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"],
-    "rows": [500, 100, 200, 50],
-    "embed_width": 16,
-    "n_chars": 4,
-    "char_width": 8,
-    "hidden_width": 24,
-    "depth": 1,
-    "dropout": 0.1,
-    "word_dropout": 0.1,
-    "window": 8,
-}
-
-TRAIN_DATA = [
-    (
-        "John Smith lives in New York and works for Acme Corp .",
-        [(0, 2, "PER"), (4, 6, "LOC"), (9, 11, "ORG")],
-    ),
-    ("Paris is the capital of France .", [(0, 1, "LOC"), (5, 6, "LOC")]),
-    ("Mary Jones met Peter Brown in Berlin yesterday .", [(0, 2, "PER"), (3, 5, "PER"), (6, 7, "LOC")]),
-    ("Shares of Acme Corp rose in London .", [(2, 4, "ORG"), (6, 7, "LOC")]),
-]
-
-
-def make_examples(nlp: Language) -> list[Example]:
-    examples = []
-    for text, spans in TRAIN_DATA:
-        reference = nlp.make_doc(text)
-        reference.ents = [Span(reference, s, e, label) for s, e, label in spans]
-        examples.append(Example(nlp.make_doc(text), reference))
-    return examples
-
-
-def new_nlp(objective: str = "crf") -> Language:
-    fix_random_seed(0)
-    nlp = spacy.blank("en")
-    nlp.add_pipe("bilstm_ner", name="ner", config={"model": SMALL_MODEL, "objective": objective})
-    return nlp
+from thinc.api import Adam
 
 
 @pytest.fixture(scope="module")
-def trained_nlp() -> Language:
-    nlp = new_nlp()
-    examples = make_examples(nlp)
-    nlp.initialize(lambda: examples)
-    optimizer = Adam(0.01)
-    for _ in range(40):
-        nlp.update(examples, sgd=optimizer)
-    return nlp
+def trained_nlp(
+    make_tiny_nlp: Callable[..., Language],
+    tiny_examples: Callable[[Language], list[Example]],
+    train_tiny: Callable[..., Language],
+) -> Language:
+    nlp = make_tiny_nlp()
+    return train_tiny(nlp, tiny_examples(nlp), learn_rate=0.01, steps=40)
 
 
 def entities(doc: Doc):
@@ -86,9 +46,14 @@ def test_output_shape_per_doc(trained_nlp: Language) -> None:
 
 
 @pytest.mark.parametrize("objective", ["crf", "softmax"])
-def test_training_reduces_loss_and_learns(objective: str) -> None:
-    nlp = new_nlp(objective)
-    examples = make_examples(nlp)
+def test_training_reduces_loss_and_learns(
+    objective: str,
+    make_tiny_nlp: Callable[..., Language],
+    tiny_examples: Callable[[Language], list[Example]],
+    entity_labels: tuple[str, ...],
+) -> None:
+    nlp = make_tiny_nlp(objective)
+    examples = tiny_examples(nlp)
     nlp.initialize(lambda: examples)
     optimizer = Adam(0.01)
     first = nlp.update(examples, sgd=optimizer)["ner"]
@@ -97,7 +62,7 @@ def test_training_reduces_loss_and_learns(objective: str) -> None:
     assert last < first / 4
     scores = nlp.evaluate(examples)
     assert scores["ents_f"] > 0.9
-    assert set(scores["ents_per_type"]) == {"LOC", "ORG", "PER"}
+    assert set(scores["ents_per_type"]) == set(entity_labels)
     assert 0.9 < scores["ner_token_acc"] <= 1.0
 
 
@@ -110,17 +75,17 @@ def test_empty_and_whitespace_docs(trained_nlp: Language) -> None:
     assert ner.update(empty) == {"ner": 0.0}
 
 
-def test_mixed_length_batch_matches_single_docs(trained_nlp: Language) -> None:
-    texts = [t for t, _ in TRAIN_DATA] + ["", "Berlin", " ".join(["word"] * 50) + " John Smith ."]
+def test_mixed_length_batch_matches_single_docs(trained_nlp: Language, train_data: list) -> None:
+    texts = [t for t, _ in train_data] + ["", "Berlin", " ".join(["word"] * 50) + " John Smith ."]
     batched = [entities(doc) for doc in trained_nlp.pipe(texts, batch_size=16)]
     single = [entities(trained_nlp(text)) for text in texts]
     assert batched == single
     assert batched[0] == [(0, 2, "PER"), (4, 6, "LOC"), (9, 11, "ORG")]
 
 
-def test_unknown_objective_is_refused() -> None:
+def test_unknown_objective_is_refused(make_tiny_nlp: Callable[..., Language]) -> None:
     with pytest.raises(ValueError, match="objective"):
-        new_nlp("hinge")
+        make_tiny_nlp("hinge")
 
 
 def test_confidence_in_unit_interval(trained_nlp: Language) -> None:
@@ -130,30 +95,34 @@ def test_confidence_in_unit_interval(trained_nlp: Language) -> None:
         assert 0.0 <= ent._.confidence <= 1.0
 
 
-def test_round_trip_to_disk_and_load(trained_nlp: Language, tmp_path: Path) -> None:
-    texts = [t for t, _ in TRAIN_DATA] + ["Peter Brown visited Acme Corp in Paris ."]
+def test_round_trip_to_disk_and_load(
+    trained_nlp: Language, tmp_path: Path, train_data: list, entity_labels: tuple[str, ...]
+) -> None:
+    texts = [t for t, _ in train_data] + ["Peter Brown visited Acme Corp in Paris ."]
     before = [(entities(d), [e._.confidence for e in d.ents]) for d in trained_nlp.pipe(texts)]
     trained_nlp.to_disk(tmp_path / "model")
     loaded = spacy.load(tmp_path / "model")
     after = [(entities(d), [e._.confidence for e in d.ents]) for d in loaded.pipe(texts)]
     assert after == before
-    assert loaded.get_pipe("ner").labels == ("LOC", "ORG", "PER")
+    assert loaded.get_pipe("ner").labels == entity_labels
 
 
-def test_round_trip_bytes(trained_nlp: Language) -> None:
+def test_round_trip_bytes(trained_nlp: Language, make_tiny_nlp: Callable[..., Language]) -> None:
     text = "Mary Jones met Peter Brown in Berlin ."
-    nlp2 = new_nlp()
+    nlp2 = make_tiny_nlp()
     nlp2.get_pipe("ner").from_bytes(trained_nlp.get_pipe("ner").to_bytes())
     assert entities(nlp2(text)) == entities(trained_nlp(text))
 
 
-def test_weights_for_other_labels_are_refused(trained_nlp: Language, tmp_path: Path) -> None:
+def test_weights_for_other_labels_are_refused(
+    trained_nlp: Language, tmp_path: Path, make_tiny_nlp: Callable[..., Language]
+) -> None:
     ner = trained_nlp.get_pipe("ner")
     ner.to_disk(tmp_path / "ner")
     cfg = (tmp_path / "ner" / "cfg").read_text()
     (tmp_path / "ner" / "cfg").write_text(cfg.replace('"PER"', '"PER","MISC"'))
     with pytest.raises(ValueError, match="cfg and weights do not match"):
-        new_nlp().get_pipe("ner").from_disk(tmp_path / "ner")
+        make_tiny_nlp().get_pipe("ner").from_disk(tmp_path / "ner")
 
 
 def test_add_label_after_initialize_is_refused(trained_nlp: Language) -> None:
@@ -163,15 +132,17 @@ def test_add_label_after_initialize_is_refused(trained_nlp: Language) -> None:
         ner.add_label("MISC")
 
 
-def test_initialize_with_explicit_labels() -> None:
-    nlp = new_nlp()
-    examples = make_examples(nlp)
+def test_initialize_with_explicit_labels(
+    make_tiny_nlp: Callable[..., Language], tiny_examples: Callable[[Language], list[Example]]
+) -> None:
+    nlp = make_tiny_nlp()
+    examples = tiny_examples(nlp)
     nlp.get_pipe("ner").initialize(lambda: examples, nlp=nlp, labels=["PER", "LOC", "ORG", "MISC"])
     assert nlp.get_pipe("ner").labels == ("PER", "LOC", "ORG", "MISC")
 
 
-def test_initialize_without_labels_fails() -> None:
-    nlp = new_nlp()
+def test_initialize_without_labels_fails(make_tiny_nlp: Callable[..., Language]) -> None:
+    nlp = make_tiny_nlp()
     unlabelled = [Example(nlp.make_doc("no entities here"), nlp.make_doc("no entities here"))]
     with pytest.raises(ValueError, match="E143"):
         nlp.initialize(lambda: unlabelled)
@@ -232,9 +203,11 @@ def test_entities_stay_inside_the_docs_sentences(trained_nlp: Language) -> None:
     assert all(not (start < 1 < end) for start, end, _ in entities(doc))
 
 
-def test_loss_gives_no_gradient_to_paths_across_sentences() -> None:
-    nlp = new_nlp()
-    nlp.initialize(lambda: make_examples(nlp))
+def test_loss_gives_no_gradient_to_paths_across_sentences(
+    make_tiny_nlp: Callable[..., Language], tiny_examples: Callable[[Language], list[Example]]
+) -> None:
+    nlp = make_tiny_nlp()
+    nlp.initialize(lambda: tiny_examples(nlp))
     ner = nlp.get_pipe("ner")
     words = ["Ricky", "Ponting", "batted", "."]
     reference = Doc(nlp.vocab, words=words, ents=["B-PER", "B-PER", "O", "O"])

@@ -7,6 +7,7 @@ import sys
 import sysconfig
 import venv
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy
@@ -27,24 +28,11 @@ from render_entities import doc_view, render_page
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
-from thinc.api import Adam, fix_random_seed
 
 REPO = Path(__file__).resolve().parent.parent
 
-TINY_MODEL = {
-    "@architectures": "bilstm_ner.BiLSTMTagger.v1",
-    "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"],
-    "rows": [300, 50, 100, 30],
-    "embed_width": 8,
-    "n_chars": 4,
-    "char_width": 4,
-    "hidden_width": 8,
-    "depth": 1,
-    "dropout": 0.1,
-    "word_dropout": 0.0,
-    "window": 16,
-}
-
+# This module's own sentences, not conftest's `train_data`: the tiny pipeline
+# below learns these three.
 TRAIN_DATA = [
     ("John Smith lives in New York .", [(0, 2, "PER"), (4, 6, "LOC")]),
     ("Acme Corp hired Mary Jones .", [(0, 2, "ORG"), (3, 5, "PER")]),
@@ -111,26 +99,29 @@ def test_threshold_curve() -> None:
 # ---------------------------------------------------------------- the component's temperature
 
 
-def make_examples(nlp: Language) -> list[Example]:
-    examples = []
-    for text, spans in TRAIN_DATA:
-        reference = nlp.make_doc(text)
-        reference.ents = [Span(reference, s, e, label) for s, e, label in spans]
-        examples.append(Example(nlp.make_doc(text), reference))
-    return examples
+@pytest.fixture(scope="module")
+def tiny_model(small_model: dict) -> dict:
+    """The shared tiny model config made smaller still (doc memory on, as there)."""
+    return {
+        **small_model,
+        "rows": [300, 50, 100, 30],
+        "embed_width": 8,
+        "char_width": 4,
+        "hidden_width": 8,
+        "word_dropout": 0.0,
+        "window": 16,
+    }
 
 
 @pytest.fixture(scope="module")
-def tiny_nlp() -> Language:
-    fix_random_seed(0)
-    nlp = spacy.blank("en")
-    nlp.add_pipe("bilstm_ner", name="ner", config={"model": TINY_MODEL})
-    examples = make_examples(nlp)
-    nlp.initialize(lambda: examples)
-    optimizer = Adam(0.02)
-    for _ in range(30):
-        nlp.update(examples, sgd=optimizer)
-    return nlp
+def tiny_nlp(
+    tiny_model: dict,
+    make_tiny_nlp: Callable[..., Language],
+    tiny_examples: Callable[..., list[Example]],
+    train_tiny: Callable[..., Language],
+) -> Language:
+    nlp = make_tiny_nlp(model=tiny_model)
+    return train_tiny(nlp, tiny_examples(nlp, TRAIN_DATA), learn_rate=0.02, steps=30)
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +152,9 @@ def test_temperature_changes_confidences_not_spans(tiny_nlp: Language) -> None:
         ner.decode_scores(scores, 0.0)
 
 
-def test_temperature_survives_serialization(tiny_nlp: Language, tiny_model_dir: Path) -> None:
+def test_temperature_survives_serialization(
+    tiny_nlp: Language, tiny_model_dir: Path, tiny_model: dict
+) -> None:
     loaded = spacy.load(tiny_model_dir)
     assert loaded.get_pipe("ner").temperature == 1.5
     text = TRAIN_DATA[0][0]
@@ -175,7 +168,7 @@ def test_temperature_survives_serialization(tiny_nlp: Language, tiny_model_dir: 
     assert [g[:2] for g in got] == [w[:2] for w in want]
     assert [g[2] for g in got] == pytest.approx([w[2] for w in want], abs=1e-5)
     from_bytes = spacy.blank("en")
-    from_bytes.add_pipe("bilstm_ner", name="ner", config={"model": TINY_MODEL})
+    from_bytes.add_pipe("bilstm_ner", name="ner", config={"model": tiny_model})
     from_bytes.from_bytes(loaded.to_bytes())
     assert from_bytes.get_pipe("ner").temperature == 1.5
 
@@ -193,18 +186,20 @@ def test_entity_outcomes_count_as_spacy_evaluate() -> None:
     assert entity_outcomes(example, spans) == [True, False, False, False]
 
 
-def write_dev(nlp: Language, path: Path) -> Path:
+def write_dev(examples: list[Example], path: Path) -> Path:
     """The tiny examples' gold documents as a DocBin, the dev set of a calibration fit."""
     docbin = DocBin()
-    for example in make_examples(nlp):
+    for example in examples:
         docbin.add(example.reference)
     docbin.to_disk(path)
     return path
 
 
-def test_fit_command_writes_the_temperature(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_fit_command_writes_the_temperature(
+    tiny_model_dir: Path, tmp_path: Path, tiny_examples: Callable[..., list[Example]]
+) -> None:
     nlp = spacy.load(tiny_model_dir)
-    dev = write_dev(nlp, tmp_path / "dev.spacy")
+    dev = write_dev(tiny_examples(nlp, TRAIN_DATA), tmp_path / "dev.spacy")
     ner = nlp.get_pipe("ner")
     scored = score_corpus(nlp, ner, dev)
     confidences, correct = judge(ner, scored)
@@ -220,11 +215,13 @@ def test_fit_command_writes_the_temperature(tiny_model_dir: Path, tmp_path: Path
     assert srsly.read_json(tiny_model_dir / "ner" / "cfg")["temperature"] == 1.5
 
 
-def test_fit_into_calibrates_a_copy_and_leaves_the_source(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_fit_into_calibrates_a_copy_and_leaves_the_source(
+    tiny_model_dir: Path, tmp_path: Path, tiny_examples: Callable[..., list[Example]]
+) -> None:
     """The workflow's calibrate step writes training/model-best from train's output
     with --into: train's outputs must stay byte for byte as train left them."""
     nlp = spacy.load(tiny_model_dir)
-    dev = write_dev(nlp, tmp_path / "dev.spacy")
+    dev = write_dev(tiny_examples(nlp, TRAIN_DATA), tmp_path / "dev.spacy")
     source_cfg = tiny_model_dir / "ner" / "cfg"
     before = (source_cfg.read_bytes(), source_cfg.stat().st_mtime_ns)
     copy = tmp_path / "calibrated"
@@ -467,7 +464,10 @@ def test_wheel_runs_the_annotation_without_the_project(wheel: Path, tmp_path: Pa
 
 
 def test_cross_fitted_ece_judges_each_half_with_the_other_halfs_temperature(
-    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_examples: Callable[..., list[Example]],
 ) -> None:
     import calibrate
 
@@ -475,7 +475,7 @@ def test_cross_fitted_ece_judges_each_half_with_the_other_halfs_temperature(
     docbin = DocBin()
     swap = {"PER": "ORG", "ORG": "LOC", "LOC": "PER"}
     for copy in range(4):
-        for example in make_examples(nlp):
+        for example in tiny_examples(nlp, TRAIN_DATA):
             reference = example.reference
             if copy % 2:  # gold labels the model cannot match: some entities must be wrong
                 reference.ents = [Span(reference, e.start, e.end, swap[e.label_]) for e in reference.ents]

@@ -94,11 +94,15 @@ def test_gzipped_text_file(tmp_path: Path, project_dir: Path) -> None:
     assert_table(make_vectors_pipeline(str(path), "en", project_dir, prune=0, verify=True).vocab.vectors)
 
 
-def test_text_file_pruned(text_file: Path, project_dir: Path) -> None:
-    nlp = make_vectors_pipeline(str(text_file), "en", project_dir, prune=2, verify=True)
+def assert_pruned_to_two(source: str, project_dir: Path) -> None:
+    """`source` pruned to 2 rows: the pruned words are mapped to a kept row, not dropped."""
+    nlp = make_vectors_pipeline(source, "en", project_dir, prune=2, verify=True)
     assert nlp.vocab.vectors.shape == (2, WIDTH)
-    # the pruned words are mapped to a kept row, not dropped
     assert nlp.vocab.vectors.n_keys == len(WORDS)
+
+
+def test_text_file_pruned(text_file: Path, project_dir: Path) -> None:
+    assert_pruned_to_two(str(text_file), project_dir)
 
 
 def test_missing_text_file(tmp_path: Path, project_dir: Path) -> None:
@@ -142,9 +146,7 @@ def test_pipeline_folder_gives_its_table_only(tmp_path: Path, project_dir: Path)
 
 
 def test_pipeline_folder_pruned(vectors_folder: Path, project_dir: Path) -> None:
-    nlp = make_vectors_pipeline(str(vectors_folder), "en", project_dir, prune=2, verify=True)
-    assert nlp.vocab.vectors.shape == (2, WIDTH)
-    assert nlp.vocab.vectors.n_keys == len(WORDS)
+    assert_pruned_to_two(str(vectors_folder), project_dir)
 
 
 def test_pipeline_folder_without_vectors(none_folder: Path, project_dir: Path) -> None:
@@ -207,13 +209,18 @@ def write_project(project_dir: Path, checksum: str) -> None:
     srsly.write_yaml(project_dir / "project.yml", {"title": "test", "assets": [asset]})
 
 
-@needs_no_md
-def test_default_reads_the_wheel_from_vectors_dir(
-    tmp_path: Path, project_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def offline_wheel(tmp_path: Path, project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The stand-in wheel in a folder of its own that VECTORS_DIR names, its md5 declared."""
     wheel = make_wheel(tmp_path / "offline")
     write_project(project_dir, md5(wheel))
     monkeypatch.setenv(vectors.ENV_VAR, str(wheel.parent))
+    return wheel
+
+
+@needs_no_md
+def test_default_reads_the_wheel_from_vectors_dir(offline_wheel: Path, project_dir: Path) -> None:
+    wheel = offline_wheel
     nlp = make_vectors_pipeline(DEFAULT, "en", project_dir, prune=0, verify=True)
     assert_table(nlp.vocab.vectors)
     assert not nlp.pipe_names
@@ -222,13 +229,8 @@ def test_default_reads_the_wheel_from_vectors_dir(
 
 
 @needs_no_md
-def test_default_wheel_pruned(tmp_path: Path, project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    wheel = make_wheel(tmp_path / "offline")
-    write_project(project_dir, md5(wheel))
-    monkeypatch.setenv(vectors.ENV_VAR, str(wheel.parent))
-    nlp = make_vectors_pipeline(DEFAULT, "en", project_dir, prune=2, verify=True)
-    assert nlp.vocab.vectors.shape == (2, WIDTH)
-    assert nlp.vocab.vectors.n_keys == len(WORDS)
+def test_default_wheel_pruned(offline_wheel: Path, project_dir: Path) -> None:
+    assert_pruned_to_two(DEFAULT, project_dir)
 
 
 @needs_no_md
