@@ -8,6 +8,7 @@ import pytest
 import spacy
 from bilstm_ner.architectures import OUTPUT_LAYER
 from bilstm_ner.featurize import featurize_docs, sentence_starts, window_bounds
+from bilstm_ner.tag_scheme import biluo_tag_names
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
@@ -226,3 +227,13 @@ def test_loss_gives_no_gradient_to_paths_across_sentences(
     scores, _ = ner.model.begin_update([free])
     _, [d_free] = ner.get_loss([Example(free, reference)], scores)
     assert numpy.abs(ner.model.ops.to_numpy(d_free)[1, continuing]).max() > 0.0
+
+
+def test_decoder_and_lattice_each_follow_the_labels(make_tiny_nlp: Callable[..., Language]) -> None:
+    """Either can be asked for first, and each is rebuilt when the labels change."""
+    ner = make_tiny_nlp().get_pipe("ner")
+    ner.cfg["labels"] = ["PER"]
+    assert ner.lattice.tag_names == biluo_tag_names(["PER"])
+    ner.cfg["labels"] = ["PER", "creative-work"]
+    assert ner.lattice.tag_names == ner.tag_names
+    assert ner.decoder.tag_names == ner.tag_names

@@ -164,14 +164,16 @@ class BiLSTMEntityRecognizer(TrainablePipe):
 
     @property
     def decoder(self) -> ConstrainedDecoder:
+        """Viterbi over valid BILUO paths of the current labels (rebuilt when they change)."""
         if self._decoder is None or self._decoder.tag_names != self.tag_names:
             self._decoder = ConstrainedDecoder(self.tag_names)
-            self._lattice = BILUOLattice(self.tag_names)
         return self._decoder
 
     @property
     def lattice(self) -> BILUOLattice:
-        self.decoder  # noqa: B018  (builds both for the current labels)
+        """Forward-backward over valid BILUO paths of the current labels (rebuilt when they change)."""
+        if self._lattice is None or self._lattice.tag_names != self.tag_names:
+            self._lattice = BILUOLattice(self.tag_names)
         return self._lattice
 
     def predict(self, docs: Iterable[Doc]) -> list[EntityPrediction]:
