@@ -12,8 +12,8 @@ import pytest
 import spacy
 import torch
 from bilstm_ner import torch_encoder
-from bilstm_ner.architectures import stream_scores
 from bilstm_ner.featurize import NO_VECTORS_MESSAGE, featurize_docs, token_vectors
+from bilstm_ner.streaming import stream_scores
 from spacy.cli.train import train
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span

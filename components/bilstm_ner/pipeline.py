@@ -22,10 +22,11 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, get_array_module, set_dropout_rate
 from thinc.types import Floats2d
 
-from .architectures import OUTPUT_LAYER, can_stream, stream_scores
+from .architectures import OUTPUT_LAYER
 from .calibration import DEFAULT_TEMPERATURE
 from .decoding import ConstrainedDecoder, log_softmax, path_to_spans, span_confidences, within_sentences
 from .lattice import BILUOLattice, span_probabilities
+from .streaming import can_stream, stream_scores
 from .tag_scheme import biluo_tag_names, tag_index
 
 FACTORY = "bilstm_ner"
