@@ -7,6 +7,7 @@ import numpy
 import pytest
 import spacy
 from bilstm_ner.architectures import OUTPUT_LAYER
+from bilstm_ner.errors import TrainingDivergedError
 from bilstm_ner.featurize import featurize_docs, sentence_starts, window_bounds
 from bilstm_ner.tag_scheme import biluo_tag_names
 from spacy.language import Language
@@ -237,3 +238,15 @@ def test_decoder_and_lattice_each_follow_the_labels(make_tiny_nlp: Callable[...,
     ner.cfg["labels"] = ["PER", "creative-work"]
     assert ner.lattice.tag_names == ner.tag_names
     assert ner.decoder.tag_names == ner.tag_names
+
+
+def test_a_loss_that_is_not_finite_stops_training_as_diverged(
+    make_tiny_nlp: Callable[..., Language], tiny_examples: Callable[[Language], list[Example]]
+) -> None:
+    nlp = make_tiny_nlp()
+    examples = tiny_examples(nlp)
+    nlp.initialize(lambda: examples)
+    output_layer = nlp.get_pipe("ner").model.get_ref(OUTPUT_LAYER)
+    output_layer.set_param("b", output_layer.get_param("b") * numpy.nan)
+    with pytest.raises(TrainingDivergedError, match=r"\[ner\] the loss is not finite \(nan\)"):
+        nlp.update(examples, sgd=Adam(0.01))

@@ -25,7 +25,7 @@ from thinc.types import Floats2d
 
 from .featurize import DocFeaturizer
 from .torch_encoder import BiLSTMEncoder
-from .torch_wrapper import AveragingPyTorchShim, batch_to_torch, torch_to_ragged
+from .torch_wrapper import AveragingPyTorchShim, batch_to_torch, load_torch_weights, torch_to_ragged
 
 ARCHITECTURE = "bilstm_ner.BiLSTMTagger.v1"
 OUTPUT_LAYER = "output_layer"
@@ -88,7 +88,7 @@ def build_bilstm_tagger(
         static_vectors_width=static_vectors_width,
     )
     wrapped = PyTorchWrapper(encoder, convert_inputs=batch_to_torch, convert_outputs=torch_to_ragged)
-    wrapped.shims[0] = AveragingPyTorchShim(encoder)
+    wrapped.shims[0] = AveragingPyTorchShim(encoder, deserialize_model=load_torch_weights)
     output_layer = Linear(nI=encoder.output_width)
     featurizer = DocFeaturizer(attrs, rows, n_chars, window, include_static_vectors)
     model: Model[list[Doc], list[Floats2d]] = chain(

@@ -4,11 +4,15 @@ the featurizer's padded numpy arrays, torch tensors and thinc's Ragged.
 """
 
 import contextlib
+import pickle
 from collections.abc import Callable, Iterator
+from io import BytesIO
 
 import torch
 from thinc.api import ArgsKwargs, Model, PyTorchShim, Ragged, torch2xp, xp2torch
+from torch import nn
 
+from .errors import CorruptWeightsError, IncompatibleWeightsError
 from .featurize import PaddedBatch
 
 
@@ -42,6 +46,39 @@ class AveragingPyTorchShim(PyTorchShim):
             yield
         finally:
             self._model.load_state_dict(backup)
+
+
+def load_torch_weights(model: nn.Module, state_bytes: bytes, device: torch.device) -> nn.Module:
+    """thinc's default deserializer, with the two ways it can fail told apart
+    by their own exception types rather than by torch's messages: bytes that
+    torch cannot read (CorruptWeightsError), and a state dict whose names or
+    shapes differ from the model's (IncompatibleWeightsError, naming them)."""
+    try:
+        state = torch.load(BytesIO(state_bytes), map_location=device, weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
+        raise CorruptWeightsError(f"the torch weights cannot be read ({type(err).__name__})") from err
+    differences = state_differences(model.state_dict(), state)
+    if differences:
+        more = f" and {len(differences) - 4} more" if len(differences) > 4 else ""
+        raise IncompatibleWeightsError("; ".join(differences[:4]) + more)
+    model.load_state_dict(state)
+    model.to(device)
+    return model
+
+
+def state_differences(expected: dict[str, torch.Tensor], saved: dict[str, torch.Tensor]) -> list[str]:
+    """What keeps `saved` from loading into a module whose state is `expected`:
+    shapes that differ, then missing and unexpected names. A lazy parameter not
+    yet sized (the static vectors' projection before its first batch) takes
+    any shape."""
+    differences = []
+    for name, value in expected.items():
+        lazy = isinstance(value, nn.parameter.UninitializedParameter)
+        if name in saved and not lazy and tuple(saved[name].shape) != tuple(value.shape):
+            differences.append(f"{name}: saved {tuple(saved[name].shape)}, model {tuple(value.shape)}")
+    differences += [f"missing {name}" for name in expected if name not in saved]
+    differences += [f"unexpected {name}" for name in saved if name not in expected]
+    return differences
 
 
 def batch_to_torch(model: Model, batch: PaddedBatch, is_train: bool) -> tuple[ArgsKwargs, Callable]:
