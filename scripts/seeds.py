@@ -17,7 +17,7 @@ from training_runs import (
     percent,
     score,
     score_conll_tokens,
-    train_timed,
+    train_or_reuse,
     vectors_overrides,
 )
 
@@ -134,12 +134,7 @@ def main(
             overrides["training.max_steps"] = max_steps
         if max_epochs >= 0:
             overrides["training.max_epochs"] = max_epochs
-        seconds = None
-        if not (model_dir / "model-best").exists():
-            seconds = train_timed(config_path, model_dir, overrides, use_gpu=gpu_id)
-            srsly.write_json(model_dir / "train_seconds.json", {"seconds": seconds})
-        elif (model_dir / "train_seconds.json").exists():
-            seconds = srsly.read_json(model_dir / "train_seconds.json")["seconds"]
+        seconds = train_or_reuse(config_path, model_dir, overrides, use_gpu=gpu_id)
         run = {"seed": seed, "train_seconds": seconds}
         for split, corpus in (("dev", dev_path), ("test", test_path)):
             run[split] = score(model_dir / "model-best", corpus, use_gpu=gpu_id)

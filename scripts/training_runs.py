@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import srsly
 from spacy.cli.evaluate import evaluate
 from spacy.cli.train import train
 
@@ -20,6 +21,16 @@ def train_timed(config: Path, output: Path, overrides: dict[str, Any], use_gpu: 
     start = time.perf_counter()
     train(config, output, overrides=overrides, use_gpu=use_gpu)
     return time.perf_counter() - start
+
+
+def train_or_reuse(config: Path, folder: Path, overrides: dict[str, Any], use_gpu: int = -1) -> float | None:
+    """Train into `folder` unless it holds a model-best already (a run that was
+    interrupted, or one reused from another command, e.g. seed 0 of the seeds
+    for the comparison); return the training seconds when they are known."""
+    timing = folder / "train_seconds.json"
+    if not (folder / "model-best").exists():
+        srsly.write_json(timing, {"seconds": train_timed(config, folder, overrides, use_gpu=use_gpu)})
+    return srsly.read_json(timing)["seconds"] if timing.exists() else None
 
 
 def score(model: Path, corpus: Path, use_gpu: int = -1) -> dict[str, Any]:

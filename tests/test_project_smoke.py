@@ -96,6 +96,7 @@ def project_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_workflow_writes_corpus_model_and_metrics(project_dir: Path) -> None:
     from spacy.tokens import DocBin
+    from spacy.training import Corpus
 
     nlp = spacy.blank("en")
     n_docs = {
@@ -103,11 +104,14 @@ def test_workflow_writes_corpus_model_and_metrics(project_dir: Path) -> None:
         for split in ("train", "dev", "test")
     }
     assert n_docs == {"train": 6, "dev": 2, "test": 2}
+    # the metrics are model-best's own scores on each split, recomputed here
+    best = spacy.load(project_dir / "training" / "model-best")
     for split in ("dev", "test"):
         metrics = srsly.read_json(project_dir / "metrics" / f"{split}.json")
-        assert 0.0 <= metrics["ents_f"] <= 1.0
-        assert "ents_per_type" in metrics
-        assert 0.0 <= metrics["ner_token_acc"] <= 1.0
+        scores = best.evaluate(Corpus(project_dir / "corpus" / f"{split}.spacy")(best))
+        assert metrics["ents_f"] == pytest.approx(scores["ents_f"])
+        assert metrics["ner_token_acc"] == pytest.approx(scores["ner_token_acc"])
+        assert metrics["ents_per_type"].keys() == scores["ents_per_type"].keys()
     table = (project_dir / "metrics" / "scores.md").read_text()
     assert "token accuracy" in table and "dev F" in table and "test F" in table
     meta = srsly.read_json(project_dir / "training" / "model-best" / "meta.json")

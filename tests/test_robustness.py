@@ -96,22 +96,13 @@ def entities(doc: Doc) -> list[tuple[int, int, str]]:
 
 
 def check_entities(doc: Doc, labels: tuple[str, ...]) -> None:
-    """Entities are in-bounds, non-empty, sorted, non-overlapping spans with a
-    label in `labels` and a confidence in [0, 1]; token IOB tags say exactly the same
-    (every token annotated: O outside entities)."""
-    previous_end = 0
-    iob, types = ["O"] * len(doc), [""] * len(doc)
+    """What `doc.set_ents` does not check itself: every entity has one of the
+    component's labels and a finite float confidence (clipping to [0, 1]
+    would keep a NaN)."""
     for ent in doc.ents:
-        assert previous_end <= ent.start < ent.end <= len(doc)
         assert ent.label_ in labels
         confidence = ent._.confidence
         assert isinstance(confidence, float) and math.isfinite(confidence)
-        assert 0.0 <= confidence <= 1.0
-        iob[ent.start : ent.end] = ["B"] + ["I"] * (ent.end - ent.start - 1)
-        types[ent.start : ent.end] = [ent.label_] * (ent.end - ent.start)
-        previous_end = ent.end
-    assert [t.ent_iob_ for t in doc] == iob
-    assert [t.ent_type_ for t in doc] == types
 
 
 # --------------------------------------------------------------------------- odd input
@@ -123,6 +114,10 @@ def test_odd_text_never_crashes(trained_nlp: Language, entity_labels: tuple[str,
     doc = trained_nlp(text)
     assert doc.text == text
     check_entities(doc, entity_labels)
+    # every token, whatever its characters, gets finite scores for every tag
+    scores = trained_nlp.get_pipe("ner").model_scores([doc])[0]
+    assert scores.shape == (len(doc), 1 + 4 * len(entity_labels))
+    assert numpy.isfinite(scores).all()
 
 
 def test_model_sees_long_tokens_whole(crf_nlp: Language, entity_labels: tuple[str, ...]) -> None:

@@ -153,7 +153,7 @@ def test_trained_pipeline_predicts_valid_entities(trained_dir: Path) -> None:
     for doc in docs:
         for ent in doc.ents:
             assert ent.label_ in ner.labels
-            assert 0.0 <= ent._.confidence <= 1.0
+    assert any(doc.ents for doc in docs[: len(TRAIN_DATA)]), "it learnt some of its training entities"
 
 
 def test_vectors_change_the_scores(trained_dir: Path) -> None:
