@@ -250,10 +250,11 @@ def test_pipeline_saved_before_the_option_loads_unchanged(tmp_path: Path) -> Non
 def make_encoder(depth: int) -> torch_encoder.BiLSTMEncoder:
     """A small encoder reading static vectors of width WIDTH, projected to 7."""
     torch.manual_seed(0)
-    encoder = torch_encoder.BiLSTMEncoder(
-        rows=[50, 10], embed_width=4, n_chars=3, char_width=2, hidden_width=6, depth=depth,
+    settings = torch_encoder.EncoderSettings(
+        rows=(50, 10), embed_width=4, n_chars=3, char_width=2, hidden_width=6, depth=depth,
         dropout=0.3, word_dropout=0.2, include_static_vectors=True, static_vectors_width=7,
     )  # fmt: skip
+    encoder = torch_encoder.BiLSTMEncoder(settings)
     return encoder
 
 
@@ -272,7 +273,7 @@ def test_folded_projection_gives_the_lstm_outputs_of_the_projected_vectors(depth
     encoder = make_encoder(depth)
     ids, chars, lengths, vectors = encoder_inputs(n_windows=5, length=9)
     # a first call sizes the projection (a LazyLinear)
-    encoder(ids, chars, lengths, torch.zeros_like(ids[:, :, 0, 0]), 0, static_vectors=vectors)
+    encoder(torch_encoder.EncoderInputs(ids, chars, lengths, torch.zeros_like(ids[:, :, 0, 0]), 0, vectors))
     encoder.eval()
     with torch.no_grad():
         projected = encoder.encode_windows(ids, chars, lengths, 9, vectors)
@@ -287,7 +288,7 @@ def test_folded_projection_gives_the_lstm_outputs_of_the_projected_vectors(depth
 def test_only_large_batches_at_inference_fold(monkeypatch: pytest.MonkeyPatch) -> None:
     encoder = make_encoder(depth=1)
     ids, chars, lengths, vectors = encoder_inputs(n_windows=4, length=8)
-    encoder(ids, chars, lengths, torch.zeros_like(ids[:, :, 0, 0]), 0, static_vectors=vectors)
+    encoder(torch_encoder.EncoderInputs(ids, chars, lengths, torch.zeros_like(ids[:, :, 0, 0]), 0, vectors))
     monkeypatch.setattr(torch_encoder, "FOLD_MIN_POSITIONS", 32)
     assert encoder.inference_fold(ids) is None  # training: the projection is trained
     encoder.eval()

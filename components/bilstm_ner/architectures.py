@@ -24,7 +24,7 @@ from thinc.api import Linear, Model, PyTorchWrapper, chain, ragged2list, with_ar
 from thinc.types import Floats2d
 
 from .featurize import DocFeaturizer
-from .torch_encoder import BiLSTMEncoder
+from .torch_encoder import BiLSTMEncoder, EncoderSettings
 from .torch_wrapper import AveragingPyTorchShim, batch_to_torch, load_torch_weights, torch_to_ragged
 
 ARCHITECTURE = "bilstm_ner.BiLSTMTagger.v1"
@@ -74,8 +74,8 @@ def build_bilstm_tagger(
     static_vectors_width: width the static vectors are projected to (null:
         `embed_width`).
     """
-    encoder = BiLSTMEncoder(
-        rows=rows,
+    settings = EncoderSettings(
+        rows=tuple(rows),
         embed_width=embed_width,
         n_chars=n_chars,
         char_width=char_width,
@@ -87,6 +87,7 @@ def build_bilstm_tagger(
         include_static_vectors=include_static_vectors,
         static_vectors_width=static_vectors_width,
     )
+    encoder = BiLSTMEncoder(settings)
     wrapped = PyTorchWrapper(encoder, convert_inputs=batch_to_torch, convert_outputs=torch_to_ragged)
     wrapped.shims[0] = AveragingPyTorchShim(encoder, deserialize_model=load_torch_weights)
     output_layer = Linear(nI=encoder.output_width)

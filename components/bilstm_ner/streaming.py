@@ -43,7 +43,7 @@ def stream_scores(model: Model[list[Doc], list[Floats2d]], docs: list[Doc]) -> l
     weight = xp2torch(output_layer.get_param("W"), device=shim.device)
     bias = xp2torch(output_layer.get_param("b"), device=shim.device)
     with evaluating(shim._model):
-        padded = shim._model.tag_scores(*inputs.args, weight=weight, bias=bias, **inputs.kwargs)
+        padded = shim._model.tag_scores(*inputs.args, weight=weight, bias=bias)
     scores = torch2xp(padded)[model.ops.asarray(batch.rows), model.ops.asarray(batch.cols)]
     return model.ops.unflatten(scores, model.ops.asarray(batch.doc_lengths, dtype="int32"))
 

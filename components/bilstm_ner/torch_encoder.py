@@ -8,8 +8,9 @@ input width of the static vectors' projection, which only the vocab knows: a
 pipeline loads, so the config need not repeat the vectors' width.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -23,6 +24,41 @@ INFERENCE_WINDOWS = 64
 # folding costs about as much as projecting 700 tokens, so one short text is
 # faster without it.
 FOLD_MIN_POSITIONS = 2048
+
+
+class EncoderInputs(NamedTuple):
+    """The arrays of `featurize.PaddedBatch` the encoder reads, as tensors.
+
+    ids: (n_windows, max_len, n_attrs, 2) embedding rows; chars: (n_windows,
+    max_len, n_chars) bytes; lengths: (n_windows,) tokens per window, longest
+    first; groups / n_groups: each position's (document, word) id, padding
+    n_groups; static_vectors: (n_windows, max_len, width) or None.
+    """
+
+    ids: torch.Tensor
+    chars: torch.Tensor
+    lengths: torch.Tensor
+    groups: torch.Tensor
+    n_groups: int
+    static_vectors: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """The numbers the encoder is built from, all read from the config's
+    [components.ner.model] (architectures.build_bilstm_tagger says what each means)."""
+
+    rows: tuple[int, ...]
+    embed_width: int
+    n_chars: int
+    char_width: int
+    hidden_width: int
+    depth: int
+    dropout: float
+    word_dropout: float
+    doc_memory: bool = False
+    include_static_vectors: bool = False
+    static_vectors_width: int | None = None
 
 
 class BiLSTMEncoder(nn.Module):
@@ -43,56 +79,38 @@ class BiLSTMEncoder(nn.Module):
     that training never saw.
     """
 
-    def __init__(
-        self,
-        rows: Sequence[int],
-        embed_width: int,
-        n_chars: int,
-        char_width: int,
-        hidden_width: int,
-        depth: int,
-        dropout: float,
-        word_dropout: float,
-        doc_memory: bool = False,
-        include_static_vectors: bool = False,
-        static_vectors_width: int | None = None,
-    ) -> None:
+    def __init__(self, settings: EncoderSettings) -> None:
         super().__init__()
-        self.embeddings = nn.ModuleList(nn.Embedding(n, embed_width) for n in rows)
-        self.char_embedding = nn.Embedding(256, char_width)
-        input_width = len(rows) * embed_width + n_chars * char_width
+        self.settings = settings
+        embed_width = settings.embed_width
+        self.embeddings = nn.ModuleList(nn.Embedding(n, embed_width) for n in settings.rows)
+        self.char_embedding = nn.Embedding(256, settings.char_width)
+        input_width = len(settings.rows) * embed_width + settings.n_chars * settings.char_width
         # Without static vectors no module is registered: the saved weights of
         # models trained before the option existed still fit exactly.
         self.vectors_projection: nn.Linear | None = None
-        if include_static_vectors:
-            projected_width = static_vectors_width or embed_width
+        if settings.include_static_vectors:
+            projected_width = settings.static_vectors_width or embed_width
             self.vectors_projection = nn.LazyLinear(projected_width)
             input_width += projected_width
         self.lstm = nn.LSTM(
             input_width,
-            hidden_width,
-            num_layers=depth,
+            settings.hidden_width,
+            num_layers=settings.depth,
             bidirectional=True,
             batch_first=True,
-            dropout=dropout if depth > 1 else 0.0,
+            dropout=settings.dropout if settings.depth > 1 else 0.0,
         )
-        self.dropout = nn.Dropout(dropout)
-        self.word_dropout = word_dropout
-        self.doc_memory = doc_memory
-        self.output_width = (4 if doc_memory else 2) * hidden_width
+        self.dropout = nn.Dropout(settings.dropout)
+        self.word_dropout = settings.word_dropout
+        self.doc_memory = settings.doc_memory
+        self.output_width = (4 if settings.doc_memory else 2) * settings.hidden_width
         for embedding in self.embeddings:
             nn.init.normal_(embedding.weight, std=0.1)
         nn.init.normal_(self.char_embedding.weight, std=0.1)
 
-    def forward(
-        self,
-        ids: torch.Tensor,
-        chars: torch.Tensor,
-        lengths: torch.Tensor,
-        groups: torch.Tensor,
-        n_groups: int,
-        static_vectors: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def forward(self, inputs: EncoderInputs) -> torch.Tensor:
+        ids, chars, lengths, groups, n_groups, static_vectors = inputs
         n_windows, max_len = ids.shape[0], ids.shape[1]
         if n_windows == 0:
             return self.char_embedding.weight.new_zeros((0, max_len, self.output_width))
@@ -103,7 +121,7 @@ class BiLSTMEncoder(nn.Module):
             )
         else:
             outputs = self.char_embedding.weight.new_zeros((n_windows, max_len, self.lstm_width))
-            for span, slice_outputs in self.encode_slices(ids, chars, lengths, static_vectors):
+            for span, slice_outputs in self.encode_slices(inputs):
                 outputs[span, : slice_outputs.shape[1]] = slice_outputs
         if self.doc_memory:
             outputs = torch.cat([outputs, word_memory(outputs, groups, n_groups)], dim=-1)
@@ -114,13 +132,7 @@ class BiLSTMEncoder(nn.Module):
         """Width of the BiLSTM's outputs (both directions), before the word memory."""
         return 2 * self.lstm.hidden_size
 
-    def encode_slices(
-        self,
-        ids: torch.Tensor,
-        chars: torch.Tensor,
-        lengths: torch.Tensor,
-        static_vectors: torch.Tensor | None = None,
-    ) -> Iterator[tuple[slice, torch.Tensor]]:
+    def encode_slices(self, inputs: EncoderInputs) -> Iterator[tuple[slice, torch.Tensor]]:
         """At inference, the BiLSTM outputs of INFERENCE_WINDOWS windows at a time:
         (windows, outputs), outputs as wide as the slice's longest window.
 
@@ -129,6 +141,7 @@ class BiLSTMEncoder(nn.Module):
         whatever the length, and a caller that reduces each slice (as
         `tag_scores` does) never holds the outputs of the whole document.
         """
+        ids, chars, lengths, _, _, static_vectors = inputs
         fold = self.inference_fold(ids)
         for i in range(0, ids.shape[0], INFERENCE_WINDOWS):
             # windows are sorted longest first: the first sets the slice's width
@@ -148,18 +161,7 @@ class BiLSTMEncoder(nn.Module):
             return None
         return fold_vectors_projection(self.lstm, self.vectors_projection)
 
-    def tag_scores(
-        self,
-        ids: torch.Tensor,
-        chars: torch.Tensor,
-        lengths: torch.Tensor,
-        groups: torch.Tensor,
-        n_groups: int,
-        static_vectors: torch.Tensor | None = None,
-        *,
-        weight: torch.Tensor,
-        bias: torch.Tensor,
-    ) -> torch.Tensor:
+    def tag_scores(self, inputs: EncoderInputs, *, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """Inference only: what a linear output layer (weight (n_tags, output_width),
         bias (n_tags,)) gives on `forward`'s vectors, as (n_windows, max_len, n_tags),
         without ever holding those vectors for all windows at once.
@@ -177,12 +179,13 @@ class BiLSTMEncoder(nn.Module):
         """
         if self.training:
             raise RuntimeError("tag_scores is for inference: call eval() first (training needs forward)")
+        ids, _, _, groups, n_groups, static_vectors = inputs
         self.check_static_vectors(static_vectors)
         n_windows, max_len, n_tags = ids.shape[0], ids.shape[1], weight.shape[0]
         own_weight, memory_weight = weight[:, : self.lstm_width], weight[:, self.lstm_width :]
         scores = weight.new_zeros((n_windows, max_len, n_tags))
         memory_sums = weight.new_zeros((n_groups + 1, n_tags)) if self.doc_memory else None
-        for span, outputs in self.encode_slices(ids, chars, lengths, static_vectors):
+        for span, outputs in self.encode_slices(inputs):
             width = outputs.shape[1]
             scores[span, :width] = outputs @ own_weight.T
             if memory_sums is not None:

@@ -14,6 +14,7 @@ from torch import nn
 
 from .errors import CorruptWeightsError, IncompatibleWeightsError
 from .featurize import PaddedBatch
+from .torch_encoder import EncoderInputs
 
 
 class AveragingPyTorchShim(PyTorchShim):
@@ -86,17 +87,15 @@ def batch_to_torch(model: Model, batch: PaddedBatch, is_train: bool) -> tuple[Ar
     flows back (the static vectors are inputs, so they stay frozen)."""
     device = model.shims[0].device
     ops = model.ops
-    args = (
-        xp2torch(ops.asarray(batch.ids), device=device),
-        xp2torch(ops.asarray(batch.chars), device=device),
-        xp2torch(batch.lengths),
-        xp2torch(ops.asarray(batch.groups), device=device),
-        batch.n_groups,
+    inputs = EncoderInputs(
+        ids=xp2torch(ops.asarray(batch.ids), device=device),
+        chars=xp2torch(ops.asarray(batch.chars), device=device),
+        lengths=xp2torch(batch.lengths),
+        groups=xp2torch(ops.asarray(batch.groups), device=device),
+        n_groups=batch.n_groups,
+        static_vectors=None if batch.vectors is None else xp2torch(ops.asarray(batch.vectors), device=device),
     )
-    kwargs = {}
-    if batch.vectors is not None:
-        kwargs["static_vectors"] = xp2torch(ops.asarray(batch.vectors), device=device)
-    return ArgsKwargs(args=args, kwargs=kwargs), lambda d_inputs: []
+    return ArgsKwargs(args=(inputs,), kwargs={}), lambda d_inputs: []
 
 
 def torch_to_ragged(
