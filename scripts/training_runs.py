@@ -5,7 +5,9 @@ config overrides as dotted paths, so every run uses the committed config
 unchanged apart from what is named.
 """
 
+import statistics
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,12 @@ def score_conll_tokens(model: Path, corpus: Path, use_gpu: int = -1, casing: str
         spacy.require_gpu(use_gpu)
     nlp = spacy.load(model)
     return score_on_gold_tokens(nlp, list(DocBin().from_disk(corpus).get_docs(nlp.vocab)), casing=casing)
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Median, min and max of a sample: how every figure over runs (seeds,
+    rounds) is summarised in this project's reports."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def percent(value: float | None) -> str:
