@@ -282,8 +282,8 @@ def format_report(
         ]
         lines += _table(["type", "total", *kinds], rows)
     matrix = confusion(judgements)
-    labels = sorted({label for row in matrix.values() for label in row} | set(matrix) - {NONE})
-    columns = [label for label in labels if label != NONE] + [NONE]
+    types = sorted(({label for row in matrix.values() for label in row} | set(matrix)) - {NONE})
+    columns = [*types, NONE]
     lines += [
         "",
         "## Label confusion",
@@ -293,8 +293,8 @@ def format_report(
         "",
     ]
     rows = [
-        [f"**{row}**", *(matrix.get(row, {}).get(col, 0) for col in columns)]
-        for row in [*(label for label in labels if label != NONE), NONE]
+        [f"**{row}**", *("–" if row == col == NONE else matrix[row].get(col, 0) for col in columns)]
+        for row in columns
         if row in matrix
     ]
     lines += _table(["gold \\ predicted", *columns], rows)

@@ -24,6 +24,7 @@ import demo_app
 import pytest
 import spacy
 from spacy.language import Language
+from spacy.tokens import Span
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -45,6 +46,15 @@ REAL_MODEL_TEXT = (
     "the Airbus plant near Toulouse with officials of the European Commission."
 )
 SERVER_START_SECONDS = 90
+# The highlighted entities ("text LABEL confidence", as displaCy draws them) and the table's cells.
+PAGE_SNAPSHOT = """
+const words = (s) => s.split(/\\s+/).filter(Boolean).join(" ");
+return {
+  marks: Array.from(document.querySelectorAll("mark.entity"), (m) => words(m.innerText)),
+  rows: Array.from(document.querySelectorAll("table tbody tr"),
+                   (r) => Array.from(r.querySelectorAll("td"), (c) => c.innerText.trim())),
+};
+"""
 PAGE_SECONDS = 60
 
 
@@ -87,7 +97,7 @@ def test_missing_pipeline_is_one_clear_line(tmp_path: Path) -> None:
 def test_page_helpers_hide_entities_under_the_threshold(make_tiny_nlp: Callable[..., Language]) -> None:
     nlp = make_tiny_nlp()
     doc = nlp.make_doc("John Smith lives in Paris .")
-    doc.ents = [spacy.tokens.Span(doc, 0, 2, "PER"), spacy.tokens.Span(doc, 4, 5, "LOC")]
+    doc.ents = [Span(doc, 0, 2, "PER"), Span(doc, 4, 5, "LOC")]
     doc.ents[0]._.confidence, doc.ents[1]._.confidence = 0.9, 0.3
     kept = demo_app.kept_entities(doc, 0.5)
     assert [ent.text for ent in kept] == ["John Smith"]
@@ -117,18 +127,19 @@ def served_model(
 
 
 @pytest.fixture(scope="module")
-def server(served_model: tuple[str, str]) -> Iterator[str]:
+def server(served_model: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The demo served by scripts/demo.py on a free localhost port; its URL."""
     reason = browser_missing()
     if reason:
         pytest.skip(reason)
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    log_path = tmp_path_factory.mktemp("demo-server") / "server.log"
+    log = log_path.open("w", encoding="utf8")
     process = subprocess.Popen(
         [sys.executable, str(demo.APP.parent / "demo.py"), served_model[0], "--port", str(port)],
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
-        text=True,
         env=env,
     )
     url = f"http://localhost:{port}"
@@ -143,7 +154,7 @@ def server(served_model: tuple[str, str]) -> Iterator[str]:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                pytest.fail(f"the demo server did not start:\n{process.stdout.read()}")
+                pytest.fail(f"the demo server did not start:\n{log_path.read_text(encoding='utf8')}")
             time.sleep(0.5)
         yield url
     finally:
@@ -152,6 +163,7 @@ def server(served_model: tuple[str, str]) -> Iterator[str]:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -176,6 +188,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
 def test_page_shows_the_entities_and_their_confidences(
     server: str, browser, served_model: tuple[str, str], tmp_path: Path
 ) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions
@@ -190,26 +203,33 @@ def test_page_shows_the_entities_and_their_confidences(
 
     wait = WebDriverWait(browser, PAGE_SECONDS)
     browser.get(server)
-    area = wait.until(expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, "textarea")))
-    area.send_keys(Keys.CONTROL, "a")
-    area.send_keys(Keys.DELETE)
-    area.send_keys(text)
-    area.send_keys(Keys.CONTROL, Keys.ENTER)  # Streamlit applies a text area on Ctrl+Enter
+    for attempt in range(3):
+        try:
+            area = wait.until(expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, "textarea")))
+            area.send_keys(Keys.CONTROL, "a")
+            area.send_keys(Keys.DELETE)
+            area.send_keys(text)
+            area.send_keys(Keys.CONTROL, Keys.ENTER)  # Streamlit applies a text area on Ctrl+Enter
+            break
+        except StaleElementReferenceException:  # redrawn while the first run finished: type again
+            if attempt == 2:
+                raise
 
-    def shows_all(driver) -> bool:
-        marks = [m.text for m in driver.find_elements(By.CSS_SELECTOR, "mark.entity")]
-        cells = driver.find_elements(By.CSS_SELECTOR, "table tbody tr")
-        return len(marks) == len(expected) and len(cells) == len(expected)
+    want_marks = [f"{ent} {label} {confidence}" for ent, label, confidence in expected]
+    want_rows = [list(e) for e in expected]
 
-    wait.until(shows_all)
-    marks = [" ".join(m.text.split()) for m in browser.find_elements(By.CSS_SELECTOR, "mark.entity")]
-    # displaCy draws "text LABEL confidence" in each highlight
-    assert marks == [f"{ent} {label} {confidence}" for ent, label, confidence in expected]
-    rows = [
-        [cell.text for cell in row.find_elements(By.CSS_SELECTOR, "td")]
-        for row in browser.find_elements(By.CSS_SELECTOR, "table tbody tr")
-    ]
-    assert [row[:3] for row in rows] == [list(e) for e in expected]
+    def shows_all(driver) -> dict | bool:
+        # one snapshot in one script: Streamlit redraws the page while it reruns, and
+        # elements fetched one by one can go stale in between
+        page = driver.execute_script(PAGE_SNAPSHOT)
+        rows = [row[:3] for row in page["rows"]]
+        return page if page["marks"] == want_marks and rows == want_rows else False
+
+    try:
+        wait.until(shows_all)
+    except TimeoutException:
+        page = browser.execute_script(PAGE_SNAPSHOT)
+        pytest.fail(f"the page shows {page}, not the entities {expected}")
     assert "Confidence threshold" in browser.page_source
 
     screenshot = Path(os.environ.get("DEMO_TEST_SCREENSHOT") or tmp_path / "demo.png")
