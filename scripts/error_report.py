@@ -23,6 +23,7 @@ label confusion table, the recall of names seen and unseen in training, and real
 examples of each kind of error with their sentence and the model's confidence.
 """
 
+import html
 import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -33,6 +34,7 @@ import spacy
 import srsly
 import typer
 from bilstm_ner.corpus import gold_tokens_doc
+from render_entities import ERROR_COLOR, LABEL_COLORS, OTHER_COLOR, PAGE_STYLE, render_spans
 from spacy.tokens import Doc, DocBin, Span
 
 CORRECT = "correct"
@@ -342,6 +344,66 @@ def format_report(
     return "\n".join(lines) + "\n"
 
 
+def _example_row(doc: Doc, j: Judgement) -> str:
+    """One example as a table row: its sentence with the predicted entity (label and
+    confidence), and again with the gold one; the side in error (the prediction, or the
+    gold entity when it was missed) drawn red."""
+    sentence = doc[j.start].sent if doc.has_annotation("SENT_START") else doc[:]
+    offset = sentence.start_char
+
+    def chars(start: int | None, end: int | None) -> tuple[int, int] | None:
+        if start is None or end is None:
+            return None
+        return doc[start].idx - offset, doc[end - 1].idx + len(doc[end - 1]) - offset
+
+    own = chars(j.start, j.end)
+    other = chars(j.other_start, j.other_end)
+    predicted, gold = (own, other) if j.side == PREDICTED else (other, own)
+    predicted_label = j.label if j.side == PREDICTED else j.other_label
+    gold_label = j.label if j.side == GOLD else j.other_label
+    confidence = "" if j.confidence is None else f" {j.confidence:.2f}"
+    cells = []
+    for span, label, suffix, in_error in (
+        (predicted, predicted_label, confidence, j.kind != MISSED),
+        (gold, gold_label, "", j.kind == MISSED),
+    ):
+        spans = []
+        colors: dict[str, str] = {}
+        if span is not None and label is not None:
+            shown = f"{label}{suffix}"
+            colors[shown.upper()] = ERROR_COLOR if in_error else LABEL_COLORS.get(label, OTHER_COLOR)
+            spans.append((*span, shown))
+        cells.append(render_spans(sentence.text, spans, colors))
+    return f'<tr class="error"><td>{cells[0]}</td><td>{cells[1]}</td></tr>'
+
+
+def format_html(
+    judgements: Sequence[Judgement], gold_docs: Sequence[Doc], title: str, n_examples: int
+) -> str:
+    """An HTML page of examples of each kind of error, drawn by displaCy: predicted | gold."""
+    counts = count_kinds(judgements)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{PAGE_STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        '<p class="counts">The most confident errors of each kind (a random sample of the missed), '
+        "predicted entity with its confidence on the left, gold on the right. Counts and tables: "
+        "errors.md.</p>",
+    ]
+    for kind in ERROR_KINDS:
+        side = GOLD if kind == MISSED else PREDICTED
+        total = counts[side].get("all", {}).get(kind, 0)
+        examples = pick_examples(judgements, kind, n_examples)
+        parts.append(f"<h2>{html.escape(kind)}</h2>")
+        parts.append(f'<p class="counts">{total} {side} entities; {len(examples)} shown.</p>')
+        parts.append('<table class="sents"><tr><th>predicted</th><th>gold</th></tr>')
+        parts.extend(_example_row(gold_docs[j.doc], j) for j in examples)
+        parts.append("</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
 def summary(judgements: Sequence[Judgement], seen: set[str] | None = None) -> dict:
     """The report's figures as JSON-able data (counts, confusion, seen/unseen recall)."""
     data: dict = {"counts": count_kinds(judgements), "confusion": confusion(judgements)}
@@ -357,6 +419,10 @@ def main(
     json_output: Path | None = typer.Option(None, "--json", help="Also write the figures as JSON here"),
     train: Path | None = typer.Option(None, help="Training DocBin: recall of names seen / unseen in it"),
     n_examples: int = typer.Option(5, help="Examples shown per kind of error"),
+    html_output: Path | None = typer.Option(
+        None, "--html", help="Also write an HTML page of examples of each kind (displaCy), here"
+    ),
+    n_html_examples: int = typer.Option(25, help="Examples per kind of error on the HTML page"),
 ) -> None:
     """Sort every gold and predicted entity of the corpus into correct or a kind of error."""
     nlp = spacy.load(model)
@@ -372,6 +438,8 @@ def main(
     output.write_text(report, encoding="utf8")
     if json_output is not None:
         srsly.write_json(json_output, summary(judgements, seen))
+    if html_output is not None:
+        html_output.write_text(format_html(judgements, gold_docs, title, n_html_examples), encoding="utf8")
     counts = count_kinds(judgements)
     for side in (GOLD, PREDICTED):
         total = sum(counts[side].get("all", {}).values())

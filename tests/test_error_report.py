@@ -101,6 +101,16 @@ def test_report_shows_totals_confusion_and_an_example_of_each_kind(docs) -> None
     assert "**[Acme Corp]**" in report
 
 
+def test_html_page_draws_each_kind_predicted_beside_gold(docs) -> None:
+    page = er.format_html(er.judge(*docs), docs[0], "Errors", n_examples=5)
+    for kind in er.ERROR_KINDS:
+        assert f"<h2>{kind}</h2>" in page
+    # the wrong prediction in red with its confidence, the gold entity in its type's colour
+    assert f"background: {er.ERROR_COLOR}" in page and "LOC 0.75" in page
+    assert f"background: {er.LABEL_COLORS['ORG']}" in page
+    assert page.count('<tr class="error">') == 5
+
+
 def test_documents_with_different_tokens_are_refused(docs) -> None:
     gold_docs, _ = docs
     other = Doc(gold_docs[0].vocab, words=["John"])

@@ -186,4 +186,5 @@ def test_error_report_counts_add_up_to_the_test_set(project_dir: Path) -> None:
     assert sum(counts["gold"]["all"].values()) == sum(len(doc.ents) for doc in gold_docs) > 0
     assert sum(counts["predicted"].get("all", {}).values()) == sum(len(doc.ents) for doc in predicted_docs)
     assert "## Label confusion" in (project_dir / "metrics" / "errors.md").read_text()
+    assert "<h2>missed</h2>" in (project_dir / "metrics" / "errors.html").read_text()
     assert "| **accuracy** |" in (project_dir / "metrics" / "test_tokens.md").read_text()
