@@ -175,3 +175,20 @@ def test_a_second_run_skips_every_step_until_the_code_changes(project_dir: Path)
         assert not check_rerun(project_dir, commands["convert"])
     finally:
         code.write_text(original, encoding="utf8")
+
+
+def test_error_report_counts_add_up_to_the_test_set(project_dir: Path) -> None:
+    """metrics/errors.json (beside errors.md): each gold entity of the test set is counted
+    once under one kind, each predicted entity too."""
+    from bilstm_ner.corpus import gold_tokens_doc
+    from spacy.tokens import DocBin
+
+    nlp = spacy.load(project_dir / "training" / "model-best")
+    gold_docs = list(DocBin().from_disk(project_dir / "corpus" / "test.spacy").get_docs(nlp.vocab))
+    predicted_docs = list(nlp.pipe(gold_tokens_doc(doc) for doc in gold_docs))
+    counts = srsly.read_json(project_dir / "metrics" / "errors.json")["counts"]
+    assert sum(counts["gold"]["all"].values()) == sum(len(doc.ents) for doc in gold_docs) > 0
+    assert sum(counts["predicted"].get("all", {}).values()) == sum(len(doc.ents) for doc in predicted_docs)
+    assert "## Label confusion" in (project_dir / "metrics" / "errors.md").read_text()
+    assert "<h2>missed</h2>" in (project_dir / "metrics" / "errors.html").read_text()
+    assert "| **accuracy** |" in (project_dir / "metrics" / "test_tokens.md").read_text()
