@@ -33,7 +33,7 @@ from pathlib import Path
 import spacy
 import srsly
 import typer
-from bilstm_ner.corpus import gold_tokens_doc
+from conlleval import entity_texts, predict_on_gold_tokens
 from render_entities import ERROR_COLOR, LABEL_COLORS, OTHER_COLOR, PAGE_STYLE, render_spans
 from spacy.tokens import Doc, DocBin, Span
 
@@ -427,10 +427,10 @@ def main(
     """Sort every gold and predicted entity of the corpus into correct or a kind of error."""
     nlp = spacy.load(model)
     gold_docs = list(DocBin().from_disk(corpus).get_docs(nlp.vocab))
-    predicted_docs = list(nlp.pipe(gold_tokens_doc(doc) for doc in gold_docs))
+    predicted_docs = predict_on_gold_tokens(nlp, gold_docs)
     seen = None
     if train is not None:
-        seen = {ent.text for doc in DocBin().from_disk(train).get_docs(nlp.vocab) for ent in doc.ents}
+        seen = entity_texts(list(DocBin().from_disk(train).get_docs(nlp.vocab)))
     judgements = judge(gold_docs, predicted_docs)
     title = f"Errors of {Path(model).name} on {corpus.name}"
     report = format_report(judgements, gold_docs, title, seen=seen, n_examples=n_examples)
