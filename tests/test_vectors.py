@@ -289,6 +289,20 @@ def test_folded_projection_gives_the_lstm_outputs_of_the_projected_vectors(depth
     torch.testing.assert_close(folded, projected, rtol=1e-5, atol=1e-6)
 
 
+def test_a_first_large_batch_at_inference_sizes_the_projection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As at `initialize`, which predicts on a sample in eval mode: the projection
+    is sized by that batch rather than folded before it has a shape."""
+    encoder = make_encoder(depth=1).eval()
+    ids, chars, lengths, vectors = encoder_inputs(n_windows=4, length=8)
+    monkeypatch.setattr(torch_encoder, "FOLD_MIN_POSITIONS", 1)
+    inputs = torch_encoder.EncoderInputs(ids, chars, lengths, torch.zeros_like(ids[:, :, 0, 0]), 0, vectors)
+    with torch.no_grad():
+        outputs = encoder(inputs)
+    assert outputs.shape == (4, 8, encoder.output_width)
+    assert encoder.vectors_projection.weight.shape == (7, WIDTH)
+    assert isinstance(encoder.inference_fold(ids), torch_encoder.FoldedLSTM)
+
+
 def test_only_large_batches_at_inference_fold(monkeypatch: pytest.MonkeyPatch) -> None:
     encoder = make_encoder(depth=1)
     ids, chars, lengths, vectors = encoder_inputs(n_windows=4, length=8)

@@ -155,9 +155,12 @@ class BiLSTMEncoder(nn.Module):
     def inference_fold(self, ids: torch.Tensor) -> "FoldedLSTM | None":
         """The LSTM with the vectors' projection folded in, for a batch at
         inference big enough to pay for the folding; None otherwise (training
-        always projects, since the projection is trained)."""
+        always projects, since the projection is trained, and a projection not
+        yet sized by a first batch, as at `initialize`, cannot be folded)."""
         small = ids.shape[0] * ids.shape[1] < FOLD_MIN_POSITIONS
         if self.training or self.vectors_projection is None or small:
+            return None
+        if isinstance(self.vectors_projection.weight, nn.parameter.UninitializedParameter):
             return None
         return fold_vectors_projection(self.lstm, self.vectors_projection)
 
