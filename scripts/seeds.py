@@ -17,6 +17,7 @@ from training_runs import (
     percent,
     score,
     score_conll_tokens,
+    step_budget_overrides,
     train_timed,
     vectors_overrides,
 )
@@ -132,6 +133,7 @@ def main(
         }
         if max_steps:
             overrides["training.max_steps"] = max_steps
+            overrides.update(step_budget_overrides(config_path, max_steps))
         if max_epochs >= 0:
             overrides["training.max_epochs"] = max_epochs
         seconds = None
