@@ -15,6 +15,7 @@ the check runs before any of the component's own modules is imported.
 
 import hashlib
 import importlib
+import importlib.metadata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,9 +49,13 @@ def registered_copy() -> tuple[str, str | None] | None:
     """The package whose code registered the factory, and that code's digest (None when
     that package predates the digest); None when the factory is not registered.
 
-    `Language.has_factory` also loads spaCy entry points, so an installed
-    `bilstm_ner` package (the project's own, installed editable) registers here.
+    A `spacy_factories` entry point for the factory (the project's own
+    `bilstm_ner` package, installed editable) is loaded first: spaCy would
+    load it anyway when the pipeline's Language is made, after any copy
+    registered here, and fail with E004.
     """
+    for entry_point in importlib.metadata.entry_points(group="spacy_factories", name=FACTORY):
+        entry_point.load()
     if not Language.has_factory(FACTORY):
         return None
     factory = registry.factories.get(Language.get_factory_name(FACTORY))
