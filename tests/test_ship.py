@@ -25,7 +25,7 @@ from bilstm_ner.calibration import (
 from calibrate import entity_outcomes, judge, score_corpus
 from package import requirement_name, wheel_requirements
 from plot_training import plot, read_log
-from render_entities import doc_view, render_page
+from render_entities import LABEL_COLORS, PALETTE, doc_view, label_colors, render_page
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
@@ -277,6 +277,11 @@ def test_entity_page_marks_errors_side_by_side() -> None:
     assert '<b class="bad">1 wrong</b>' in page and '<b class="bad">2 missed</b>' in page
     with pytest.raises(ValueError, match="mismatch: predicted and reference texts differ"):
         doc_view(clean_predicted, reference, "mismatch")
+
+
+def test_labels_of_any_corpus_get_their_own_colours() -> None:
+    colors = label_colors({"product", "PER", "creative-work"})
+    assert colors == {"PER": LABEL_COLORS["PER"], "creative-work": PALETTE[0], "product": PALETTE[1]}
 
 
 def test_training_plot_from_a_jsonl_log(tmp_path: Path) -> None:
