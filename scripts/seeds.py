@@ -118,6 +118,7 @@ def main(
     max_epochs: int = typer.Option(-1, help="-1: the config's own limit"),
     metrics: Path = typer.Option(Path("metrics"), help="Where seeds.json and seeds.md go"),
     gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
+    lang: str = typer.Option("en", help="The pipelines' language (their tokenizer)"),
 ) -> None:
     """Train one pipeline per seed, score each on dev and test, and write the summary."""
     config_path = choose_config(config, vectors)
@@ -129,6 +130,7 @@ def main(
             "paths.train": str(train_path),
             "paths.dev": str(dev_path),
             "system.seed": seed,
+            "nlp.lang": lang,
             **vectors_overrides(config_path, vectors),
         }
         if max_steps:
