@@ -32,7 +32,6 @@ import os
 import platform
 import re
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -44,6 +43,7 @@ from typing import Any
 
 import srsly
 import typer
+from training_runs import spread
 
 DEFAULT_SIZES = (10_000, 30_000, 100_000)
 OURS, BASELINE = "bilstm_ner", "spaCy ner"
@@ -51,11 +51,6 @@ SPACY_BENCHMARK_LINE = re.compile(r"Mean: ([\d.]+) words/s \(95% CI: -?([\d.]+) 
 
 
 # ---------------------------------------------------------------- pure helpers
-
-
-def summarize(values: Sequence[float]) -> dict[str, float]:
-    """Median, min and max of a sample."""
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def alternation(names: Sequence[str], rounds: int) -> list[list[str]]:
@@ -194,8 +189,8 @@ def inference_rounds(
     for name, measured in runs.items():
         results[name] = {
             "words": measured[0]["words"],
-            "words_per_second": summarize([m["words_per_second"] for m in measured]),
-            "words_per_cpu_second": summarize([m["words"] / m["cpu_seconds"] for m in measured]),
+            "words_per_second": spread([m["words_per_second"] for m in measured]),
+            "words_per_cpu_second": spread([m["words"] / m["cpu_seconds"] for m in measured]),
             "runs": measured,
         }
     return results
@@ -337,8 +332,8 @@ def training_throughput(
             runs[name].append(loops[name].run(steps))
     return {
         name: {
-            "words_per_second": summarize([r["words"] / r["seconds"] for r in measured]),
-            "words_per_cpu_second": summarize([r["words"] / r["cpu_seconds"] for r in measured]),
+            "words_per_second": spread([r["words"] / r["seconds"] for r in measured]),
+            "words_per_cpu_second": spread([r["words"] / r["cpu_seconds"] for r in measured]),
             "words_per_batch": sum(r["words"] for r in measured) / sum(r["steps"] for r in measured),
             "steps": sum(r["steps"] for r in measured),
             "runs": measured,

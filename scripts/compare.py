@@ -17,18 +17,9 @@ from training_runs import (
     percent,
     score,
     score_conll_tokens,
-    train_timed,
+    train_or_reuse,
     vectors_overrides,
 )
-
-
-def train_or_reuse(config: Path, folder: Path, overrides: dict, gpu_id: int) -> float | None:
-    """Train into folder unless model-best is there; return the training seconds if known."""
-    timing = folder / "train_seconds.json"
-    if not (folder / "model-best").exists():
-        seconds = train_timed(config, folder, overrides, use_gpu=gpu_id)
-        srsly.write_json(timing, {"seconds": seconds})
-    return srsly.read_json(timing)["seconds"] if timing.exists() else None
 
 
 def to_markdown(results: dict[str, dict]) -> str:
@@ -90,7 +81,8 @@ def main(
         return
     results = {}
     for name, config, folder in (("bilstm_ner", ours_path, ours), ("spaCy ner", spacy_path, baseline)):
-        seconds = train_or_reuse(config, folder, {**overrides, **vectors_overrides(config, vectors)}, gpu_id)
+        config_overrides = {**overrides, **vectors_overrides(config, vectors)}
+        seconds = train_or_reuse(config, folder, config_overrides, use_gpu=gpu_id)
         results[name] = {"train_seconds": seconds}
         for split, corpus in (("dev", dev_path), ("test", test_path)):
             results[name][split] = score(folder / "model-best", corpus, use_gpu=gpu_id)

@@ -40,12 +40,21 @@ def score_on_gold_tokens(
     its words cased as `casing` says (a key of CASINGS). With `seen` (entity
     texts of the training data), also the recall of gold entities whose text is
     in it and of those whose text is not (keys "seen", "unseen")."""
-    inputs = [gold_tokens_doc(d, CASINGS[casing]) for d in gold_docs]
-    predicted_docs = list(nlp.pipe(inputs, batch_size=batch_size))
+    predicted_docs = predict_on_gold_tokens(nlp, gold_docs, batch_size, casing)
     scores = exact_match(gold_docs, predicted_docs)
     if seen is not None:
         scores.update(recall_by_novelty(gold_docs, predicted_docs, seen))
     return scores
+
+
+def predict_on_gold_tokens(
+    nlp, gold_docs: list[Doc], batch_size: int = 32, casing: str = "cased"
+) -> list[Doc]:
+    """The pipeline's predictions on the gold documents' own tokens and sentence
+    boundaries, cased as `casing` says, so predicted and gold entities are spans
+    over the same tokens."""
+    inputs = [gold_tokens_doc(d, CASINGS[casing]) for d in gold_docs]
+    return list(nlp.pipe(inputs, batch_size=batch_size))
 
 
 def entity_texts(docs: list[Doc]) -> set[str]:

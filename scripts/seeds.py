@@ -6,7 +6,6 @@ per entity type, and the median, min and max over seeds. Seeds whose pipeline
 already exists under the output folder are scored again but not retrained.
 """
 
-import statistics
 from pathlib import Path
 
 import srsly
@@ -17,8 +16,9 @@ from training_runs import (
     percent,
     score,
     score_conll_tokens,
+    spread,
     step_budget_overrides,
-    train_timed,
+    train_or_reuse,
     vectors_overrides,
 )
 
@@ -43,26 +43,14 @@ def summarize(runs: list[dict]) -> dict:
                 run[split][metric] if name == "all" else run[split]["per_type"].get(name, {}).get(metric, 0.0)
                 for run in runs
             ]
-            summary[split].setdefault(name, {})[metric] = {
-                "median": statistics.median(values),
-                "min": min(values),
-                "max": max(values),
-            }
+            summary[split].setdefault(name, {})[metric] = spread(values)
     for key in CONLL_COLUMNS:
         if all(key in run for run in runs):
             values = [run[key]["f"] for run in runs]
-            summary[f"{key}_f"] = {
-                "median": statistics.median(values),
-                "min": min(values),
-                "max": max(values),
-            }
+            summary[f"{key}_f"] = spread(values)
     seconds = [run["train_seconds"] for run in runs if run.get("train_seconds") is not None]
     if seconds:
-        summary["train_seconds"] = {
-            "median": statistics.median(seconds),
-            "min": min(seconds),
-            "max": max(seconds),
-        }
+        summary["train_seconds"] = spread(seconds)
     return summary
 
 
@@ -138,12 +126,7 @@ def main(
             overrides.update(step_budget_overrides(config_path, max_steps))
         if max_epochs >= 0:
             overrides["training.max_epochs"] = max_epochs
-        seconds = None
-        if not (model_dir / "model-best").exists():
-            seconds = train_timed(config_path, model_dir, overrides, use_gpu=gpu_id)
-            srsly.write_json(model_dir / "train_seconds.json", {"seconds": seconds})
-        elif (model_dir / "train_seconds.json").exists():
-            seconds = srsly.read_json(model_dir / "train_seconds.json")["seconds"]
+        seconds = train_or_reuse(config_path, model_dir, overrides, use_gpu=gpu_id)
         run = {"seed": seed, "train_seconds": seconds}
         for split, corpus in (("dev", dev_path), ("test", test_path)):
             run[split] = score(model_dir / "model-best", corpus, use_gpu=gpu_id)

@@ -47,6 +47,7 @@ import matplotlib
 import optuna
 import srsly
 import typer
+from bilstm_ner.errors import TrainingDivergedError
 from optuna.trial import FrozenTrial, TrialState
 from spacy.cli._util import parse_config_overrides
 from spacy.util import load_config, registry
@@ -59,7 +60,6 @@ from matplotlib import ticker  # noqa: E402
 STUDY = "bilstm_ner_sweep"
 MODEL = "components.ner.model"
 # The component raises this when the loss is NaN or infinite (pipeline.py).
-DIVERGED = "training diverged"
 COLUMNS = [
     "trial",
     "optimizer",
@@ -435,9 +435,7 @@ def run_sweep(
                 {**overrides, **trial_overrides(params, base_optimizer, max_steps)},
                 use_gpu,
             )
-        except ValueError as error:
-            if DIVERGED not in str(error):
-                raise
+        except TrainingDivergedError:
             # a setting that diverges is a result, not a crash: F1 0
             result = {"dev_p": 0.0, "dev_r": 0.0, "dev_f1": 0.0, "seconds": None, "diverged": True}
         for key in ("dev_p", "dev_r", "seconds", "diverged"):

@@ -5,10 +5,13 @@ config overrides as dotted paths, so every run uses the committed config
 unchanged apart from what is named.
 """
 
+import statistics
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import srsly
 from spacy.cli.evaluate import evaluate
 from spacy.cli.train import train
 
@@ -20,6 +23,16 @@ def train_timed(config: Path, output: Path, overrides: dict[str, Any], use_gpu: 
     start = time.perf_counter()
     train(config, output, overrides=overrides, use_gpu=use_gpu)
     return time.perf_counter() - start
+
+
+def train_or_reuse(config: Path, folder: Path, overrides: dict[str, Any], use_gpu: int = -1) -> float | None:
+    """Train into `folder` unless it holds a model-best already (a run that was
+    interrupted, or one reused from another command, e.g. seed 0 of the seeds
+    for the comparison); return the training seconds when they are known."""
+    timing = folder / "train_seconds.json"
+    if not (folder / "model-best").exists():
+        srsly.write_json(timing, {"seconds": train_timed(config, folder, overrides, use_gpu=use_gpu)})
+    return srsly.read_json(timing)["seconds"] if timing.exists() else None
 
 
 def score(model: Path, corpus: Path, use_gpu: int = -1) -> dict[str, Any]:
@@ -46,6 +59,12 @@ def score_conll_tokens(model: Path, corpus: Path, use_gpu: int = -1, casing: str
         spacy.require_gpu(use_gpu)
     nlp = spacy.load(model)
     return score_on_gold_tokens(nlp, list(DocBin().from_disk(corpus).get_docs(nlp.vocab)), casing=casing)
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Median, min and max of a sample: how every figure over runs (seeds,
+    rounds) is summarised in this project's reports."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def percent(value: float | None) -> str:

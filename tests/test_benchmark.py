@@ -8,8 +8,8 @@ from benchmark import (
     long_document_text,
     parse_spacy_benchmark,
     peak_rss_mb,
-    summarize,
 )
+from training_runs import spread
 
 
 def test_alternation_rotates_who_goes_first() -> None:
@@ -18,8 +18,8 @@ def test_alternation_rotates_who_goes_first() -> None:
     assert all(sorted(r) == ["a", "b", "c"] for r in order)
 
 
-def test_summarize_and_labels() -> None:
-    assert summarize([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0}
+def test_spread_and_labels() -> None:
+    assert spread([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0}
     assert batch_label(0) == "config" and batch_label(32) == "32"
 
 

@@ -7,7 +7,10 @@ import numpy
 import pytest
 import spacy
 from bilstm_ner.architectures import OUTPUT_LAYER
+from bilstm_ner.decoding import log_softmax
+from bilstm_ner.errors import TrainingDivergedError
 from bilstm_ner.featurize import featurize_docs, sentence_starts, window_bounds
+from bilstm_ner.tag_scheme import biluo_tag_names
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
@@ -88,11 +91,29 @@ def test_unknown_objective_is_refused(make_tiny_nlp: Callable[..., Language]) ->
         make_tiny_nlp("hinge")
 
 
-def test_confidence_in_unit_interval(trained_nlp: Language) -> None:
+def test_confidence_is_the_probability_of_the_span(trained_nlp: Language) -> None:
+    """Recomputed another way than the component does: with the CRF, the
+    partition function of the paths forced through the span's tags over that
+    of all paths; with the softmax, the product of the tags' probabilities."""
+    ner = trained_nlp.get_pipe("ner")
     doc = trained_nlp("John Smith lives in New York .")
     assert doc.ents
+    scores = ner.model_scores([doc])[0] / ner.temperature
+    index = {tag: i for i, tag in enumerate(ner.tag_names)}
     for ent in doc.ents:
-        assert 0.0 <= ent._.confidence <= 1.0
+        n, label = len(ent), ent.label_
+        tags = [f"U-{label}"] if n == 1 else [f"B-{label}"] + [f"I-{label}"] * (n - 2) + [f"L-{label}"]
+        rows, columns = numpy.arange(ent.start, ent.end), [index[tag] for tag in tags]
+        if ner.objective == "crf":
+            forced = numpy.full_like(scores, -1e9)
+            forced[:] = scores
+            forced[rows] = -1e9
+            forced[rows, columns] = scores[rows, columns]
+            (log_z, log_z_forced), *_ = ner.lattice.forward_backward([scores, forced])
+            expected = numpy.exp(log_z_forced - log_z)
+        else:
+            expected = numpy.exp(log_softmax(scores)[rows, columns].sum())
+        assert ent._.confidence == pytest.approx(expected, rel=1e-4, abs=1e-7)
 
 
 def test_round_trip_to_disk_and_load(
@@ -226,6 +247,28 @@ def test_loss_gives_no_gradient_to_paths_across_sentences(
     scores, _ = ner.model.begin_update([free])
     _, [d_free] = ner.get_loss([Example(free, reference)], scores)
     assert numpy.abs(ner.model.ops.to_numpy(d_free)[1, continuing]).max() > 0.0
+
+
+def test_decoder_and_lattice_each_follow_the_labels(make_tiny_nlp: Callable[..., Language]) -> None:
+    """Either can be asked for first, and each is rebuilt when the labels change."""
+    ner = make_tiny_nlp().get_pipe("ner")
+    ner.cfg["labels"] = ["PER"]
+    assert ner.lattice.tag_names == biluo_tag_names(["PER"])
+    ner.cfg["labels"] = ["PER", "creative-work"]
+    assert ner.lattice.tag_names == ner.tag_names
+    assert ner.decoder.tag_names == ner.tag_names
+
+
+def test_a_loss_that_is_not_finite_stops_training_as_diverged(
+    make_tiny_nlp: Callable[..., Language], tiny_examples: Callable[[Language], list[Example]]
+) -> None:
+    nlp = make_tiny_nlp()
+    examples = tiny_examples(nlp)
+    nlp.initialize(lambda: examples)
+    output_layer = nlp.get_pipe("ner").model.get_ref(OUTPUT_LAYER)
+    output_layer.set_param("b", output_layer.get_param("b") * numpy.nan)
+    with pytest.raises(TrainingDivergedError, match=r"\[ner\] the loss is not finite \(nan\)"):
+        nlp.update(examples, sgd=Adam(0.01))
 
 
 # Labels of other corpora: hyphens (WNUT's creative-work), lowercase, digits and underscores.

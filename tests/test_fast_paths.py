@@ -13,10 +13,10 @@ import numpy
 import pytest
 import spacy
 from bilstm_ner import pipeline, torch_encoder
-from bilstm_ner.architectures import can_stream, stream_scores
 from bilstm_ner.featurize import utf8_rows
 from bilstm_ner.lattice import BILUOLattice
 from bilstm_ner.pipeline import token_slices
+from bilstm_ner.streaming import can_stream, stream_scores
 from bilstm_ner.tag_scheme import biluo_tag_names
 from spacy.attrs import ORTH
 from spacy.language import Language

@@ -101,6 +101,7 @@ def project_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_workflow_writes_corpus_model_and_metrics(project_dir: Path) -> None:
     from spacy.tokens import DocBin
+    from spacy.training import Corpus
 
     nlp = spacy.blank("en")
     n_docs = {
@@ -108,11 +109,14 @@ def test_workflow_writes_corpus_model_and_metrics(project_dir: Path) -> None:
         for split in ("train", "dev", "test")
     }
     assert n_docs == {"train": 6, "dev": 2, "test": 2}
+    # the metrics are model-best's own scores on each split, recomputed here
+    best = spacy.load(project_dir / "training" / "model-best")
     for split in ("dev", "test"):
         metrics = srsly.read_json(project_dir / "metrics" / f"{split}.json")
-        assert 0.0 <= metrics["ents_f"] <= 1.0
-        assert "ents_per_type" in metrics
-        assert 0.0 <= metrics["ner_token_acc"] <= 1.0
+        scores = best.evaluate(Corpus(project_dir / "corpus" / f"{split}.spacy")(best))
+        assert metrics["ents_f"] == pytest.approx(scores["ents_f"])
+        assert metrics["ner_token_acc"] == pytest.approx(scores["ner_token_acc"])
+        assert metrics["ents_per_type"].keys() == scores["ents_per_type"].keys()
     table = (project_dir / "metrics" / "scores.md").read_text()
     assert "token accuracy" in table and "dev F" in table and "test F" in table
     meta = srsly.read_json(project_dir / "training" / "model-best" / "meta.json")
@@ -176,6 +180,23 @@ def test_a_second_run_skips_every_step_until_the_code_changes(project_dir: Path)
         assert not check_rerun(project_dir, commands["convert"])
     finally:
         code.write_text(original, encoding="utf8")
+
+
+def test_error_report_counts_add_up_to_the_test_set(project_dir: Path) -> None:
+    """metrics/errors.json (beside errors.md): each gold entity of the test set is counted
+    once under one kind, each predicted entity too."""
+    from bilstm_ner.corpus import gold_tokens_doc
+    from spacy.tokens import DocBin
+
+    nlp = spacy.load(project_dir / "training" / "model-best")
+    gold_docs = list(DocBin().from_disk(project_dir / "corpus" / "test.spacy").get_docs(nlp.vocab))
+    predicted_docs = list(nlp.pipe(gold_tokens_doc(doc) for doc in gold_docs))
+    counts = srsly.read_json(project_dir / "metrics" / "errors.json")["counts"]
+    assert sum(counts["gold"]["all"].values()) == sum(len(doc.ents) for doc in gold_docs) > 0
+    assert sum(counts["predicted"].get("all", {}).values()) == sum(len(doc.ents) for doc in predicted_docs)
+    assert "## Label confusion" in (project_dir / "metrics" / "errors.md").read_text()
+    assert "<h2>missed</h2>" in (project_dir / "metrics" / "errors.html").read_text()
+    assert "| **accuracy** |" in (project_dir / "metrics" / "test_tokens.md").read_text()
 
 
 # ---------------------------------------------------------------- your own data

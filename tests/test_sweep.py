@@ -6,6 +6,7 @@ from pathlib import Path
 import optuna
 import pytest
 import spacy
+from bilstm_ner.errors import TrainingDivergedError
 from spacy.tokens import Doc, DocBin
 from spacy.util import load_config, registry
 from sweep import (
@@ -262,7 +263,7 @@ def test_a_diverged_trial_scores_zero_and_other_errors_stop_the_sweep(
     import sweep
 
     def diverge(*args, **kwargs):
-        raise ValueError("[ner] the loss is not finite (nan): training diverged")
+        raise TrainingDivergedError("[ner] the loss is not finite (nan): training diverged")
 
     monkeypatch.setattr(sweep, "train_trial", diverge)
     settings = {"config": CONFIG, "max_steps": 3, "space": TINY_SPACE}
@@ -271,8 +272,8 @@ def test_a_diverged_trial_scores_zero_and_other_errors_stop_the_sweep(
     assert "| diverged |" in (tmp_path / "a" / "sweep.md").read_text(encoding="utf8")
 
     def fail(*args, **kwargs):
-        raise ValueError("something else")
+        raise ValueError("something else: training diverged")
 
     monkeypatch.setattr(sweep, "train_trial", fail)
-    with pytest.raises(ValueError, match="something else"):
+    with pytest.raises(ValueError, match="something else: training diverged"):
         run_sweep(n_trials=1, output=tmp_path / "b", metrics=tmp_path / "b", **settings)

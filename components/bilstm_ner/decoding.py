@@ -11,12 +11,8 @@ from collections.abc import Sequence
 
 import numpy
 
-from .tag_scheme import split_tag, transition_masks
-
-# Log-score for a forbidden move: finite so that sums never become NaN.
-FORBIDDEN = -1e9
-# Documents of similar length are decoded together, at most this many at a time.
-DECODE_GROUP = 64
+from .biluo_paths import FORBIDDEN, log_potentials, map_length_groups, pad_by_length, path_sums
+from .tag_scheme import split_tag
 
 
 def log_softmax(scores: numpy.ndarray) -> numpy.ndarray:
@@ -51,48 +47,16 @@ def within_sentences(
     return constrained
 
 
-def pad_by_length(
-    scores: Sequence[numpy.ndarray], dtype: str
-) -> tuple[numpy.ndarray, list[int], numpy.ndarray, numpy.ndarray]:
-    """A group of documents' (n_tokens, n_tags) scores in one zero-padded array
-    whose rows are sorted by length, shortest first, so that at position t the
-    documents still running are the rows from running_from[t] on: each step of
-    a recursion touches only those.
-
-    Returns (emissions, order, lengths, running_from): row r holds document
-    order[r], which has lengths[r] tokens.
-    """
-    lengths = numpy.array([len(s) for s in scores])
-    order = numpy.argsort(lengths, kind="stable")
-    sorted_lengths = lengths[order]
-    max_len = int(sorted_lengths[-1])
-    running_from = numpy.searchsorted(sorted_lengths, numpy.arange(max_len), side="right")
-    emissions = numpy.zeros((len(scores), max_len, scores[0].shape[1]), dtype=dtype)
-    for row, i in enumerate(order.tolist()):
-        emissions[row, : sorted_lengths[row]] = scores[i]
-    return emissions, order.tolist(), sorted_lengths, running_from
-
-
 class ConstrainedDecoder:
     """Viterbi decoder over the BILUO scheme of one label set."""
 
     def __init__(self, tag_names: Sequence[str]) -> None:
         self.tag_names = list(tag_names)
-        allowed, first, last = transition_masks(self.tag_names)
-        self.transitions = numpy.where(allowed, 0.0, FORBIDDEN).astype("float32")
-        self.first = numpy.where(first, 0.0, FORBIDDEN).astype("float32")
-        self.last = numpy.where(last, 0.0, FORBIDDEN).astype("float32")
+        self.transitions, self.first, self.last = log_potentials(self.tag_names)
 
     def decode(self, log_probs: Sequence[numpy.ndarray]) -> list[numpy.ndarray]:
         """Best valid tag path (tag indices) for each document's (n_tokens, n_tags) log-probabilities."""
-        paths: list[numpy.ndarray] = [numpy.zeros((0,), dtype="int32")] * len(log_probs)
-        order = sorted(range(len(log_probs)), key=lambda i: len(log_probs[i]))
-        order = [i for i in order if len(log_probs[i])]
-        for start in range(0, len(order), DECODE_GROUP):
-            group = order[start : start + DECODE_GROUP]
-            for i, path in zip(group, self._decode_group([log_probs[i] for i in group]), strict=False):
-                paths[i] = path
-        return paths
+        return map_length_groups(log_probs, self._decode_group, numpy.zeros((0,), dtype="int32"))
 
     def _decode_group(self, log_probs: list[numpy.ndarray]) -> list[numpy.ndarray]:
         emissions, order, lengths, running_from = pad_by_length(log_probs, "float32")
@@ -140,8 +104,5 @@ def span_confidences(
     over its tokens of the probability of the tag the decoder chose."""
     if not len(spans):
         return numpy.zeros((0,), dtype="float32")
-    chosen = log_probs[numpy.arange(len(path)), path]
-    cumulative = numpy.concatenate([[0.0], numpy.cumsum(chosen, dtype="float64")])
-    starts = numpy.array([s for s, _, _ in spans])
-    ends = numpy.array([e for _, e, _ in spans])
+    cumulative, starts, ends = path_sums(log_probs, path, spans)
     return numpy.exp(cumulative[ends] - cumulative[starts]).astype("float32")

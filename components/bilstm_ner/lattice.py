@@ -13,8 +13,7 @@ from collections.abc import Sequence
 
 import numpy
 
-from .decoding import DECODE_GROUP, FORBIDDEN, pad_by_length
-from .tag_scheme import transition_masks
+from .biluo_paths import FORBIDDEN, log_potentials, map_length_groups, pad_by_length, path_sums
 
 
 def _logsumexp(values: numpy.ndarray, axis: int) -> numpy.ndarray:
@@ -32,10 +31,8 @@ class BILUOLattice:
     """Forward-backward over valid paths of one tag set."""
 
     def __init__(self, tag_names: Sequence[str]) -> None:
-        allowed, first, last = transition_masks(list(tag_names))
-        self.transitions = numpy.where(allowed, 0.0, FORBIDDEN).astype("float32")
-        self.first = numpy.where(first, 0.0, FORBIDDEN).astype("float32")
-        self.last = numpy.where(last, 0.0, FORBIDDEN).astype("float32")
+        self.tag_names = list(tag_names)
+        self.transitions, self.first, self.last = log_potentials(self.tag_names)
 
     def forward_backward(
         self, scores: Sequence[numpy.ndarray]
@@ -46,17 +43,11 @@ class BILUOLattice:
         to t included); beta[t, k]: log-sum over continuations from tag k at t
         (scores after t only). marginal[t, k] = exp(alpha + beta - log_z).
         """
-        n = len(scores)
-        log_z: list[float] = [0.0] * n
-        alphas: list[numpy.ndarray] = [numpy.zeros((0, self.first.shape[0]), "float32")] * n
-        betas = list(alphas)
-        marginals = list(alphas)
-        order = [i for i in sorted(range(n), key=lambda i: len(scores[i])) if len(scores[i])]
-        for start in range(0, len(order), DECODE_GROUP):
-            group = order[start : start + DECODE_GROUP]
-            results = self._group([scores[i] for i in group])
-            for i, (z, alpha, beta, marginal) in zip(group, results):
-                log_z[i], alphas[i], betas[i], marginals[i] = z, alpha, beta, marginal
+        none = numpy.zeros((0, self.first.shape[0]), "float32")
+        results = map_length_groups(scores, self._group, (0.0, none, none, none))
+        if not results:
+            return [], [], [], []
+        log_z, alphas, betas, marginals = (list(column) for column in zip(*results, strict=True))
         return log_z, alphas, betas, marginals
 
     def alpha_beta(
@@ -72,20 +63,18 @@ class BILUOLattice:
         2x on one long document). A group whose probabilities underflow is
         computed in the log space instead.
         """
-        n = len(scores)
-        log_z: list[float] = [0.0] * n
-        alphas: list[numpy.ndarray] = [numpy.zeros((0, self.first.shape[0]), "float32")] * n
-        betas = list(alphas)
-        order = [i for i in sorted(range(n), key=lambda i: len(scores[i])) if len(scores[i])]
-        for start in range(0, len(order), DECODE_GROUP):
-            group = order[start : start + DECODE_GROUP]
-            group_scores = [scores[i] for i in group]
-            results = self._scaled_group(group_scores)
-            if results is None:
-                results = [(z, a, b) for z, a, b, _ in self._group(group_scores)]
-            for i, (z, alpha, beta) in zip(group, results):
-                log_z[i], alphas[i], betas[i] = z, alpha, beta
+        none = numpy.zeros((0, self.first.shape[0]), "float32")
+        results = map_length_groups(scores, self._scaled_or_log_group, (0.0, none, none))
+        if not results:
+            return [], [], []
+        log_z, alphas, betas = (list(column) for column in zip(*results, strict=True))
         return log_z, alphas, betas
+
+    def _scaled_or_log_group(self, scores: list[numpy.ndarray]) -> list[tuple]:
+        results = self._scaled_group(scores)
+        if results is None:
+            results = [(z, a, b) for z, a, b, _ in self._group(scores)]
+        return results
 
     def _scaled_group(self, scores: list[numpy.ndarray]) -> list[tuple] | None:
         emissions, order, sorted_lengths, running_from = pad_by_length(scores, "float64")
@@ -194,10 +183,7 @@ def span_probabilities(
     """
     if not len(spans):
         return numpy.zeros((0,), dtype="float32")
-    chosen = scores[numpy.arange(len(path)), path].astype("float64")
-    cumulative = numpy.concatenate([[0.0], numpy.cumsum(chosen)])
-    starts = numpy.array([s for s, _, _ in spans])
-    ends = numpy.array([e for _, e, _ in spans])
+    cumulative, starts, ends = path_sums(scores, path, spans)
     inner = cumulative[ends] - cumulative[starts + 1]
     log_p = alpha[starts, path[starts]] + inner + beta[ends - 1, path[ends - 1]] - log_z
     return numpy.clip(numpy.exp(log_p), 0.0, 1.0).astype("float32")

@@ -10,9 +10,11 @@ when it is the only entity source in a pipeline.
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 import numpy
+import srsly
 from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
@@ -22,10 +24,12 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, get_array_module, set_dropout_rate
 from thinc.types import Floats2d
 
-from .architectures import OUTPUT_LAYER, can_stream, stream_scores
+from .architectures import OUTPUT_LAYER
 from .calibration import DEFAULT_TEMPERATURE
 from .decoding import ConstrainedDecoder, log_softmax, path_to_spans, span_confidences, within_sentences
+from .errors import ComponentLoadError, CorruptWeightsError, IncompatibleWeightsError, TrainingDivergedError
 from .lattice import BILUOLattice, span_probabilities
+from .streaming import can_stream, stream_scores
 from .tag_scheme import OUTSIDE, biluo_tag_names, tag_index
 
 FACTORY = "bilstm_ner"
@@ -35,15 +39,6 @@ MISSING = -1
 # Model attribute holding the labels the output layer was sized for.
 TRAINED_LABELS = "bilstm_ner_labels"
 # Words in load errors that mean "weights and config disagree" (torch, thinc, spaCy E149).
-_SHAPE_ERRORS = (
-    "size mismatch",
-    "Missing key",
-    "Unexpected key",
-    "change dimension",
-    "mismatched structure",
-    "Error deserializing model",
-)
-
 # Tokens per model call at inference (see BiLSTMEntityRecognizer.model_scores).
 PREDICT_TOKENS = 4096
 # A slice of more tokens than this (one long doc) is scored by `stream_scores`.
@@ -164,14 +159,16 @@ class BiLSTMEntityRecognizer(TrainablePipe):
 
     @property
     def decoder(self) -> ConstrainedDecoder:
+        """Viterbi over valid BILUO paths of the current labels (rebuilt when they change)."""
         if self._decoder is None or self._decoder.tag_names != self.tag_names:
             self._decoder = ConstrainedDecoder(self.tag_names)
-            self._lattice = BILUOLattice(self.tag_names)
         return self._decoder
 
     @property
     def lattice(self) -> BILUOLattice:
-        self.decoder  # noqa: B018  (builds both for the current labels)
+        """Forward-backward over valid BILUO paths of the current labels (rebuilt when they change)."""
+        if self._lattice is None or self._lattice.tag_names != self.tag_names:
+            self._lattice = BILUOLattice(self.tag_names)
         return self._lattice
 
     def predict(self, docs: Iterable[Doc]) -> list[EntityPrediction]:
@@ -277,7 +274,7 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         scores, backprop_scores = self.model.begin_update(docs)
         loss, d_scores = self.get_loss(examples, scores)
         if not numpy.isfinite(loss):
-            raise ValueError(f"[{self.name}] the loss is not finite ({loss}): training diverged")
+            raise TrainingDivergedError(f"[{self.name}] the loss is not finite ({loss}): training diverged")
         backprop_scores(d_scores)
         if sgd is not None:
             self.finish_update(sgd)
@@ -378,31 +375,38 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         return 1
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "BiLSTMEntityRecognizer":
-        """Load cfg and weights; ValueError naming the component if they do not fit."""
+        """Load cfg and weights; a ComponentLoadError (a ValueError) naming the
+        component if they cannot be read or do not fit."""
         try:
             super().from_bytes(bytes_data, exclude=exclude)
         except Exception as err:
-            raise self._load_error("bytes", err) from err
+            raise self._load_error("bytes", err, lambda: srsly.msgpack_loads(bytes_data)["model"]) from err
         self._check_shape()
         return self
 
     def from_disk(self, path, *, exclude: Iterable[str] = tuple()) -> "BiLSTMEntityRecognizer":
-        """Load cfg and weights from a folder; OSError for missing files, ValueError
-        (naming the component and folder) for corrupt or incompatible ones."""
+        """Load cfg and weights from a folder; OSError for missing files, a
+        ComponentLoadError (a ValueError) naming the component and folder for
+        damaged or incompatible ones."""
         try:
             super().from_disk(path, exclude=exclude)
         except OSError as err:
             raise type(err)(f"[{self.name}] cannot load the component from {path}: {err}") from err
         except Exception as err:
-            raise self._load_error(str(path), err) from err
+            raise self._load_error(str(path), err, lambda: (Path(path) / "model").read_bytes()) from err
         self._check_shape()
         return self
 
-    def _load_error(self, source: str, err: Exception) -> ValueError:
-        """What spaCy, thinc, msgpack or torch raised, said so a user knows what to fix."""
-        text = str(err)
-        detail = " ".join(line.strip() for line in text.splitlines()[:2] if line.strip())[:300]
-        if any(marker in text for marker in _SHAPE_ERRORS):
+    def _load_error(self, source: str, err: Exception, read_model: Callable[[], bytes]) -> ComponentLoadError:
+        """What went wrong, said so a user knows what to fix, as the error type
+        code can tell apart: the torch weights say so themselves
+        (torch_wrapper.load_torch_weights); otherwise saved data that thinc
+        can read but not load into this model was made by another config."""
+        if isinstance(err, ComponentLoadError):
+            kind: type[ComponentLoadError] = type(err)
+        else:
+            kind = IncompatibleWeightsError if is_thinc_model_data(read_model) else CorruptWeightsError
+        if kind is IncompatibleWeightsError:
             problem = (
                 "the saved weights do not fit the model built from the config: a model setting "
                 "(e.g. hidden_width, embed_width, rows, doc_memory) differs from the one they were "
@@ -410,7 +414,9 @@ class BiLSTMEntityRecognizer(TrainablePipe):
             )
         else:
             problem = "the saved data is truncated or corrupt"
-        return ValueError(
+        text = str(err)
+        detail = " ".join(line.strip() for line in text.splitlines()[:2] if line.strip())[:300]
+        return kind(
             f"[{self.name}] cannot load the component from {source}: {problem} "
             f"({type(err).__name__}: {detail or 'no details'})"
         )
@@ -429,3 +435,13 @@ class BiLSTMEntityRecognizer(TrainablePipe):
                 f"[{self.name}] the saved weights were trained for the labels {list(trained)} but cfg "
                 f"lists {list(self.labels)}: cfg and weights do not match"
             )
+
+
+def is_thinc_model_data(read: Callable[[], bytes]) -> bool:
+    """Whether `read()` gives a thinc model's serialized form (a msgpack dict with
+    thinc's keys), whatever model it belongs to; False if it cannot be read."""
+    try:
+        data = srsly.msgpack_loads(read())
+    except Exception:
+        return False
+    return isinstance(data, dict) and {"nodes", "attrs", "params", "shims"} <= data.keys()

@@ -1,0 +1,123 @@
+"""The thinc side of the PyTorch encoder: thinc's PyTorchWrapper with a shim
+that finds the optimizer's parameter averages, and the converters between
+the featurizer's padded numpy arrays, torch tensors and thinc's Ragged.
+"""
+
+import contextlib
+import pickle
+from collections.abc import Callable, Iterator
+from io import BytesIO
+
+import torch
+from thinc.api import ArgsKwargs, Model, PyTorchShim, Ragged, torch2xp, xp2torch
+from torch import nn
+
+from .errors import CorruptWeightsError, IncompatibleWeightsError
+from .featurize import PaddedBatch
+from .torch_encoder import EncoderInputs
+
+
+class AveragingPyTorchShim(PyTorchShim):
+    """thinc's PyTorchShim, but `use_params` finds the optimizer's averages.
+
+    With `use_averages = true`, thinc's optimizer keeps a moving average of
+    each torch parameter under the key the shim updates it with,
+    `(shim.id, name)`; thinc 8.3's PyTorchShim.use_params only looks for
+    `"pytorch_{id}_{name}"` keys, so spacy train would evaluate and save the
+    raw weights and silently ignore the averages. This looks them up under the
+    key they are stored with; parameters without an average keep their value.
+    """
+
+    @contextlib.contextmanager
+    def use_params(self, params: dict) -> Iterator[None]:
+        averaged = {
+            name: params[(self.id, name)]
+            for name, _ in self._model.named_parameters()
+            if (self.id, name) in params
+        }
+        if not averaged:
+            yield
+            return
+        backup = {name: value.clone() for name, value in self._model.state_dict().items()}
+        state = dict(backup)
+        for name, value in averaged.items():
+            state[name] = xp2torch(value, device=self.device)
+        self._model.load_state_dict(state)
+        try:
+            yield
+        finally:
+            self._model.load_state_dict(backup)
+
+
+def load_torch_weights(model: nn.Module, state_bytes: bytes, device: torch.device) -> nn.Module:
+    """thinc's default deserializer, with the two ways it can fail told apart
+    by their own exception types rather than by torch's messages: bytes that
+    torch cannot read (CorruptWeightsError), and a state dict whose names or
+    shapes differ from the model's (IncompatibleWeightsError, naming them)."""
+    try:
+        state = torch.load(BytesIO(state_bytes), map_location=device, weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
+        raise CorruptWeightsError(f"the torch weights cannot be read ({type(err).__name__})") from err
+    differences = state_differences(model.state_dict(), state)
+    if differences:
+        more = f" and {len(differences) - 4} more" if len(differences) > 4 else ""
+        raise IncompatibleWeightsError("; ".join(differences[:4]) + more)
+    model.load_state_dict(state)
+    model.to(device)
+    return model
+
+
+def state_differences(expected: dict[str, torch.Tensor], saved: dict[str, torch.Tensor]) -> list[str]:
+    """What keeps `saved` from loading into a module whose state is `expected`:
+    shapes that differ, then missing and unexpected names. A lazy parameter not
+    yet sized (the static vectors' projection before its first batch) takes
+    any shape."""
+    differences = []
+    for name, value in expected.items():
+        lazy = isinstance(value, nn.parameter.UninitializedParameter)
+        if name in saved and not lazy and tuple(saved[name].shape) != tuple(value.shape):
+            differences.append(f"{name}: saved {tuple(saved[name].shape)}, model {tuple(value.shape)}")
+    differences += [f"missing {name}" for name in expected if name not in saved]
+    differences += [f"unexpected {name}" for name in saved if name not in expected]
+    return differences
+
+
+def batch_to_torch(model: Model, batch: PaddedBatch, is_train: bool) -> tuple[ArgsKwargs, Callable]:
+    """Padded numpy arrays -> torch tensors on the model's device; no gradient
+    flows back (the static vectors are inputs, so they stay frozen)."""
+    device = model.shims[0].device
+    ops = model.ops
+    inputs = EncoderInputs(
+        ids=xp2torch(ops.asarray(batch.ids), device=device),
+        chars=xp2torch(ops.asarray(batch.chars), device=device),
+        lengths=xp2torch(batch.lengths),
+        groups=xp2torch(ops.asarray(batch.groups), device=device),
+        n_groups=batch.n_groups,
+        static_vectors=None if batch.vectors is None else xp2torch(ops.asarray(batch.vectors), device=device),
+    )
+    return ArgsKwargs(args=(inputs,), kwargs={}), lambda d_inputs: []
+
+
+def torch_to_ragged(
+    model: Model,
+    inputs_outputs: tuple[PaddedBatch, torch.Tensor],
+    is_train: bool,
+) -> tuple[Ragged, Callable]:
+    """Padded torch output -> Ragged (tokens in document order, one row each).
+
+    The gradient goes back the same way: scattered into a zero padded tensor.
+    """
+    batch, output = inputs_outputs
+    ops = model.ops
+    rows = ops.asarray(batch.rows)
+    cols = ops.asarray(batch.cols)
+    padded = torch2xp(output)
+    vectors = padded[rows, cols]
+    lengths = ops.asarray(batch.doc_lengths, dtype="int32")
+
+    def backprop(d_vectors: Ragged) -> ArgsKwargs:
+        d_padded = ops.alloc(padded.shape, dtype=padded.dtype)
+        d_padded[rows, cols] = d_vectors.data
+        return ArgsKwargs(args=(output,), kwargs={"grad_tensors": xp2torch(d_padded, device=output.device)})
+
+    return Ragged(vectors, lengths), backprop
