@@ -296,6 +296,24 @@ def test_only_large_batches_at_inference_fold(monkeypatch: pytest.MonkeyPatch) -
     assert isinstance(encoder.inference_fold(ids), torch_encoder.FoldedLSTM)
 
 
+def test_a_large_first_batch_at_inference_sizes_the_projection_instead_of_folding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """thinc's initialize predicts on a sample (eval mode) before the lazy projection has
+    a shape: a sample large enough to fold must size it, not fail on its missing shape."""
+    encoder = make_encoder(depth=1)
+    ids, chars, lengths, vectors = encoder_inputs(n_windows=4, length=8)
+    monkeypatch.setattr(torch_encoder, "FOLD_MIN_POSITIONS", 8)
+    encoder.eval()
+    assert encoder.inference_fold(ids) is None
+    with torch.no_grad():
+        outputs = encoder(
+            torch_encoder.EncoderInputs(ids, chars, lengths, torch.zeros_like(ids[:, :, 0, 0]), 0, vectors)
+        )
+    assert outputs.shape[:2] == (4, 8)
+    assert isinstance(encoder.inference_fold(ids), torch_encoder.FoldedLSTM)
+
+
 def test_folded_pipeline_predicts_the_same_scores(trained_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Through the component: predict and stream_scores with and without folding."""
     nlp = spacy.load(trained_dir)

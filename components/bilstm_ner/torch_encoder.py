@@ -159,6 +159,10 @@ class BiLSTMEncoder(nn.Module):
         small = ids.shape[0] * ids.shape[1] < FOLD_MIN_POSITIONS
         if self.training or self.vectors_projection is None or small:
             return None
+        if isinstance(self.vectors_projection.weight, nn.parameter.UninitializedParameter):
+            # thinc's initialize predicts on a sample before any weights exist: the lazy
+            # projection takes its shape from that first batch, so it cannot be folded yet
+            return None
         return fold_vectors_projection(self.lstm, self.vectors_projection)
 
     def tag_scores(self, inputs: EncoderInputs, *, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
