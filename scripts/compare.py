@@ -59,6 +59,7 @@ def main(
     max_steps: int = typer.Option(0, help="0: the configs' own limits"),
     output: Path = typer.Option(Path("metrics/compare.md")),
     gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
+    lang: str = typer.Option("en", help="The pipelines' language (their tokenizer)"),
     baseline_only: bool = typer.Option(
         False, "--baseline-only", help="Only train (or reuse) spaCy's ner, e.g. for the benchmark"
     ),
@@ -67,7 +68,7 @@ def main(
 
     With word vectors, spaCy's ner reads the same table as ours
     (configs/spacy_ner_vectors.cfg), so the comparison stays like for like."""
-    overrides: dict = {"paths.train": str(train_path), "paths.dev": str(dev_path)}
+    overrides: dict = {"paths.train": str(train_path), "paths.dev": str(dev_path), "nlp.lang": lang}
     if max_steps:
         overrides["training.max_steps"] = max_steps
     ours_path = choose_config(ours_config, vectors)

@@ -1,4 +1,7 @@
-"""Score a pipeline on CoNLL's own tokens, as conlleval does.
+"""Score a pipeline on the corpus's own tokens, as conlleval does.
+
+Any corpus the project converts works: CoNLL-2003's files, or your own
+(`--vars.test_file`), whose tokens and sentence breaks the DocBin keeps.
 
 `spacy evaluate` re-tokenizes each document's text with the pipeline's
 tokenizer and aligns the result to the gold tokens. Here the pipeline gets the

@@ -1,15 +1,20 @@
-"""Convert a CoNLL-2003 style NER file into a spaCy DocBin (``.spacy``).
+"""Convert a CoNLL-style NER file (or a spaCy DocBin) into a spaCy DocBin (``.spacy``).
 
 Why a custom converter instead of ``spacy convert``: we want one ``Doc`` per
-``-DOCSTART-`` document with the CoNLL sentence boundaries kept, IOB1 *and* IOB2
-read with one rule, tolerance for the harmless variations found in the wild
-(CRLF, BOM, tabs, 2 or 4 columns, DOCSTART spellings), and a clear one-line
-``error: PATH:LINE: message`` instead of a traceback for files that are broken.
-The output is written atomically so a failed run never leaves a partial file.
+``-DOCSTART-`` document with the CoNLL sentence boundaries kept, IOB1, IOB2
+*and* BILUO read with one rule, tolerance for the harmless variations found in
+the wild (CRLF, BOM, tabs, 2 or 4 columns, DOCSTART spellings, blank lines
+holding a tab), and a clear one-line ``error: PATH:LINE: message`` instead of
+a traceback for files that are broken. A file without ``-DOCSTART-`` is cut
+into documents of ``--n-sents`` sentences, as ``spacy convert -n`` does: one
+document of thousands of sentences makes every training step slow and huge.
+A ``.spacy`` input is a DocBin already: its labels are checked and its bytes
+copied unchanged. The output is written atomically so a failed run never
+leaves a partial file.
 
 Usage::
 
-    python scripts/convert.py INPUT OUTPUT.spacy
+    python scripts/convert.py INPUT OUTPUT.spacy [--n-sents 10]
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,8 +36,12 @@ from spacy.vocab import Vocab, create_vocab
 
 DOCSTART = "-DOCSTART-"
 BOM = "\ufeff"
-# A valid NER tag: O, or B-/I- followed by a non-empty type without whitespace.
-_TAG_RE = re.compile(r"(?:O|[BI]-\S+)\Z")
+# A valid NER tag: O, or B-/I-/L-/U- followed by a non-empty type without
+# whitespace. The type is everything after the first hyphen ("B-creative-work").
+_TAG_RE = re.compile(r"(?:O|[BILU]-\S+)\Z")
+OUTSIDE = "O"
+# Sentences per document for a file without -DOCSTART- (spaCy's docs suggest 10 for `spacy convert -n`).
+DEFAULT_N_SENTS = 10
 # Columns are separated by ASCII spaces and tabs only. str.split() would also
 # split on a no-break space, U+2028, a form feed or a bare CR, cutting a word in
 # two or gluing two lines into one: since the word is the first column and the
@@ -108,38 +118,47 @@ def decode_conll(data: bytes, source: str | os.PathLike[str] = "<bytes>") -> str
 
 
 def iob_to_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
-    """Turn one sentence's IOB1 or IOB2 tags into ``(start, end, label)`` spans.
+    """Turn one sentence's IOB1, IOB2 or BILUO tags into ``(start, end, label)`` spans.
 
-    One rule covers both schemes: an entity starts at ``B-X``, or at ``I-X`` when
-    the entity before is not of type X (IOB1 starts entities with ``I-``); it
-    continues on ``I-X`` of the same type. Tags must already be valid.
+    One rule covers all three schemes, so a file need not say which it uses:
+    an entity starts at ``B-X`` or ``U-X``, or at ``I-X`` / ``L-X`` when no
+    entity of type X is open (IOB1 starts entities with ``I-``); ``I-X``
+    continues an open X, ``L-X`` continues and closes it, ``U-X`` is a
+    one-token entity. The label is everything after the first hyphen, so
+    ``B-creative-work`` is a ``creative-work``. Tags must already be valid.
     """
     spans: list[tuple[int, int, str]] = []
     start = -1
     label = ""
     for i, tag in enumerate(tags):
-        if tag == "O":
-            prefix, kind = "O", ""
-        else:
-            prefix, kind = tag[0], tag[2:]
-        if prefix == "I" and start >= 0 and kind == label:
-            continue
-        if start >= 0:
-            spans.append((start, i, label))
+        prefix, kind = (OUTSIDE, "") if tag == OUTSIDE else (tag[0], tag[2:])
+        continues = prefix in ("I", "L") and start >= 0 and kind == label
+        if not continues:
+            if start >= 0:
+                spans.append((start, i, label))
+                start = -1
+            if prefix != OUTSIDE:
+                start, label = i, kind
+        if prefix in ("L", "U"):
+            spans.append((start, i + 1, label))
             start = -1
-        if prefix != "O":
-            start, label = i, kind
     if start >= 0:
         spans.append((start, len(tags), label))
     return spans
 
 
 def _check_tag(tag: str, source: str | os.PathLike[str], line: int, seen: set[str]) -> None:
-    """Refuse anything but O/B-X/I-X; ``seen`` caches valid tags (there are few)."""
+    """Refuse anything but O and B-X/I-X/L-X/U-X; ``seen`` caches valid tags (there are few)."""
     if tag in seen:
         return
     if not _TAG_RE.match(tag):
-        raise ConllFormatError(source, line, f"invalid NER tag {tag!r} (expected O, B-TYPE or I-TYPE)")
+        raise ConllFormatError(
+            source, line, f"invalid NER tag {tag!r} (expected O, or B-, I-, L- or U- and a TYPE)"
+        )
+    if tag[2:] == OUTSIDE:
+        raise ConllFormatError(
+            source, line, f"invalid NER tag {tag!r}: 'O' means outside any entity and cannot be a TYPE"
+        )
     seen.add(tag)
 
 
@@ -160,21 +179,26 @@ def split_columns(line: str, source: str | os.PathLike[str], lineno: int) -> lis
     return _COLUMN_SEPARATOR.split(stripped)
 
 
-def split_documents(text: str, source: str | os.PathLike[str] = "<string>") -> list[list[Sentence]]:
+def split_documents(
+    text: str, source: str | os.PathLike[str] = "<string>", n_sents: int = 0
+) -> list[list[Sentence]]:
     """Group lines into documents of sentences of validated tokens.
 
     Lines are split on ``\\n`` only (the CR of a CRLF goes away, see
     `split_columns`), so line numbers in errors match what an editor shows. A
     leading BOM is dropped, so strings read without ``utf-8-sig`` parse the
-    same. Empty sentences and documents are dropped; a file without DOCSTART is
-    one document.
+    same. Empty sentences and documents are dropped. A file without DOCSTART
+    is cut into documents of ``n_sents`` sentences (0: one document).
     """
     documents: list[list[Sentence]] = []
     document: list[Sentence] = []
     sentence: Sentence = []
     valid_tags: set[str] = set()
+    has_docstart = False
     for lineno, line in enumerate(text.removeprefix(BOM).split("\n"), start=1):
         columns = split_columns(line, source, lineno)
+        if columns and is_docstart(columns[0]):
+            has_docstart = True
         if not columns or is_docstart(columns[0]):
             if sentence:
                 document.append(sentence)
@@ -196,6 +220,9 @@ def split_documents(text: str, source: str | os.PathLike[str] = "<string>") -> l
         document.append(sentence)
     if document:
         documents.append(document)
+    if not has_docstart and n_sents > 0 and documents:
+        sentences = documents[0]
+        documents = [sentences[i : i + n_sents] for i in range(0, len(sentences), n_sents)]
     return documents
 
 
@@ -234,14 +261,15 @@ def blank_english_vocab() -> Vocab:
 
 
 def parse_conll(
-    text: str, source: str | os.PathLike[str] = "<string>", vocab: Vocab | None = None
+    text: str, source: str | os.PathLike[str] = "<string>", vocab: Vocab | None = None, n_sents: int = 0
 ) -> list[Doc]:
-    """Parse CoNLL text into one Doc per document (blank English vocab by default).
+    """Parse CoNLL text into one Doc per document (blank English vocab by default);
+    without DOCSTART lines, one Doc per ``n_sents`` sentences (0: one Doc).
 
     Takes a string, not a path, so tests and other scripts can parse in-memory
     data; ``source`` only names the input in error messages.
     """
-    documents = split_documents(text, source)
+    documents = split_documents(text, source, n_sents)
     if not documents:
         raise ConllFormatError(source, None, "no tokens found (empty or only DOCSTART/blank lines)")
     if vocab is None:
@@ -249,10 +277,40 @@ def parse_conll(
     return [build_doc(vocab, sentences) for sentences in documents]
 
 
-def read_conll(path: str | os.PathLike[str], vocab: Vocab | None = None) -> list[Doc]:
+def read_conll(path: str | os.PathLike[str], vocab: Vocab | None = None, n_sents: int = 0) -> list[Doc]:
     """Read and parse a CoNLL file; OSError (e.g. missing file) is left to the caller."""
     data = Path(path).read_bytes()
-    return parse_conll(decode_conll(data, path), path, vocab)
+    return parse_conll(decode_conll(data, path), path, vocab, n_sents)
+
+
+def is_docbin(path: str | os.PathLike[str]) -> bool:
+    """Whether the input is a spaCy DocBin, by its name (spaCy's own convention)."""
+    return Path(path).suffix == ".spacy"
+
+
+def check_labels(docs: Iterable[Doc], source: str | os.PathLike[str]) -> None:
+    """Refuse entity labels no tagger can learn: empty, or "O" (the outside tag)."""
+    for i, doc in enumerate(docs):
+        for ent in doc.ents:
+            if not ent.label_.strip() or ent.label_ == OUTSIDE:
+                raise ConllFormatError(
+                    source,
+                    None,
+                    f"document {i}: entity {ent.text!r} has the label {ent.label_!r}, "
+                    "which cannot be an entity type (empty, or 'O', the outside tag)",
+                )
+
+
+def read_docbin(path: str | os.PathLike[str], vocab: Vocab | None = None) -> list[Doc]:
+    """The Docs of a ``.spacy`` file, their labels checked; a file DocBin cannot read is refused."""
+    try:
+        docs = list(DocBin().from_disk(path).get_docs(vocab or blank_english_vocab()))
+    except (ValueError, KeyError, TypeError, zlib.error) as err:
+        raise ConllFormatError(path, None, f"not a readable spaCy DocBin ({err})") from None
+    if not any(len(doc) for doc in docs):
+        raise ConllFormatError(path, None, "no tokens found (an empty DocBin)")
+    check_labels(docs, path)
+    return docs
 
 
 def collect_stats(docs: Iterable[Doc]) -> ConversionStats:
@@ -267,7 +325,12 @@ def collect_stats(docs: Iterable[Doc]) -> ConversionStats:
 
 
 def write_docbin(docs: Iterable[Doc], output: str | os.PathLike[str]) -> None:
-    """Write Docs to a ``.spacy`` file atomically.
+    """Write Docs to a ``.spacy`` file atomically (see `write_atomically`)."""
+    write_atomically(DocBin(docs=docs, store_user_data=False).to_bytes(), output)
+
+
+def write_atomically(data: bytes, output: str | os.PathLike[str]) -> None:
+    """Write bytes to a file atomically.
 
     The bytes go to a temp file in the same folder, then ``os.replace`` swaps it
     in: readers see either the old file or the complete new one, never a
@@ -275,7 +338,6 @@ def write_docbin(docs: Iterable[Doc], output: str | os.PathLike[str]) -> None:
     """
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    data = DocBin(docs=docs, store_user_data=False).to_bytes()
     fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as tmp:
@@ -326,26 +388,46 @@ def _fail(message: str) -> NoReturn:
 
 
 def main(
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CoNLL file to read.")],
+    input_path: Annotated[
+        Path, typer.Argument(metavar="INPUT", help="CoNLL-style file, or a .spacy DocBin, to read.")
+    ],
     output_path: Annotated[Path, typer.Argument(metavar="OUTPUT", help="DocBin (.spacy) file to write.")],
+    n_sents: Annotated[
+        int,
+        typer.Option(
+            "--n-sents",
+            "-n",
+            min=0,
+            help="Without -DOCSTART- lines: sentences per document (0: one document).",
+        ),
+    ] = DEFAULT_N_SENTS,
 ) -> None:
     """Convert a CoNLL NER file to a spaCy DocBin, one Doc per -DOCSTART- document.
 
     Accepted input: UTF-8 text (BOM optional, LF or CRLF line ends), one token
     per line with columns separated by tabs or spaces (other characters, e.g.
     a no-break space, belong to the word); two or more columns, the word is
-    the first and the NER tag the last. Tags are IOB1 or IOB2 (O, B-TYPE,
-    I-TYPE). Blank lines separate sentences; any line whose first column is
-    -DOCSTART- separates documents (none at all: one document).
+    the first and the NER tag the last. Tags are IOB1, IOB2 or BILUO (O,
+    B-TYPE, I-TYPE, L-TYPE, U-TYPE); the TYPE is all after the first hyphen
+    (B-creative-work). Blank lines (or lines of only spaces or tabs) separate
+    sentences; any line whose first column is -DOCSTART- separates documents;
+    a file with none is cut into documents of --n-sents sentences, as
+    `spacy convert -n` does. An INPUT named *.spacy is a DocBin: its labels
+    are checked and it is copied unchanged.
 
     Refused, with "error: PATH:LINE: message" and exit code 1: empty files or
-    files without tokens, lines with one column, other tags (e.g. E-PER, B-),
-    bytes that are not UTF-8, a carriage return inside a line (CR-only line
-    ends). The output is written atomically; on failure an existing OUTPUT is
-    left untouched and no partial file is written.
+    files without tokens, lines with one column, other tags (e.g. E-PER, B-,
+    B-O), bytes that are not UTF-8, a carriage return inside a line (CR-only
+    line ends). The output is written atomically; on failure an existing
+    OUTPUT is left untouched and no partial file is written.
     """
     try:
-        docs = read_conll(input_path)
+        if is_docbin(input_path):
+            docs = read_docbin(input_path)
+            data = input_path.read_bytes()
+        else:
+            docs = read_conll(input_path, n_sents=n_sents)
+            data = DocBin(docs=docs, store_user_data=False).to_bytes()
     except ConllFormatError as err:
         _fail(str(err))
     except FileNotFoundError:
@@ -353,7 +435,7 @@ def main(
     except OSError as err:
         _fail(f"{input_path}: cannot read: {err.strerror or err}")
     try:
-        write_docbin(docs, output_path)
+        write_atomically(data, output_path)
     except OSError as err:
         _fail(f"{output_path}: cannot write: {err.strerror or err}")
     typer.echo(f"{input_path} -> {output_path}")

@@ -1,7 +1,15 @@
-"""Put the CoNLL-2003 files into assets/, checked against their md5 sums.
+"""Make sure the corpus files the workflow converts are there.
 
-The files, their sums and their public URLs are the `assets` of project.yml,
-read from there so they are written down once. Where they come from, in order:
+    python scripts/get_data.py [TRAIN DEV TEST] [--no-verify-checksums]
+
+Each file is either one of the CoNLL-2003 assets of project.yml (the default,
+`assets/eng.train`, `assets/eng.testa`, `assets/eng.testb`), which is fetched
+and checked as below, or any other file (your own data, `--vars.train_file`
+etc.), which only has to exist: its format is the converter's business.
+
+The CoNLL-2003 files, their sums and their public URLs are the `assets` of
+project.yml, read from there so they are written down once. Where they come
+from, in order:
 1. the folder named by the environment variable CONLL2003_DIR (offline use);
 2. assets/ itself, if an earlier run (or `spacy project assets`) put them there;
 3. the asset's URL, when the machine is online.
@@ -104,17 +112,30 @@ def fetch_one(
 
 
 def main(
+    files: list[Path] = typer.Argument(
+        None, help="Corpus files (train, dev, test) [the CoNLL-2003 assets of project.yml]"
+    ),
     project_dir: Path = typer.Option(Path("."), help="Folder holding project.yml"),
     verify_checksums: bool = typer.Option(True, help="Check md5 sums (off only for test data)"),
 ) -> None:
-    """Copy or download eng.train, eng.testa and eng.testb into assets/, verifying md5 sums."""
+    """Copy or download the CoNLL-2003 files named (all three by default) into assets/,
+    verifying md5 sums; check that any other file named exists."""
     env_value = os.environ.get(ENV_VAR, "").strip()
     source_dir = Path(env_value).expanduser() if env_value else None
+    assets = {Path(a["dest"]): a for a in conll_assets(project_dir / "project.yml")}
     try:
-        for asset in conll_assets(project_dir / "project.yml"):
-            origin = fetch_one(asset, project_dir, source_dir, verify_checksums)
-            status = "md5 ok" if verify_checksums else "md5 not checked"
-            print(f"{asset['dest']}: {status} ({origin})")
+        for path in files or list(assets):
+            if path in assets:
+                origin = fetch_one(assets[path], project_dir, source_dir, verify_checksums)
+                status = "md5 ok" if verify_checksums else "md5 not checked"
+                print(f"{path}: {status} ({origin})")
+            elif (project_dir / path).is_file():
+                print(f"{path}: your own data (not a CoNLL-2003 asset)")
+            else:
+                raise FileNotFoundError(
+                    f"{path} does not exist: --vars.train_file, --vars.dev_file and --vars.test_file "
+                    "name files relative to the project folder, or absolute paths"
+                )
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise typer.Exit(1) from None

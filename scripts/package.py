@@ -24,10 +24,16 @@ The component's `annotate` module ships too, as a command of the package
 the package); `__init__` leaves it out of its imports, or runpy would warn that
 it was imported before it ran.
 
-The packaged `__init__` imports the shipped copy of the component, unless the
-project's own `bilstm_ner` package is installed: its spaCy entry points would
-register the `bilstm_ner` factory a second time from other files, which spaCy
-refuses (error E004), so there the installed package is used.
+The packaged `__init__` does not import the shipped modules itself: it asks
+`code_identity.load_component_code` to. spaCy keeps one `bilstm_ner` factory
+per process, so the first pipeline loaded registers it from its copy of the
+code (or from the project's own `bilstm_ner` package, when that is installed:
+its entry points register it first); a pipeline loaded later whose code is
+the same (the same sha256 over the module files) shares that copy, and one
+whose code differs stops with an error naming both packages, instead of
+spaCy's E004 or a model silently run on code it was not trained with. Two
+pipelines packaged from the same version of the component, e.g. one trained
+on CoNLL-2003 and one on your own data, load side by side by name.
 """
 
 import ast
@@ -52,16 +58,13 @@ COMPONENT_PACKAGE = "bilstm_ner"
 COMMAND_MODULES = {"annotate"}
 
 IMPORT_BLOCK = """
-import importlib.util as _importlib_util
+from .code_identity import load_component_code
 
-# The bilstm_ner component's code ships in this package. Where the project's own
-# `bilstm_ner` package is installed, its entry points register the same spaCy
-# factory from its files (a second registration from other files is spaCy's
-# error E004), so that one is used instead.
-if _importlib_util.find_spec("{package}") is not None:
-    import {package}  # noqa: F401
-else:
-    from . import {modules}  # noqa: F401
+# The bilstm_ner component's code ships in this package. spaCy holds one factory
+# per name per process: the first pipeline loaded registers it from its copy (or
+# from the installed `bilstm_ner` package); a later one shares that copy if its
+# code is the same and stops with a clear error if not (see code_identity.py).
+load_component_code(__name__, {modules!r})
 """
 
 
@@ -182,7 +185,7 @@ def main(
     for path in files:
         shutil.copy(path, package_path / path.name)
     registrations = [p.stem for p in files if p.stem not in COMMAND_MODULES]
-    imports = IMPORT_BLOCK.format(package=COMPONENT_PACKAGE, modules=", ".join(registrations))
+    imports = IMPORT_BLOCK.format(modules=registrations)
     (package_path / "__init__.py").write_text(TEMPLATE_INIT.format(imports=imports), encoding="utf8")
     command = [sys.executable, "-m", "build", ".", "--wheel"] + ([] if isolation else ["--no-isolation"])
     subprocess.run(command, cwd=main_path, check=True)

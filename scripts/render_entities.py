@@ -22,6 +22,8 @@ from spacy import displacy
 from spacy.tokens import Doc, DocBin
 
 LABEL_COLORS = {"PER": "#aa9cfc", "ORG": "#7aecec", "LOC": "#feca74", "MISC": "#c7e9a0"}
+# Colours for the labels of other corpora, given out in sorted label order.
+PALETTE = ["#bfe1d9", "#e4e7d2", "#ffeb80", "#f0d0ff", "#9cc9cc", "#ffcc99", "#c8d6ff", "#d9fe74"]
 OTHER_COLOR = "#ddd"
 ERROR_COLOR = "#ff6b6b"
 WRONG_MARK = "✗"
@@ -107,7 +109,16 @@ def render_spans(text: str, spans: list[tuple[int, int, str]], colors: dict[str,
     return displacy.render(parsed, style="ent", manual=True, page=False, options={"colors": colors})
 
 
-def sentence_row(view: SentenceView, colors: dict[str, str]) -> str:
+def label_colors(labels: set[str]) -> dict[str, str]:
+    """A colour per label: CoNLL-2003's own four first, then the palette for any
+    other corpus's labels (grey once it runs out)."""
+    colors = {label: color for label, color in LABEL_COLORS.items() if label in labels}
+    others = sorted(labels - set(LABEL_COLORS))
+    colors.update({label: PALETTE[i] if i < len(PALETTE) else OTHER_COLOR for i, label in enumerate(others)})
+    return colors
+
+
+def sentence_row(view: SentenceView, colors: dict[str, str], palette: dict[str, str] | None = None) -> str:
     wrong = set(view.wrong)
     missed = set(view.missed)
     predicted = []
@@ -118,13 +129,15 @@ def sentence_row(view: SentenceView, colors: dict[str, str]) -> str:
             shown = f"{shown} {WRONG_MARK}"
             colors[shown.upper()] = ERROR_COLOR
         else:
-            colors.setdefault(shown.upper(), LABEL_COLORS.get(label, OTHER_COLOR))
+            colors.setdefault(shown.upper(), (palette or LABEL_COLORS).get(label, OTHER_COLOR))
         predicted.append((start, end, shown))
     gold = []
     for span in view.gold:
         start, end, label = span
         shown = f"{label} {MISSED_MARK}" if span in missed else label
-        colors[shown.upper()] = ERROR_COLOR if span in missed else LABEL_COLORS.get(label, OTHER_COLOR)
+        colors[shown.upper()] = (
+            ERROR_COLOR if span in missed else (palette or LABEL_COLORS).get(label, OTHER_COLOR)
+        )
         gold.append((start, end, shown))
     error = ' class="error"' if wrong or missed else ""
     return (
@@ -136,8 +149,10 @@ def sentence_row(view: SentenceView, colors: dict[str, str]) -> str:
 def render_page(docs: list[DocView], title: str) -> str:
     """The whole HTML page: a legend, then one table per document."""
     colors: dict[str, str] = {}
+    labels = {span[2] for d in docs for s in d.sentences for span in s.predicted + s.gold}
+    palette = label_colors(labels)
     legend = " ".join(
-        f'<mark style="background: {color}">{label}</mark>' for label, color in LABEL_COLORS.items()
+        f'<mark style="background: {color}">{html.escape(label)}</mark>' for label, color in palette.items()
     )
     legend += (
         f' <mark style="background: {ERROR_COLOR}">predicted, wrong {WRONG_MARK}</mark>'
@@ -168,7 +183,7 @@ def render_page(docs: list[DocView], title: str) -> str:
             f"</b>: {wrong} wrong, {missed} missed</p>"
         )
         parts.append('<table class="sents"><tr><th>predicted</th><th>gold</th></tr>')
-        parts.extend(sentence_row(s, colors) for s in doc.sentences)
+        parts.extend(sentence_row(s, colors, palette) for s in doc.sentences)
         parts.append("</table>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -17,6 +17,7 @@ from training_runs import (
     score,
     score_conll_tokens,
     spread,
+    step_budget_overrides,
     train_or_reuse,
     vectors_overrides,
 )
@@ -105,6 +106,7 @@ def main(
     max_epochs: int = typer.Option(-1, help="-1: the config's own limit"),
     metrics: Path = typer.Option(Path("metrics"), help="Where seeds.json and seeds.md go"),
     gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
+    lang: str = typer.Option("en", help="The pipelines' language (their tokenizer)"),
 ) -> None:
     """Train one pipeline per seed, score each on dev and test, and write the summary."""
     config_path = choose_config(config, vectors)
@@ -116,10 +118,12 @@ def main(
             "paths.train": str(train_path),
             "paths.dev": str(dev_path),
             "system.seed": seed,
+            "nlp.lang": lang,
             **vectors_overrides(config_path, vectors),
         }
         if max_steps:
             overrides["training.max_steps"] = max_steps
+            overrides.update(step_budget_overrides(config_path, max_steps))
         if max_epochs >= 0:
             overrides["training.max_epochs"] = max_epochs
         seconds = train_or_reuse(config_path, model_dir, overrides, use_gpu=gpu_id)

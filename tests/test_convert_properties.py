@@ -11,7 +11,7 @@ from spacy.tokens import Doc, Span
 
 VOCAB = convert.blank_english_vocab()
 LABELS = ["PER", "LOC", "ORG", "MISC", "X-Y"]
-VALID_TAG = re.compile(r"(?:O|[BI]-\S+)\Z")
+VALID_TAG = re.compile(r"(?:O|[BILU]-\S+)\Z")
 FAST = settings(max_examples=100, deadline=None)
 
 # Words as CoNLL can hold them: non-empty, no whitespace, not a DOCSTART marker.
@@ -75,7 +75,10 @@ def test_roundtrip_docs_to_conll_and_back(
 
 # Arbitrary tags, weighted towards the interesting valid ones (I-X after B-Y etc.).
 tags = st.one_of(
-    st.sampled_from(["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "I-ORG", "B-X", "I-X", "B-", "I-", "E-PER"]),
+    st.sampled_from(
+        ["O", "B-PER", "I-PER", "L-PER", "U-PER", "B-LOC", "I-LOC", "I-ORG"]
+        + ["B-X", "I-X", "B-", "I-", "E-PER", "B-O"]
+    ),
     st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=5).filter(
         lambda t: t.split() == [t]
     ),
@@ -112,7 +115,8 @@ def reference_entity_count(items: list[tuple]) -> int:
             previous = "O"  # sentence and document boundaries end entities
             continue
         tag = item[2]
-        if tag.startswith("B-") or (tag.startswith("I-") and previous[2:] != tag[2:]):
+        still_open = previous[:1] in ("B", "I") and previous[2:] == tag[2:]
+        if tag[:1] in ("B", "U") or (tag[:1] in ("I", "L") and not still_open):
             count += 1
         previous = tag
     return count
@@ -123,7 +127,11 @@ def reference_entity_count(items: list[tuple]) -> int:
 def test_arbitrary_tag_sequences_never_crash(items: list[tuple]) -> None:
     text = render(items)
     token_items = [it for it in items if it[0] == "token"]
-    invalid = [i for i, it in enumerate(items) if it[0] == "token" and not VALID_TAG.match(it[2])]
+    invalid = [
+        i
+        for i, it in enumerate(items)
+        if it[0] == "token" and (not VALID_TAG.match(it[2]) or it[2][2:] == "O")
+    ]
     try:
         docs = convert.parse_conll(text, "fuzz", VOCAB)
     except convert.ConllFormatError as err:

@@ -88,7 +88,7 @@ def test_other_whitespace_in_the_tag_is_an_invalid_tag() -> None:
         convert.parse_conll("a O\nb B-P\xa0ER\n", "mem.conll", VOCAB)
     assert (info.value.line, info.value.message) == (
         2,
-        "invalid NER tag 'B-P\\xa0ER' (expected O, B-TYPE or I-TYPE)",
+        "invalid NER tag 'B-P\\xa0ER' (expected O, or B-, I-, L- or U- and a TYPE)",
     )
 
 

@@ -57,16 +57,21 @@ def run_overrides(root: Path) -> dict[str, str | int]:
     }
 
 
-@pytest.fixture(scope="module")
-def project_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("project")
-    # the component's code and pyproject.toml are deps of train (the installed package runs)
+def copy_project(root: Path) -> None:
+    """The project's files a run needs; the component's code and pyproject.toml
+    are deps of train (the installed package runs)."""
     for name in ["project.yml", "configs", "scripts", "components", "pyproject.toml"]:
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, root / name)
+
+
+@pytest.fixture(scope="module")
+def project_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("project")
+    copy_project(root)
     data = tmp_path_factory.mktemp("conll")
     for name, n_docs in [("eng.train", 6), ("eng.testa", 2), ("eng.testb", 2)]:
         write_tiny_conll(data / name, n_docs)
@@ -192,3 +197,175 @@ def test_error_report_counts_add_up_to_the_test_set(project_dir: Path) -> None:
     assert "## Label confusion" in (project_dir / "metrics" / "errors.md").read_text()
     assert "<h2>missed</h2>" in (project_dir / "metrics" / "errors.html").read_text()
     assert "| **accuracy** |" in (project_dir / "metrics" / "test_tokens.md").read_text()
+
+
+# ---------------------------------------------------------------- your own data
+
+# A corpus of another kind: lowercase labels, hyphens inside them, tab-separated
+# columns, sentence breaks that hold a tab, no -DOCSTART- lines.
+OWN_SENTENCES = [
+    [("i", "O"), ("watched", "O"), ("star", "B-creative-work"), ("wars", "I-creative-work"), ("!", "O")],
+    [("acme", "B-company"), ("hired", "O"), ("mary", "B-person"), ("jones", "I-person"), (".", "O")],
+    [("snow", "O"), ("in", "O"), ("new", "B-geo-loc"), ("york", "I-geo-loc"), ("today", "O")],
+]
+OWN_LABELS = ["company", "creative-work", "geo-loc", "person"]
+
+
+def to_biluo(tags: list[str]) -> list[str]:
+    """IOB2 tags of one sentence as BILUO (the dev file's scheme)."""
+    out = []
+    for i, tag in enumerate(tags):
+        ends = i + 1 == len(tags) or not tags[i + 1].startswith("I-")
+        if tag == "O":
+            out.append(tag)
+        elif tag.startswith("B-"):
+            out.append(("U-" if ends else "B-") + tag[2:])
+        else:
+            out.append(("L-" if ends else "I-") + tag[2:])
+    return out
+
+
+def write_own_corpus(path: Path, n_sentences: int, scheme: str) -> None:
+    lines = []
+    for s in range(n_sentences):
+        words, tags = zip(*OWN_SENTENCES[s % len(OWN_SENTENCES)])
+        tags = to_biluo(list(tags)) if scheme == "biluo" else list(tags)
+        lines += [f"{word}\t{tag}" for word, tag in zip(words, tags)] + ["\t"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf8")
+
+
+def own_overrides(data: Path, root: Path) -> dict[str, str | int]:
+    return {
+        "vars.train_file": str(data / "train.iob2"),
+        "vars.dev_file": str(data / "dev.biluo"),
+        "vars.test_file": str(data / "test.iob2"),
+        "vars.n_sents": 4,
+        "vars.name": "own_ner",
+        "vars.max_steps": 12,
+        "vars.max_epochs": 3,
+        "vars.vectors": str(root.parent / "own_vectors.txt"),
+    }
+
+
+@pytest.fixture(scope="module")
+def own_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str | int]]:
+    """`all` on a generated corpus named by the file vars, with no CoNLL-2003 in reach."""
+    root = tmp_path_factory.mktemp("own_project")
+    copy_project(root)
+    data = tmp_path_factory.mktemp("own_data")
+    write_own_corpus(data / "train.iob2", 12, "iob2")
+    write_own_corpus(data / "dev.biluo", 6, "biluo")
+    write_own_corpus(data / "test.iob2", 6, "iob2")
+    words = sorted({word for sentence in OWN_SENTENCES for word, _ in sentence})
+    rows = [
+        " ".join([w, *(f"{(i + 1) * (j - 1.5) / 20:.2f}" for j in range(4))]) for i, w in enumerate(words)
+    ]
+    (root.parent / "own_vectors.txt").write_text("\n".join(rows) + "\n", encoding="utf8")
+    overrides = own_overrides(data, root)
+    old = os.environ.pop("CONLL2003_DIR", None)
+    try:
+        project_run(root, "all", overrides=overrides)
+    finally:
+        if old is not None:
+            os.environ["CONLL2003_DIR"] = old
+    return root, overrides
+
+
+def test_own_data_trains_on_its_labels_without_conll(own_project: tuple[Path, dict]) -> None:
+    root, _ = own_project
+    assert not (root / "assets" / "eng.train").exists()
+    nlp = spacy.load(root / "training" / "model-best")
+    assert list(nlp.get_pipe("ner").labels) == OWN_LABELS
+    from spacy.tokens import DocBin
+
+    docs = list(DocBin().from_disk(root / "corpus" / "train.spacy").get_docs(nlp.vocab))
+    assert [len(list(doc.sents)) for doc in docs] == [4, 4, 4]  # no -DOCSTART-: n_sents per doc
+    assert {e.label_ for doc in docs for e in doc.ents} == set(OWN_LABELS)
+    test = srsly.read_json(root / "metrics" / "test.json")
+    assert set(test["ents_per_type"] or {}) <= set(OWN_LABELS)
+    conll = srsly.read_json(root / "metrics" / "test_conlleval.json")
+    assert set(conll["per_type"]) <= set(OWN_LABELS)
+    assert "creative-work" in (root / "metrics" / "scores.md").read_text() or test["ents_per_type"] is None
+    wheel = root / "packages" / "en_own_ner-0.1.0" / "dist" / "en_own_ner-0.1.0-py3-none-any.whl"
+    assert wheel.is_file()
+
+
+def test_own_data_max_steps_scales_scoring_and_schedule(own_project: tuple[Path, dict]) -> None:
+    root, _ = own_project
+    config = spacy.util.load_config(root / "training" / "model-best" / "config.cfg")
+    assert config["training"]["max_steps"] == 12
+    assert config["training"]["eval_frequency"] == 1
+    assert config["training"]["optimizer"]["learn_rate"]["total_steps"] == 12
+
+
+def test_own_data_second_run_skips_every_step(own_project: tuple[Path, dict]) -> None:
+    from weasel.cli.run import check_rerun
+    from weasel.util import load_project_config
+
+    root, overrides = own_project
+    config = load_project_config(root, overrides=overrides)
+    commands = {c["name"]: c for c in config["commands"]}
+    assert [name for name in config["workflows"]["all"] if check_rerun(root, commands[name])] == []
+    train_file = Path(str(overrides["vars.train_file"]))
+    original = train_file.read_text(encoding="utf8")
+    try:
+        train_file.write_text(original + "extra\tO\n", encoding="utf8")
+        assert check_rerun(root, commands["convert"])
+    finally:
+        train_file.write_text(original, encoding="utf8")
+
+
+# ---------------------------------------------------------------- another language
+
+GERMAN = [
+    ("Angela Merkel besuchte gestern Berlin .", [(0, 2, "PER"), (4, 5, "LOC")]),
+    ("Die Siemens AG baut Züge in München .", [(1, 3, "ORG"), (6, 7, "LOC")]),
+    ("Wir fahren morgen nach Hamburg !", [(4, 5, "LOC")]),
+]
+
+
+@pytest.fixture(scope="module")
+def german_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`all` with --vars.lang de on tiny .spacy files: German tokenizer, no vectors by default."""
+    from spacy.tokens import DocBin, Span
+
+    root = tmp_path_factory.mktemp("german_project")
+    copy_project(root)
+    data = tmp_path_factory.mktemp("german_data")
+    nlp = spacy.blank("de")
+    for split, n in [("train", 6), ("dev", 2), ("test", 2)]:
+        docs = []
+        for i in range(n):
+            text, ents = GERMAN[i % len(GERMAN)]
+            doc = nlp(text)
+            doc.ents = [Span(doc, s, e, label=label) for s, e, label in ents]
+            docs.append(doc)
+        DocBin(docs=docs).to_disk(data / f"{split}.spacy")
+    overrides = {
+        "vars.lang": "de",
+        "vars.name": "tiny_de",
+        "vars.train_file": str(data / "train.spacy"),
+        "vars.dev_file": str(data / "dev.spacy"),
+        "vars.test_file": str(data / "test.spacy"),
+        "vars.max_steps": 8,
+        "vars.max_epochs": 3,
+    }
+    old = os.environ.pop("CONLL2003_DIR", None)
+    try:
+        project_run(root, "all", overrides=overrides)
+    finally:
+        if old is not None:
+            os.environ["CONLL2003_DIR"] = old
+    return root
+
+
+def test_german_run_has_a_german_pipeline_without_vectors(german_project: Path) -> None:
+    nlp = spacy.load(german_project / "training" / "model-best")
+    assert nlp.lang == "de"
+    assert nlp.vocab.vectors.shape[0] == 0
+    config = nlp.config
+    assert not config["components"]["ner"]["model"].get("include_static_vectors", False)
+    assert list(nlp.get_pipe("ner").labels) == ["LOC", "ORG", "PER"]
+    assert [t.text for t in nlp("Wir fahren nach München.")][-2:] == ["München", "."]
+    wheel = german_project / "packages" / "de_tiny_de-0.1.0" / "dist" / "de_tiny_de-0.1.0-py3-none-any.whl"
+    assert wheel.is_file()

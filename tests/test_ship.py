@@ -2,6 +2,7 @@
 plot, and a wheel that loads by name without this checkout."""
 
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -24,7 +25,7 @@ from bilstm_ner.calibration import (
 from calibrate import entity_outcomes, judge, score_corpus
 from package import requirement_name, wheel_requirements
 from plot_training import plot, read_log
-from render_entities import doc_view, render_page
+from render_entities import LABEL_COLORS, PALETTE, doc_view, label_colors, render_page
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
@@ -278,6 +279,11 @@ def test_entity_page_marks_errors_side_by_side() -> None:
         doc_view(clean_predicted, reference, "mismatch")
 
 
+def test_labels_of_any_corpus_get_their_own_colours() -> None:
+    colors = label_colors({"product", "PER", "creative-work"})
+    assert colors == {"PER": LABEL_COLORS["PER"], "creative-work": PALETTE[0], "product": PALETTE[1]}
+
+
 def test_training_plot_from_a_jsonl_log(tmp_path: Path) -> None:
     log = tmp_path / "train_log.jsonl"
     rows = [
@@ -332,32 +338,39 @@ print(json.dumps({
 """
 
 
-@pytest.fixture(scope="module")
-def wheel(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny pipeline packaged by scripts/package.py (no build isolation: offline and fast)."""
-    output = tmp_path_factory.mktemp("packages")
+def build_wheel(model: Path, output: Path, name: str, code: Path, cwd: Path) -> Path:
+    """`model` packaged by scripts/package.py as en_NAME 0.0.1 with the component's
+    code from `code` (no build isolation: offline and fast)."""
     subprocess.run(
         [
             sys.executable,
             str(REPO / "scripts" / "package.py"),
-            str(tiny_model_dir),
+            str(model),
             str(output),
             "--name",
-            PACKAGE_NAME,
+            name,
             "--version",
             "0.0.1",
             "--code",
-            str(REPO / "components" / "bilstm_ner"),
+            str(code),
             "--pyproject",
             str(REPO / "pyproject.toml"),
             "--no-isolation",
         ],
-        cwd=tmp_path_factory.mktemp("cwd"),
+        cwd=cwd,
         check=True,
         capture_output=True,
     )
-    (path,) = (output / "en_tiny_ship-0.0.1" / "dist").glob("*.whl")
+    (path,) = (output / f"en_{name}-0.0.1" / "dist").glob("*.whl")
     return path
+
+
+@pytest.fixture(scope="module")
+def wheel(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny pipeline packaged by scripts/package.py."""
+    output = tmp_path_factory.mktemp("packages")
+    code = REPO / "components" / "bilstm_ner"
+    return build_wheel(tiny_model_dir, output, PACKAGE_NAME, code, tmp_path_factory.mktemp("cwd"))
 
 
 def test_wheel_carries_the_code_and_declares_torch_not_the_project(wheel: Path) -> None:
@@ -504,3 +517,73 @@ def test_cross_fitted_ece_judges_each_half_with_the_other_halfs_temperature(
     assert 0.0 <= ece <= 1.0 and len(temperatures) == 2
     # each fit saw one half of the entities, not all of them
     assert len(seen) == 2 and all(n < len(correct) for n in seen)
+
+
+# ---------------------------------------------------------------- two packaged pipelines in one process
+
+LOAD_TWO = """
+import json, sys
+import spacy
+first = spacy.load(sys.argv[1])
+try:
+    second = spacy.load(sys.argv[2])
+except ImportError as err:
+    print(json.dumps({"error": type(err).__name__, "message": str(err)}))
+    raise SystemExit(0)
+print(json.dumps({
+    "modules": [type(nlp.get_pipe("ner")).__module__ for nlp in (first, second)],
+    "ents": [[e.label_ for e in nlp("John Smith lives in New York .").ents] for nlp in (first, second)],
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def side_by_side(
+    wheel: Path, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """An isolated site with en_tiny_ship, en_tiny_twin (the same code, another package)
+    and en_tiny_other (the component's code with one line changed) installed."""
+    root = tmp_path_factory.mktemp("side_by_side")
+    output = root / "packages"
+    code = REPO / "components" / "bilstm_ner"
+    twin = build_wheel(tiny_model_dir, output, "tiny_twin", code, root)
+    edited = root / "edited" / "bilstm_ner"
+    shutil.copytree(code, edited, ignore=shutil.ignore_patterns("__pycache__"))
+    decoding = edited / "decoding.py"
+    decoding.write_text(decoding.read_text(encoding="utf8") + "\n# another version\n", encoding="utf8")
+    other = build_wheel(tiny_model_dir, output, "tiny_other", edited, root)
+    target = root / "installed"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target)]
+        + [str(wheel), str(twin), str(other)],
+        check=True,
+        capture_output=True,
+    )
+    return isolated_site(root), target
+
+
+def load_two(python: Path, target: Path, first: str, second: str) -> dict:
+    result = subprocess.run(
+        [str(python), "-c", LOAD_TWO, first, second],
+        cwd="/",
+        env={"PYTHONPATH": str(target), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_two_packaged_pipelines_with_the_same_code_load_side_by_side(side_by_side: tuple[Path, Path]) -> None:
+    """No E004: the second package shares the first one's copy of the component."""
+    loaded = load_two(*side_by_side, "en_tiny_ship", "en_tiny_twin")
+    assert loaded["modules"] == ["en_tiny_ship.pipeline", "en_tiny_ship.pipeline"]
+    assert loaded["ents"][0] and loaded["ents"][0] == loaded["ents"][1]
+
+
+def test_a_package_with_other_code_says_so_by_name(side_by_side: tuple[Path, Path]) -> None:
+    """Other code for the same factory is refused, naming both packages, not E004 and not shared."""
+    loaded = load_two(*side_by_side, "en_tiny_ship", "en_tiny_other")
+    assert loaded["error"] == "ComponentCodeConflict"
+    assert "en_tiny_other" in loaded["message"] and "en_tiny_ship" in loaded["message"]
+    assert "E004" not in loaded["message"]

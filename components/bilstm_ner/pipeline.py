@@ -30,7 +30,7 @@ from .decoding import ConstrainedDecoder, log_softmax, path_to_spans, span_confi
 from .errors import ComponentLoadError, CorruptWeightsError, IncompatibleWeightsError, TrainingDivergedError
 from .lattice import BILUOLattice, span_probabilities
 from .streaming import can_stream, stream_scores
-from .tag_scheme import biluo_tag_names, tag_index
+from .tag_scheme import OUTSIDE, biluo_tag_names, tag_index
 
 FACTORY = "bilstm_ner"
 OBJECTIVES = ("crf", "softmax")
@@ -349,11 +349,21 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         self.model.initialize(X=doc_sample)
 
     def add_label(self, label: str) -> int:
-        """Add an entity type; only possible before the output layer is sized."""
+        """Add an entity type; only possible before the output layer is sized.
+
+        Any label spaCy's own `ner` takes works (`creative-work`, `product`,
+        `B2B_ORG`): a tag name splits on its first hyphen only (tag_scheme), so
+        hyphens inside the label are safe. Refused: an empty label, and "O",
+        which is the outside tag and would be read back as no entity.
+        """
         if not isinstance(label, str):
             raise ValueError(f"[{self.name}] labels must be strings, got {label!r}")
-        if "-" in label or label == "O" or not label.strip():
-            raise ValueError(f"[{self.name}] invalid entity label {label!r}")
+        if not label.strip():
+            raise ValueError(f"[{self.name}] invalid entity label {label!r}: a label cannot be empty")
+        if label == OUTSIDE:
+            raise ValueError(
+                f"[{self.name}] invalid entity label {label!r}: 'O' is the tag of tokens outside any entity"
+            )
         if label in self.cfg["labels"]:
             return 0
         if self.model.get_ref(OUTPUT_LAYER).has_dim("nO"):

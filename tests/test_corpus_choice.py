@@ -1,0 +1,62 @@
+"""What the corpus vars decide besides the converter: which files `data` fetches or checks,
+the vectors `auto` picks per language, and the step budget that `max_steps` scales."""
+
+from pathlib import Path
+
+import pytest
+from get_data import main as get_data_main
+from training_runs import step_budget_overrides
+from typer.testing import CliRunner
+from vectors import resolve_auto
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIGS = REPO / "configs"
+
+
+def run_get_data(project: Path, args: list[str]) -> tuple[int, str]:
+    import typer
+
+    app = typer.Typer(add_completion=False)
+    app.command()(get_data_main)
+    result = CliRunner().invoke(app, [*args, "--project-dir", str(project)])
+    return result.exit_code, result.stdout + result.stderr
+
+
+def test_own_files_are_only_checked_to_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "project.yml").write_text((REPO / "project.yml").read_text(encoding="utf8"))
+    for name in ("train.txt", "dev.txt", "test.spacy"):
+        (tmp_path / name).write_text("a O\n")
+    monkeypatch.delenv("CONLL2003_DIR", raising=False)
+    code, output = run_get_data(tmp_path, ["train.txt", "dev.txt", str(tmp_path / "test.spacy")])
+    assert code == 0, output
+    assert "your own data" in output
+    assert not (tmp_path / "assets").exists()  # nothing of CoNLL-2003 fetched
+    code, output = run_get_data(tmp_path, ["train.txt", "missing.txt", "dev.txt"])
+    assert code == 1
+    assert "missing.txt does not exist" in output
+
+
+def test_vectors_auto_is_the_english_table_only_for_english() -> None:
+    assert resolve_auto("auto", "en") == "en_core_web_md"
+    assert resolve_auto("auto", "de") == "none"
+    assert resolve_auto("vectors/cc.de.300.vec.gz", "de") == "vectors/cc.de.300.vec.gz"
+
+
+@pytest.mark.parametrize("config", ["bilstm_ner.cfg", "bilstm_ner_vectors.cfg"])
+def test_the_configs_own_budget_changes_nothing(config: str) -> None:
+    """CoNLL-2003's run (2,500 steps) keeps the committed values."""
+    assert step_budget_overrides(CONFIGS / config, 2500) == {
+        "training.max_steps": 2500,
+        "training.eval_frequency": 250,
+        "training.optimizer.learn_rate.total_steps": 2500,
+        "training.optimizer.learn_rate.warmup_steps": 200,
+    }
+
+
+def test_a_short_run_scores_dev_and_decays_within_its_steps() -> None:
+    overrides = step_budget_overrides(CONFIGS / "bilstm_ner_vectors.cfg", 1000)
+    assert overrides["training.eval_frequency"] == 100
+    assert overrides["training.optimizer.learn_rate.total_steps"] == 1000
+    assert overrides["training.optimizer.learn_rate.warmup_steps"] == 80
+    assert step_budget_overrides(CONFIGS / "bilstm_ner.cfg", 5)["training.eval_frequency"] == 1
+    assert step_budget_overrides(CONFIGS / "bilstm_ner.cfg", 0) == {}
