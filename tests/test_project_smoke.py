@@ -262,12 +262,9 @@ def own_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
     ]
     (root.parent / "own_vectors.txt").write_text("\n".join(rows) + "\n", encoding="utf8")
     overrides = own_overrides(data, root)
-    old = os.environ.pop("CONLL2003_DIR", None)
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("CONLL2003_DIR", raising=False)  # no CoNLL-2003 in reach
         project_run(root, "all", overrides=overrides)
-    finally:
-        if old is not None:
-            os.environ["CONLL2003_DIR"] = old
     return root, overrides
 
 
@@ -350,12 +347,9 @@ def german_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "vars.max_steps": 8,
         "vars.max_epochs": 3,
     }
-    old = os.environ.pop("CONLL2003_DIR", None)
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("CONLL2003_DIR", raising=False)
         project_run(root, "all", overrides=overrides)
-    finally:
-        if old is not None:
-            os.environ["CONLL2003_DIR"] = old
     return root
 
 

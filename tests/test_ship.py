@@ -409,9 +409,11 @@ def install_target(wheel: Path, tmp_path: Path) -> Path:
     return target
 
 
-def run_from_root(python: Path | str, target: Path) -> dict:
+def run_from_root(python: Path | str, target: Path, code: str = "", *args: str) -> dict:
+    """Run `code` (default LOAD_AND_TAG) with `python` from / with only `target` on the
+    path, so nothing of the repository is importable; its last line of output, as JSON."""
     result = subprocess.run(
-        [str(python), "-c", LOAD_AND_TAG],
+        [str(python), "-c", code or LOAD_AND_TAG, *args],
         cwd="/",
         env={"PYTHONPATH": str(target), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
         capture_output=True,
@@ -563,15 +565,7 @@ def side_by_side(
 
 
 def load_two(python: Path, target: Path, first: str, second: str) -> dict:
-    result = subprocess.run(
-        [str(python), "-c", LOAD_TWO, first, second],
-        cwd="/",
-        env={"PYTHONPATH": str(target), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_from_root(python, target, LOAD_TWO, first, second)
 
 
 def test_two_packaged_pipelines_with_the_same_code_load_side_by_side(side_by_side: tuple[Path, Path]) -> None:
