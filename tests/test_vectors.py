@@ -329,3 +329,30 @@ def test_folded_pipeline_predicts_the_same_scores(trained_dir: Path, monkeypatch
     monkeypatch.setattr(torch_encoder, "INFERENCE_WINDOWS", 2)
     numpy.testing.assert_allclose(numpy.concatenate(stream_scores(model, docs)), plain, rtol=1e-5, atol=1e-5)
     assert len(folds) == 2  # once per batch, not once per slice
+
+
+@pytest.mark.parametrize("vectors_dropout", [None, 0.0])
+def test_vectors_dropout_of_their_own(vectors_dropout: float | None) -> None:
+    """With vectors_dropout, the projected vectors reach the LSTM through a dropout
+    of their own (here none at all) while the other inputs keep `dropout`; without
+    it, one dropout covers all inputs, as before the option existed."""
+    torch.manual_seed(0)
+    settings = torch_encoder.EncoderSettings(
+        rows=(50, 10), embed_width=4, n_chars=3, char_width=2, hidden_width=6, depth=1,
+        dropout=0.9, word_dropout=0.0, include_static_vectors=True, static_vectors_width=7,
+        vectors_dropout=vectors_dropout,
+    )  # fmt: skip
+    encoder = torch_encoder.BiLSTMEncoder(settings)
+    ids, chars, lengths, vectors = encoder_inputs(n_windows=4, length=8)
+    seen = []
+    encoder.lstm.register_forward_hook(lambda module, args, output: seen.append(args[0].data))
+    encoder(torch_encoder.EncoderInputs(ids, chars, lengths, torch.zeros_like(ids[:, :, 0, 0]), 0, vectors))
+    lstm_inputs = seen[0]
+    projected = encoder.vectors_projection(vectors)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(projected, lengths, batch_first=True).data
+    others = lstm_inputs[:, :-7]
+    assert (others == 0).float().mean() > 0.8  # dropout 0.9 on the other inputs
+    if vectors_dropout == 0.0:
+        torch.testing.assert_close(lstm_inputs[:, -7:], packed)
+    else:
+        assert (lstm_inputs[:, -7:] == 0).float().mean() > 0.8

@@ -50,6 +50,7 @@ def build_bilstm_tagger(
     doc_memory: bool = False,
     include_static_vectors: bool = False,
     static_vectors_width: int | None = None,
+    vectors_dropout: float | None = None,
 ) -> Model[list[Doc], list[Floats2d]]:
     """A BiLSTM tagger over hashed lexical attributes and characters.
 
@@ -73,6 +74,8 @@ def build_bilstm_tagger(
         vectors.
     static_vectors_width: width the static vectors are projected to (null:
         `embed_width`).
+    vectors_dropout: dropout on the projected static vectors alone (null: they
+        share `dropout` with the other inputs, as before the option existed).
     """
     settings = EncoderSettings(
         rows=tuple(rows),
@@ -86,6 +89,7 @@ def build_bilstm_tagger(
         doc_memory=doc_memory,
         include_static_vectors=include_static_vectors,
         static_vectors_width=static_vectors_width,
+        vectors_dropout=vectors_dropout,
     )
     encoder = BiLSTMEncoder(settings)
     wrapped = PyTorchWrapper(encoder, convert_inputs=batch_to_torch, convert_outputs=torch_to_ragged)

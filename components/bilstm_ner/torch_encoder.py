@@ -59,6 +59,7 @@ class EncoderSettings:
     doc_memory: bool = False
     include_static_vectors: bool = False
     static_vectors_width: int | None = None
+    vectors_dropout: float | None = None
 
 
 class BiLSTMEncoder(nn.Module):
@@ -102,6 +103,10 @@ class BiLSTMEncoder(nn.Module):
             dropout=settings.dropout if settings.depth > 1 else 0.0,
         )
         self.dropout = nn.Dropout(settings.dropout)
+        # None: the projected vectors share the input dropout (one mask over all inputs)
+        self.vectors_dropout: nn.Dropout | None = None
+        if settings.vectors_dropout is not None:
+            self.vectors_dropout = nn.Dropout(settings.vectors_dropout)
         self.word_dropout = settings.word_dropout
         self.doc_memory = settings.doc_memory
         self.output_width = (4 if settings.doc_memory else 2) * settings.hidden_width
@@ -237,11 +242,17 @@ class BiLSTMEncoder(nn.Module):
             keep = torch.rand(vectors[0].shape[:2], device=ids.device) >= self.word_dropout
             vectors[0] = vectors[0] * keep.unsqueeze(-1).to(vectors[0].dtype)
         vectors.append(self.char_embedding(chars).flatten(2))
+        projecting = fold is None and self.vectors_projection is not None
+        own_dropout = projecting and self.vectors_dropout is not None
         if fold is not None:
             vectors.append(static_vectors)
-        elif self.vectors_projection is not None:
+        elif self.vectors_projection is not None and not own_dropout:
             vectors.append(self.vectors_projection(static_vectors))
         inputs = self.dropout(torch.cat(vectors, dim=-1))
+        if own_dropout:
+            # last, as in the LSTM's input weights (and as fold_vectors_projection expects)
+            projected = self.vectors_dropout(self.vectors_projection(static_vectors))
+            inputs = torch.cat([inputs, projected], dim=-1)
         packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=True)
         if fold is None:
             outputs, _ = self.lstm(packed)
