@@ -251,17 +251,6 @@ def test_pipeline_saved_before_the_option_loads_unchanged(tmp_path: Path) -> Non
     numpy.testing.assert_array_equal(after, before)
 
 
-def make_encoder(depth: int) -> torch_encoder.BiLSTMEncoder:
-    """A small encoder reading static vectors of width WIDTH, projected to 7."""
-    torch.manual_seed(0)
-    settings = torch_encoder.EncoderSettings(
-        rows=(50, 10), embed_width=4, n_chars=3, char_width=2, hidden_width=6, depth=depth,
-        dropout=0.3, word_dropout=0.2, include_static_vectors=True, static_vectors_width=7,
-    )  # fmt: skip
-    encoder = torch_encoder.BiLSTMEncoder(settings)
-    return encoder
-
-
 def encoder_inputs(n_windows: int, length: int) -> tuple[torch.Tensor, ...]:
     generator = torch.Generator().manual_seed(1)
     ids = torch.randint(0, 10, (n_windows, length, 2, 2), generator=generator)
@@ -270,65 +259,6 @@ def encoder_inputs(n_windows: int, length: int) -> tuple[torch.Tensor, ...]:
     lengths[0] = length
     vectors = torch.randn(n_windows, length, WIDTH, generator=generator)
     return ids, chars, lengths, vectors
-
-
-@pytest.mark.parametrize("depth", [1, 2])
-def test_folded_projection_gives_the_lstm_outputs_of_the_projected_vectors(depth: int) -> None:
-    encoder = make_encoder(depth)
-    ids, chars, lengths, vectors = encoder_inputs(n_windows=5, length=9)
-    # a first call sizes the projection (a LazyLinear)
-    encoder(torch_encoder.EncoderInputs(ids, chars, lengths, torch.zeros_like(ids[:, :, 0, 0]), 0, vectors))
-    encoder.eval()
-    with torch.no_grad():
-        projected = encoder.encode_windows(ids, chars, lengths, 9, vectors)
-        fold = torch_encoder.fold_vectors_projection(encoder.lstm, encoder.vectors_projection)
-        folded = encoder.encode_windows(ids, chars, lengths, 9, vectors, fold)
-    # the folded LSTM reads the 5-wide vectors where the plain one reads their 7-wide projection
-    assert fold.params["weight_ih_l0"].shape[1] == encoder.lstm.input_size - 7 + WIDTH
-    assert projected.abs().max() > 1e-3
-    torch.testing.assert_close(folded, projected, rtol=1e-5, atol=1e-6)
-
-
-def test_a_first_large_batch_at_inference_sizes_the_projection(monkeypatch: pytest.MonkeyPatch) -> None:
-    """As at `initialize`, which predicts on a sample in eval mode: the projection
-    is sized by that batch rather than folded before it has a shape."""
-    encoder = make_encoder(depth=1).eval()
-    ids, chars, lengths, vectors = encoder_inputs(n_windows=4, length=8)
-    monkeypatch.setattr(torch_encoder, "FOLD_MIN_POSITIONS", 1)
-    inputs = torch_encoder.EncoderInputs(ids, chars, lengths, torch.zeros_like(ids[:, :, 0, 0]), 0, vectors)
-    with torch.no_grad():
-        outputs = encoder(inputs)
-    assert outputs.shape == (4, 8, encoder.output_width)
-    assert encoder.vectors_projection.weight.shape == (7, WIDTH)
-    assert isinstance(encoder.inference_fold(ids), torch_encoder.FoldedLSTM)
-
-
-def test_only_large_batches_at_inference_fold(monkeypatch: pytest.MonkeyPatch) -> None:
-    encoder = make_encoder(depth=1)
-    ids, chars, lengths, vectors = encoder_inputs(n_windows=4, length=8)
-    encoder(torch_encoder.EncoderInputs(ids, chars, lengths, torch.zeros_like(ids[:, :, 0, 0]), 0, vectors))
-    monkeypatch.setattr(torch_encoder, "FOLD_MIN_POSITIONS", 32)
-    assert encoder.inference_fold(ids) is None  # training: the projection is trained
-    encoder.eval()
-    assert encoder.inference_fold(ids[:3]) is None  # 24 positions: folding would cost more
-    assert isinstance(encoder.inference_fold(ids), torch_encoder.FoldedLSTM)
-
-
-def test_folded_pipeline_predicts_the_same_scores(trained_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Through the component: predict and stream_scores with and without folding."""
-    nlp = spacy.load(trained_dir)
-    model = nlp.get_pipe("ner").model
-    docs = [nlp.make_doc(" ".join(text for text, _ in TRAIN_DATA * 5))] * 3
-    monkeypatch.setattr(torch_encoder, "FOLD_MIN_POSITIONS", 10**9)
-    plain = numpy.concatenate(model.predict(docs))
-    folds = []
-    fold = torch_encoder.fold_vectors_projection
-    monkeypatch.setattr(torch_encoder, "fold_vectors_projection", lambda *a: folds.append(1) or fold(*a))
-    monkeypatch.setattr(torch_encoder, "FOLD_MIN_POSITIONS", 1)
-    numpy.testing.assert_allclose(numpy.concatenate(model.predict(docs)), plain, rtol=1e-5, atol=1e-5)
-    monkeypatch.setattr(torch_encoder, "INFERENCE_WINDOWS", 2)
-    numpy.testing.assert_allclose(numpy.concatenate(stream_scores(model, docs)), plain, rtol=1e-5, atol=1e-5)
-    assert len(folds) == 2  # once per batch, not once per slice
 
 
 @pytest.mark.parametrize("vectors_dropout", [None, 0.0])

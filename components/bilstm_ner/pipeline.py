@@ -38,7 +38,6 @@ CONFIDENCE = "confidence"
 MISSING = -1
 # Model attribute holding the labels the output layer was sized for.
 TRAINED_LABELS = "bilstm_ner_labels"
-# Words in load errors that mean "weights and config disagree" (torch, thinc, spaCy E149).
 # Tokens per model call at inference (see BiLSTMEntityRecognizer.model_scores).
 PREDICT_TOKENS = 4096
 # A slice of more tokens than this (one long doc) is scored by `stream_scores`.

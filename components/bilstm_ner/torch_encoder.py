@@ -14,16 +14,10 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
-from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 # At inference, windows per LSTM call (see BiLSTMEncoder.encode_slices).
 INFERENCE_WINDOWS = 64
-# At inference, batches with at least this many padded positions fold the
-# static vectors' projection into the LSTM (see fold_vectors_projection):
-# folding costs about as much as projecting 700 tokens, so one short text is
-# faster without it.
-FOLD_MIN_POSITIONS = 2048
 
 
 class EncoderInputs(NamedTuple):
@@ -82,7 +76,6 @@ class BiLSTMEncoder(nn.Module):
 
     def __init__(self, settings: EncoderSettings) -> None:
         super().__init__()
-        self.settings = settings
         embed_width = settings.embed_width
         self.embeddings = nn.ModuleList(nn.Embedding(n, embed_width) for n in settings.rows)
         self.char_embedding = nn.Embedding(256, settings.char_width)
@@ -121,9 +114,7 @@ class BiLSTMEncoder(nn.Module):
             return self.char_embedding.weight.new_zeros((0, max_len, self.output_width))
         self.check_static_vectors(static_vectors)
         if self.training or n_windows <= INFERENCE_WINDOWS:
-            outputs = self.encode_windows(
-                ids, chars, lengths, max_len, static_vectors, self.inference_fold(ids)
-            )
+            outputs = self.encode_windows(ids, chars, lengths, max_len, static_vectors)
         else:
             outputs = self.char_embedding.weight.new_zeros((n_windows, max_len, self.lstm_width))
             for span, slice_outputs in self.encode_slices(inputs):
@@ -147,27 +138,14 @@ class BiLSTMEncoder(nn.Module):
         `tag_scores` does) never holds the outputs of the whole document.
         """
         ids, chars, lengths, _, _, static_vectors = inputs
-        fold = self.inference_fold(ids)
         for i in range(0, ids.shape[0], INFERENCE_WINDOWS):
             # windows are sorted longest first: the first sets the slice's width
             span, width = slice(i, i + INFERENCE_WINDOWS), int(lengths[i])
             slice_vectors = None if static_vectors is None else static_vectors[span, :width]
             outputs = self.encode_windows(
-                ids[span, :width], chars[span, :width], lengths[span], width, slice_vectors, fold
+                ids[span, :width], chars[span, :width], lengths[span], width, slice_vectors
             )
             yield span, outputs
-
-    def inference_fold(self, ids: torch.Tensor) -> "FoldedLSTM | None":
-        """The LSTM with the vectors' projection folded in, for a batch at
-        inference big enough to pay for the folding; None otherwise (training
-        always projects, since the projection is trained, and a projection not
-        yet sized by a first batch, as at `initialize`, cannot be folded)."""
-        small = ids.shape[0] * ids.shape[1] < FOLD_MIN_POSITIONS
-        if self.training or self.vectors_projection is None or small:
-            return None
-        if isinstance(self.vectors_projection.weight, nn.parameter.UninitializedParameter):
-            return None
-        return fold_vectors_projection(self.lstm, self.vectors_projection)
 
     def tag_scores(self, inputs: EncoderInputs, *, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """Inference only: what a linear output layer (weight (n_tags, output_width),
@@ -226,14 +204,8 @@ class BiLSTMEncoder(nn.Module):
         lengths: torch.Tensor,
         total_length: int,
         static_vectors: torch.Tensor | None = None,
-        fold: "FoldedLSTM | None" = None,
     ) -> torch.Tensor:
-        """BiLSTM outputs (n_windows, total_length, 2 * hidden_width) of windows sorted longest first.
-
-        With `fold` (inference only), the raw static vectors go into the folded
-        LSTM instead of through the projection: the same outputs up to float
-        rounding, with less arithmetic per token.
-        """
+        """BiLSTM outputs (n_windows, total_length, 2 * hidden_width) of windows sorted longest first."""
         vectors = [
             embedding(ids[:, :, i, 0]) + embedding(ids[:, :, i, 1])
             for i, embedding in enumerate(self.embeddings)
@@ -242,70 +214,18 @@ class BiLSTMEncoder(nn.Module):
             keep = torch.rand(vectors[0].shape[:2], device=ids.device) >= self.word_dropout
             vectors[0] = vectors[0] * keep.unsqueeze(-1).to(vectors[0].dtype)
         vectors.append(self.char_embedding(chars).flatten(2))
-        projecting = fold is None and self.vectors_projection is not None
-        own_dropout = projecting and self.vectors_dropout is not None
-        if fold is not None:
-            vectors.append(static_vectors)
-        elif self.vectors_projection is not None and not own_dropout:
+        own_dropout = self.vectors_projection is not None and self.vectors_dropout is not None
+        if self.vectors_projection is not None and not own_dropout:
             vectors.append(self.vectors_projection(static_vectors))
         inputs = self.dropout(torch.cat(vectors, dim=-1))
         if own_dropout:
-            # last, as in the LSTM's input weights (and as fold_vectors_projection expects)
+            # last, where the shared dropout's branch puts them too
             projected = self.vectors_dropout(self.vectors_projection(static_vectors))
             inputs = torch.cat([inputs, projected], dim=-1)
         packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=True)
-        if fold is None:
-            outputs, _ = self.lstm(packed)
-        else:
-            outputs, _ = functional_call(fold.shell, fold.params, (packed,))
+        outputs, _ = self.lstm(packed)
         outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=total_length)
         return outputs
-
-
-@dataclass(frozen=True)
-class FoldedLSTM:
-    """An LSTM's weights with a linear projection of its last inputs folded in.
-
-    shell: an LSTM of the folded input width on the meta device (no memory),
-        run with `params` through `torch.func.functional_call`.
-    params: the LSTM's parameters, the first layer's input weights and biases
-        replaced by the folded ones.
-    """
-
-    shell: nn.LSTM
-    params: dict[str, torch.Tensor]
-
-
-def fold_vectors_projection(lstm: nn.LSTM, projection: nn.Linear) -> FoldedLSTM:
-    """The LSTM reading the static vectors themselves instead of their projection.
-
-    The projection is linear and the LSTM's first step on its inputs is too:
-        W [x; P v + c] + b = [W_x, W_v P] [x; v] + (b + W_v c)
-    so at inference the two matrices can be multiplied once per batch. The
-    LSTM's input then has the vectors' width (300) where it had the
-    projection's (384 in the main config), and the projection itself is
-    never computed: less arithmetic per token, and the projection's width no
-    longer costs speed. Dropout between the two is off at inference, so the
-    outputs are the same up to float rounding.
-    """
-    projected_width, vectors_width = projection.weight.shape
-    n_other = lstm.input_size - projected_width
-    params = dict(lstm.named_parameters())
-    for suffix in ("_l0", "_l0_reverse") if lstm.bidirectional else ("_l0",):
-        weight = params[f"weight_ih{suffix}"]
-        params[f"weight_ih{suffix}"] = torch.cat(
-            [weight[:, :n_other], weight[:, n_other:] @ projection.weight], dim=1
-        )
-        params[f"bias_ih{suffix}"] = params[f"bias_ih{suffix}"] + weight[:, n_other:] @ projection.bias
-    shell = nn.LSTM(
-        n_other + vectors_width,
-        lstm.hidden_size,
-        num_layers=lstm.num_layers,
-        bidirectional=lstm.bidirectional,
-        batch_first=lstm.batch_first,
-        device="meta",
-    )
-    return FoldedLSTM(shell=shell, params=params)
 
 
 def word_memory(outputs: torch.Tensor, groups: torch.Tensor, n_groups: int) -> torch.Tensor:
