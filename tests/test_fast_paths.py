@@ -147,16 +147,22 @@ def test_streamed_scores_match_plain(
         numpy.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_long_docs_are_streamed_with_the_same_entities(
+def test_inference_streams_every_slice_with_the_plain_paths_entities(
     memory_nlp: Language, train_data: list, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Through the component: a doc over STREAM_TOKENS takes the stream path and
-    gets the entities and confidences the plain path gives."""
+    """Through the component: every slice of PREDICT_TOKENS (a long doc alone,
+    short docs together) is scored by stream_scores, and the entities and
+    confidences are those of the plain path (model.predict)."""
     nlp = memory_nlp
     docs = [nlp.make_doc(long_text(train_data)), nlp.make_doc("Acme Corp hired Peter Brown .")]
+    docs.append(nlp.make_doc("Mary Jones met Peter Brown in Berlin ."))
     monkeypatch.setattr(torch_encoder, "INFERENCE_WINDOWS", 4)
-    monkeypatch.setattr(pipeline, "STREAM_TOKENS", 10**9)
+    monkeypatch.setattr(pipeline, "PREDICT_TOKENS", 50)
+    monkeypatch.setattr(pipeline, "can_stream", lambda model: False)
     plain = list(nlp.pipe([doc.copy() for doc in docs]))
+    monkeypatch.undo()
+    monkeypatch.setattr(torch_encoder, "INFERENCE_WINDOWS", 4)
+    monkeypatch.setattr(pipeline, "PREDICT_TOKENS", 50)
     streamed_sizes = []
 
     def spy(model, chunk):
@@ -164,11 +170,9 @@ def test_long_docs_are_streamed_with_the_same_entities(
         return stream_scores(model, chunk)
 
     monkeypatch.setattr(pipeline, "stream_scores", spy)
-    # the long doc makes a slice of its own and is streamed; the short one is not
-    monkeypatch.setattr(pipeline, "PREDICT_TOKENS", 50)
-    monkeypatch.setattr(pipeline, "STREAM_TOKENS", 50)
     streamed = list(nlp.pipe([doc.copy() for doc in docs]))
-    assert streamed_sizes == [len(docs[0])]
+    # the long doc makes a slice of its own; the two short ones share one
+    assert streamed_sizes == [len(docs[0]), len(docs[1]) + len(docs[2])]
     assert any(len(doc.ents) for doc in plain)
     for before, after in zip(plain, streamed, strict=True):
         assert [(e.start, e.end, e.label_) for e in after.ents] == [
