@@ -14,8 +14,8 @@ gradient are computed once, on the logits, by the component.
 
 Where the parts live: the torch module in torch_encoder.py, the thinc side of
 its wrapper (shim and converters) in torch_wrapper.py, the featurizer in
-featurize.py; at inference a long batch can instead go through
-streaming.stream_scores, which needs the references set here.
+featurize.py; at inference the component scores through
+streaming.stream_scores instead of `predict`, which needs the references set here.
 """
 
 from spacy.tokens import Doc
@@ -82,7 +82,7 @@ def build_bilstm_tagger(
         to `mix_width` numbers, then "linear" (none), "relu" or "tanh", before
         the LSTM; null (the default, as before the option existed): the LSTM
         reads the concatenation. It makes inference faster on a CPU, where the
-        LSTM's input product dominates.
+        LSTM's time grows with its input width, at some cost on dev (README).
     """
     settings = EncoderSettings(
         rows=tuple(rows),

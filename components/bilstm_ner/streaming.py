@@ -1,6 +1,7 @@
-"""Scores of long batches at inference without holding the encoder's vectors
-for the whole batch (see BiLSTMEncoder.tag_scores): the same scores as
-`model.predict`, up to float rounding, in a fraction of its memory.
+"""Scores at inference without holding the encoder's vectors for the whole
+batch (see BiLSTMEncoder.tag_scores): the same scores as `model.predict`, up
+to float rounding, in a fraction of its memory and faster. The component
+scores every slice of docs this way (pipeline.model_scores).
 """
 
 import contextlib
@@ -27,12 +28,13 @@ def stream_scores(model: Model[list[Doc], list[Floats2d]], docs: list[Doc]) -> l
     grows by the featurized inputs and the scores (a few hundred bytes per
     token) instead of about 10 KB per token.
 
-    For long documents at inference: the BiLSTM reads the windows a slice at a
-    time and the output layer is applied inside that loop
+    At inference (the component's path for every slice of docs): the BiLSTM
+    reads the windows a slice at a time and the output layer is applied inside that loop
     (BiLSTMEncoder.tag_scores), so the (tokens, output_width) vectors that
     `model.predict` passes from the encoder to the output layer never exist
     for the whole batch; only the (tokens, n_tags) scores do. Same LSTM work
-    as `model.predict`, no second pass. Training keeps the plain path, which
+    as `model.predict`, no second pass, and less after it: no (tokens,
+    output_width) copies for the word memory and the output layer. Training keeps the plain path, which
     its gradients need.
     """
     wrapped = model.get_ref(ENCODER)
