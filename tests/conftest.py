@@ -140,3 +140,38 @@ def train_tiny() -> Callable[..., Language]:
     initializes `nlp` on `examples`, updates it `steps` times with a fresh
     Adam(`learn_rate`) on all of them at once, and returns it."""
     return _train
+
+
+def _write_tiny_transformer(folder: Path) -> Path:
+    """A random 2-layer BERT (width 16) with an uncased WordPiece tokenizer over the
+    training sentences' words and a few pieces, saved as a Hugging Face folder
+    the way the real one lies in corpus/transformer."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import BertConfig, BertModel
+
+    words = sorted({w.lower() for text, _ in _TRAIN_DATA for w in text.split()})
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *[f"##{c}" for c in letters]]
+    vocab += [c for c in "abcdefghijklmnopqrstuvwxyz0123456789" if c not in vocab]
+    tokenizer = Tokenizer(models.WordPiece({p: i for i, p in enumerate(vocab)}, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    config = BertConfig(
+        vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=32, max_position_embeddings=64,
+    )
+    fix_random_seed(0)
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_transformer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of a tiny random BERT and its tokenizer (max 64 positions), which
+    the accurate pipeline's context layer reads as it reads all-MiniLM-L6-v2."""
+    return _write_tiny_transformer(tmp_path_factory.mktemp("tiny_transformer"))

@@ -8,14 +8,18 @@ its scorer and its corpus reader; the package's entry points do the same lazily,
 from .architectures import build_bilstm_tagger
 from .augment import create_case_augmenter
 from .corpus import create_corpus_reader
+from .distillation import create_teacher_corpus
 from .pipeline import BiLSTMEntityRecognizer, make_bilstm_ner
 from .scoring import make_entity_scorer
+from .transformer_context import build_transformer_context
 
 __all__ = [
     "BiLSTMEntityRecognizer",
     "create_case_augmenter",
     "build_bilstm_tagger",
+    "build_transformer_context",
     "create_corpus_reader",
+    "create_teacher_corpus",
     "make_bilstm_ner",
     "make_entity_scorer",
 ]

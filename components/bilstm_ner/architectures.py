@@ -53,6 +53,8 @@ def build_bilstm_tagger(
     vectors_dropout: float | None = None,
     mix_width: int | None = None,
     mix_activation: str = "linear",
+    context: Model | None = None,
+    context_width: int = 128,
 ) -> Model[list[Doc], list[Floats2d]]:
     """A BiLSTM tagger over hashed lexical attributes and characters.
 
@@ -83,6 +85,10 @@ def build_bilstm_tagger(
         the LSTM; null (the default, as before the option existed): the LSTM
         reads the concatenation. It makes inference faster on a CPU, where the
         LSTM's time grows with its input width, at some cost on dev (README).
+    context: a layer giving each token a frozen transformer's hidden layers
+        (bilstm_ner.TransformerContext.v1, transformer_context.py): the
+        accurate pipeline's input. The encoder learns a softmax mix of the
+        layers and projects it to `context_width`, beside the other inputs.
     """
     settings = EncoderSettings(
         rows=tuple(rows),
@@ -99,12 +105,14 @@ def build_bilstm_tagger(
         vectors_dropout=vectors_dropout,
         mix_width=mix_width,
         mix_activation=mix_activation,
+        context_layers=0 if context is None else int(context.attrs["layers"]),
+        context_width=context_width,
     )
     encoder = BiLSTMEncoder(settings)
     wrapped = PyTorchWrapper(encoder, convert_inputs=batch_to_torch, convert_outputs=torch_to_ragged)
     wrapped.shims[0] = AveragingPyTorchShim(encoder, deserialize_model=load_torch_weights)
     output_layer = Linear(nI=encoder.output_width)
-    featurizer = DocFeaturizer(attrs, rows, n_chars, window, include_static_vectors)
+    featurizer = DocFeaturizer(attrs, rows, n_chars, window, include_static_vectors, context=context)
     model: Model[list[Doc], list[Floats2d]] = chain(
         featurizer,
         wrapped,

@@ -47,6 +47,9 @@ class PaddedBatch:
     vectors: (n_windows, max_len, vectors_width) float32 static word vectors,
         zeros for padding and for words without a vector; None unless the
         model reads static vectors.
+    context: (n_windows, max_len, layers, width) float32 transformer layers
+        per token (transformer_context.py), zeros for padding; None unless
+        the model reads them.
     """
 
     ids: numpy.ndarray
@@ -58,6 +61,7 @@ class PaddedBatch:
     groups: numpy.ndarray
     n_groups: int
     vectors: numpy.ndarray | None = None
+    context: numpy.ndarray | None = None
 
 
 def window_bounds(n_tokens: int, sent_starts: numpy.ndarray, window: int) -> list[tuple[int, int]]:
@@ -202,8 +206,10 @@ def featurize_docs(
     n_chars: int,
     window: int,
     include_static_vectors: bool = False,
+    context_features: Sequence[numpy.ndarray] | None = None,
 ) -> PaddedBatch:
-    """Build the padded, hashed, windowed input arrays of a batch (see PaddedBatch)."""
+    """Build the padded, hashed, windowed input arrays of a batch (see PaddedBatch);
+    `context_features`: per doc (n_tokens, layers, width), padded the same way."""
     attr_ids = [IDS[attr.upper()] for attr in attrs]
     n_rows = numpy.asarray(rows, dtype="uint64")
     doc_lengths = numpy.array([len(doc) for doc in docs], dtype="int64")
@@ -235,6 +241,7 @@ def featurize_docs(
             groups=numpy.zeros((0, 0), dtype="int64"),
             n_groups=0,
             vectors=None if all_vectors is None else all_vectors.reshape(0, 0, all_vectors.shape[1]),
+            context=None if context_features is None else numpy.zeros((0, 0, 0, 0), dtype="float32"),
         )
     all_ids = numpy.concatenate(hashed).astype("int64")
     all_chars = utf8_rows(numpy.concatenate(orth_arrays), docs[0].vocab.strings, n_chars).astype("int64")
@@ -264,7 +271,12 @@ def featurize_docs(
     if all_vectors is not None:
         vectors = numpy.zeros((len(windows), max_len, all_vectors.shape[1]), dtype="float32")
         vectors[win_rows, win_cols] = all_vectors[source]
-    return PaddedBatch(ids, chars, lengths, rows, cols, doc_lengths, groups, n_groups, vectors)
+    context = None
+    if context_features is not None:
+        all_context = numpy.concatenate([c for c in context_features if len(c)])
+        context = numpy.zeros((len(windows), max_len, *all_context.shape[1:]), dtype="float32")
+        context[win_rows, win_cols] = all_context[source]
+    return PaddedBatch(ids, chars, lengths, rows, cols, doc_lengths, groups, n_groups, vectors, context)
 
 
 def DocFeaturizer(
@@ -273,14 +285,18 @@ def DocFeaturizer(
     n_chars: int,
     window: int,
     include_static_vectors: bool = False,
+    context: Model | None = None,
 ) -> Model[list[Doc], PaddedBatch]:
-    """Thinc layer wrapping `featurize_docs`; it has no weights and passes no gradient."""
+    """Thinc layer wrapping `featurize_docs`; it has no weights of its own and
+    passes no gradient. `context` (transformer_context.py), a frozen layer
+    whose weights it holds as a child, adds the transformer's features."""
     if len(attrs) != len(rows):
         raise ValueError(f"attrs ({len(attrs)}) and rows ({len(rows)}) must have the same length")
     return Model(
         "doc_featurizer",
         _featurizer_forward,
         init=_featurizer_init,
+        layers=[] if context is None else [context],
         attrs={
             "attrs": list(attrs),
             "rows": list(rows),
@@ -295,9 +311,12 @@ def _featurizer_init(model: Model, X: list[Doc] | None = None, Y: None = None) -
     # Fail at `nlp.initialize`, before any training, when the vectors are missing.
     if model.attrs["include_static_vectors"] and X:
         vectors_width(X[0].vocab)
+    for layer in model.layers:
+        layer.initialize(X=X)
 
 
 def _featurizer_forward(model: Model, docs: list[Doc], is_train: bool) -> tuple[PaddedBatch, Callable]:
+    context_features = model.layers[0](docs, is_train)[0] if model.layers else None
     batch = featurize_docs(
         docs,
         model.attrs["attrs"],
@@ -305,5 +324,6 @@ def _featurizer_forward(model: Model, docs: list[Doc], is_train: bool) -> tuple[
         model.attrs["n_chars"],
         model.attrs["window"],
         include_static_vectors=model.attrs["include_static_vectors"],
+        context_features=context_features,
     )
     return batch, lambda d_batch: []

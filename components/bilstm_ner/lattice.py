@@ -146,12 +146,21 @@ class BILUOLattice:
         return results
 
     def loss_and_gradient(
-        self, scores: Sequence[numpy.ndarray], truths: Sequence[numpy.ndarray]
+        self,
+        scores: Sequence[numpy.ndarray],
+        truths: Sequence[numpy.ndarray],
+        soft_targets: Sequence[tuple[numpy.ndarray, float] | None] | None = None,
     ) -> tuple[float, list[numpy.ndarray]]:
         """Summed -log P(gold) and its gradient w.r.t. the scores, per doc.
 
         truths hold a tag index per token, or -1 where the gold tag is unknown:
         the gold side then sums over all valid paths through the known tags.
+
+        soft_targets (distillation.py): per doc None, or a teacher's tag
+        marginals q and a weight w. The loss is then (1 - w) -log P(gold) +
+        w H(teacher, model), the cross-entropy between the teacher's and the
+        model's path distributions, log Z - sum_t q_t . s_t, whose gradient is
+        the model's marginals minus q: the targets are a mix of both marginals.
         """
         clamped = []
         for s, truth in zip(scores, truths):
@@ -162,9 +171,19 @@ class BILUOLattice:
             clamped.append(s + penalty)
         log_z, _, _, marginals = self.forward_backward(scores)
         gold_z, _, _, gold_marginals = self.forward_backward(clamped)
-        loss = float(sum(z - g for z, g in zip(log_z, gold_z)))
-        grads = [m - g for m, g in zip(marginals, gold_marginals)]
-        return loss, grads
+        loss, grads = 0.0, []
+        for i, (z, g, m, gold) in enumerate(zip(log_z, gold_z, marginals, gold_marginals)):
+            target = None if soft_targets is None else soft_targets[i]
+            if target is None:
+                loss += z - g
+                grads.append(m - gold)
+                continue
+            teacher, weight = target
+            teacher = teacher.astype("float64")
+            # where the scores forbid a tag (FORBIDDEN, finite) the teacher's mass is 0 too
+            loss += (1 - weight) * (z - g) + weight * (z - float((teacher * scores[i]).sum()))
+            grads.append(m - ((1 - weight) * gold + weight * teacher))
+        return float(loss), grads
 
 
 def span_probabilities(

@@ -27,6 +27,7 @@ from thinc.types import Floats2d
 from .architectures import OUTPUT_LAYER
 from .calibration import DEFAULT_TEMPERATURE
 from .decoding import ConstrainedDecoder, log_softmax, path_to_spans, span_confidences, within_sentences
+from .distillation import soft_targets
 from .errors import ComponentLoadError, CorruptWeightsError, IncompatibleWeightsError, TrainingDivergedError
 from .lattice import BILUOLattice, span_probabilities
 from .streaming import can_stream, stream_scores
@@ -219,6 +220,18 @@ class BiLSTMEntityRecognizer(TrainablePipe):
 
     # --- end of confidence calibration ---
 
+    def tag_marginals(self, docs: list[Doc], temperature: float = 1.0) -> list[numpy.ndarray]:
+        """Per doc, (n_tokens, n_tags) probabilities of each BILUO tag at each token
+        under the model's CRF (scores divided by `temperature`), entities kept
+        within sentences as in `predict`: what a teacher hands a student
+        (distillation.py)."""
+        tag_names = self.tag_names
+        scores = [
+            within_sentences(s.astype("float64") / temperature, doc.to_array(SENT_START) == 1, tag_names)
+            for doc, s in zip(docs, self.model_scores(docs), strict=True)
+        ]
+        return self.lattice.forward_backward(scores)[3]
+
     def model_scores(self, docs: list[Doc]) -> list[numpy.ndarray]:
         """The model's (n_tokens, n_tags) scores for each doc.
 
@@ -305,7 +318,10 @@ class BiLSTMEntityRecognizer(TrainablePipe):
             for eg, s in zip(examples, scores, strict=True)
         ]
         if self.objective == "crf":
-            total, grads = self.lattice.loss_and_gradient(host_scores, truths)
+            targets = [soft_targets(eg.predicted, tag_names) for eg in examples]
+            total, grads = self.lattice.loss_and_gradient(
+                host_scores, truths, targets if any(t is not None for t in targets) else None
+            )
         else:
             total, grads = 0.0, []
             for score, truth in zip(host_scores, truths, strict=True):

@@ -26,7 +26,8 @@ class EncoderInputs(NamedTuple):
     ids: (n_windows, max_len, n_attrs, 2) embedding rows; chars: (n_windows,
     max_len, n_chars) bytes; lengths: (n_windows,) tokens per window, longest
     first; groups / n_groups: each position's (document, word) id, padding
-    n_groups; static_vectors: (n_windows, max_len, width) or None.
+    n_groups; static_vectors: (n_windows, max_len, width) or None; context:
+    (n_windows, max_len, layers, width) transformer layers, or None.
     """
 
     ids: torch.Tensor
@@ -35,6 +36,7 @@ class EncoderInputs(NamedTuple):
     groups: torch.Tensor
     n_groups: int
     static_vectors: torch.Tensor | None = None
+    context: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class EncoderSettings:
     vectors_dropout: float | None = None
     mix_width: int | None = None
     mix_activation: str = "linear"
+    context_layers: int = 0
+    context_width: int | None = None
 
 
 # How the inputs can be mixed before the LSTM (see BiLSTMEncoder): the name in
@@ -101,6 +105,15 @@ class BiLSTMEncoder(nn.Module):
             projected_width = settings.static_vectors_width or embed_width
             self.vectors_projection = nn.LazyLinear(projected_width)
             input_width += projected_width
+        # The transformer's layers (transformer_context.py): a learnt softmax mix of
+        # them, scaled, then projected (lazily: the transformer's width comes from
+        # its first batch or the saved weights), joins the other inputs.
+        self.context_projection: nn.Linear | None = None
+        if settings.context_layers:
+            self.context_mix = nn.Parameter(torch.zeros(settings.context_layers))
+            self.context_scale = nn.Parameter(torch.ones(1))  # 1-d: thinc's optimizer takes no 0-d arrays
+            self.context_projection = nn.LazyLinear(settings.context_width or embed_width)
+            input_width += settings.context_width or embed_width
         # None: the LSTM reads the concatenated inputs, as before the option existed
         self.mix: nn.Sequential | None = None
         if settings.mix_width is not None:
@@ -131,13 +144,13 @@ class BiLSTMEncoder(nn.Module):
         nn.init.normal_(self.char_embedding.weight, std=0.1)
 
     def forward(self, inputs: EncoderInputs) -> torch.Tensor:
-        ids, chars, lengths, groups, n_groups, static_vectors = inputs
+        ids, chars, lengths, groups, n_groups, static_vectors, context = inputs
         n_windows, max_len = ids.shape[0], ids.shape[1]
         if n_windows == 0:
             return self.char_embedding.weight.new_zeros((0, max_len, self.output_width))
         self.check_static_vectors(static_vectors)
         if self.training or n_windows <= INFERENCE_WINDOWS:
-            outputs = self.encode_windows(ids, chars, lengths, max_len, static_vectors)
+            outputs = self.encode_windows(ids, chars, lengths, max_len, static_vectors, context)
         else:
             outputs = self.char_embedding.weight.new_zeros((n_windows, max_len, self.lstm_width))
             for span, slice_outputs in self.encode_slices(inputs):
@@ -160,13 +173,14 @@ class BiLSTMEncoder(nn.Module):
         whatever the length, and a caller that reduces each slice (as
         `tag_scores` does) never holds the outputs of the whole document.
         """
-        ids, chars, lengths, _, _, static_vectors = inputs
+        ids, chars, lengths, _, _, static_vectors, context = inputs
         for i in range(0, ids.shape[0], INFERENCE_WINDOWS):
             # windows are sorted longest first: the first sets the slice's width
             span, width = slice(i, i + INFERENCE_WINDOWS), int(lengths[i])
             slice_vectors = None if static_vectors is None else static_vectors[span, :width]
+            slice_context = None if context is None else context[span, :width]
             outputs = self.encode_windows(
-                ids[span, :width], chars[span, :width], lengths[span], width, slice_vectors
+                ids[span, :width], chars[span, :width], lengths[span], width, slice_vectors, slice_context
             )
             yield span, outputs
 
@@ -188,7 +202,7 @@ class BiLSTMEncoder(nn.Module):
         """
         if self.training:
             raise RuntimeError("tag_scores is for inference: call eval() first (training needs forward)")
-        ids, _, _, groups, n_groups, static_vectors = inputs
+        ids, _, _, groups, n_groups, static_vectors, _ = inputs
         self.check_static_vectors(static_vectors)
         n_windows, max_len, n_tags = ids.shape[0], ids.shape[1], weight.shape[0]
         own_weight, memory_weight = weight[:, : self.lstm_width], weight[:, self.lstm_width :]
@@ -227,6 +241,7 @@ class BiLSTMEncoder(nn.Module):
         lengths: torch.Tensor,
         total_length: int,
         static_vectors: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """BiLSTM outputs (n_windows, total_length, 2 * hidden_width) of windows sorted longest first."""
         vectors = [
@@ -240,6 +255,11 @@ class BiLSTMEncoder(nn.Module):
         own_dropout = self.vectors_projection is not None and self.vectors_dropout is not None
         if self.vectors_projection is not None and not own_dropout:
             vectors.append(self.vectors_projection(static_vectors))
+        if self.context_projection is not None:
+            if context is None:
+                raise ValueError("the model was built to read a transformer's layers but got none")
+            weights = torch.softmax(self.context_mix, dim=0) * self.context_scale
+            vectors.append(self.context_projection((context * weights[:, None]).sum(dim=-2)))
         inputs = self.dropout(torch.cat(vectors, dim=-1))
         if own_dropout:
             # last, where the shared dropout's branch puts them too

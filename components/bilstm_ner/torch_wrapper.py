@@ -94,6 +94,7 @@ def batch_to_torch(model: Model, batch: PaddedBatch, is_train: bool) -> tuple[Ar
         groups=xp2torch(ops.asarray(batch.groups), device=device),
         n_groups=batch.n_groups,
         static_vectors=None if batch.vectors is None else xp2torch(ops.asarray(batch.vectors), device=device),
+        context=None if batch.context is None else xp2torch(ops.asarray(batch.context), device=device),
     )
     return ArgsKwargs(args=(inputs,), kwargs={}), lambda d_inputs: []
 

