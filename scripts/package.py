@@ -104,14 +104,18 @@ def installed_code() -> Path:
     return Path(spec.origin).parent
 
 
+def nearest_pyproject(code_dir: Path, given: Path | None) -> Path | None:
+    """`given`, else the nearest pyproject.toml above the code, else None."""
+    if given is not None:
+        return given
+    found = (d / "pyproject.toml" for d in code_dir.resolve().parents if (d / "pyproject.toml").exists())
+    return next(found, None)
+
+
 def declared_dependencies(code_dir: Path, pyproject: Path | None) -> tuple[str, list[str]]:
     """The component distribution's name and its dependencies: from pyproject.toml
     (given, or the nearest one above the code), else from the installed metadata."""
-    if pyproject is None:
-        pyproject = next(
-            (d / "pyproject.toml" for d in code_dir.resolve().parents if (d / "pyproject.toml").exists()),
-            None,
-        )
+    pyproject = nearest_pyproject(code_dir, pyproject)
     if pyproject is not None:
         project = tomllib.loads(pyproject.read_text(encoding="utf8"))["project"]
         return project["name"], list(project.get("dependencies", []))
@@ -120,6 +124,20 @@ def declared_dependencies(code_dir: Path, pyproject: Path | None) -> tuple[str, 
         raise SystemExit(f"no pyproject.toml above {code_dir} and no installed metadata: pass --pyproject")
     requirements = importlib.metadata.requires(distribution) or []
     return distribution, [r for r in requirements if "extra ==" not in r]
+
+
+# the pyproject extra a pipeline with a transformer (its config names this layer) needs
+TRANSFORMER_EXTRA = "transformer"
+TRANSFORMER_LAYER = "bilstm_ner.TransformerContext.v1"
+
+
+def extra_dependencies(code_dir: Path, pyproject: Path | None, extra: str) -> list[str]:
+    """The dependencies of one optional extra of the component's pyproject.toml."""
+    pyproject = nearest_pyproject(code_dir, pyproject)
+    if pyproject is None:
+        return []
+    project = tomllib.loads(pyproject.read_text(encoding="utf8"))["project"]
+    return list(project.get("optional-dependencies", {}).get(extra, []))
 
 
 def normalize(name: str) -> str:
@@ -153,6 +171,8 @@ def main(
     code = code or installed_code()
     files = code_modules(code)
     own_name, dependencies = declared_dependencies(code, pyproject)
+    if TRANSFORMER_LAYER in (model / "config.cfg").read_text(encoding="utf8"):
+        dependencies += extra_dependencies(code, pyproject, TRANSFORMER_EXTRA)
     meta = srsly.read_json(model / "meta.json")
     meta["requirements"] = dependencies
     output_dir.mkdir(parents=True, exist_ok=True)

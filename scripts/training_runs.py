@@ -74,6 +74,10 @@ def percent(value: float | None) -> str:
 # `--vars.config auto` (the default): with word vectors, the main config; without, the from-scratch one.
 VECTORS_CONFIG = "bilstm_ner_vectors"
 SCRATCH_CONFIG = "bilstm_ner"
+# short names for `--vars.config`
+ALIASES = {"accurate": "bilstm_ner_accurate", "fast": VECTORS_CONFIG}
+# the pipeline that teaches a config whose training corpus reads paths.teacher
+TEACHER_CONFIG = Path("configs/bilstm_ner_accurate.cfg")
 
 
 def has_vectors(vectors: Path | None) -> bool:
@@ -108,7 +112,15 @@ def choose_config(
     .cfg is used as it is."""
     if name == "auto":
         name = auto[0] if has_vectors(vectors) else auto[1]
+    name = ALIASES.get(name, name)
     return Path(name) if name.endswith(".cfg") else configs_dir / f"{name}.cfg"
+
+
+def reads_teacher(config: Path) -> bool:
+    """Whether the config's training corpus is taught by a teacher pipeline (paths.teacher)."""
+    from spacy.util import load_config
+
+    return "teacher" in load_config(config, interpolate=False).get("paths", {})
 
 
 def vectors_overrides(config: Path, vectors: Path | None) -> dict[str, str]:
