@@ -60,7 +60,7 @@ def run_overrides(root: Path) -> dict[str, str | int]:
 def copy_project(root: Path) -> None:
     """The project's files a run needs; the component's code and pyproject.toml
     are deps of train (the installed package runs)."""
-    for name in ["project.yml", "configs", "scripts", "components", "pyproject.toml"]:
+    for name in ["project.yml", "configs", "scripts", "components", "pyproject.toml", "LICENSE"]:
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
