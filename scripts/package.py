@@ -19,6 +19,14 @@ copies the component's modules flat into it (they import each other as
 `from . import name`, which works in any package), sets the requirements to
 the component's declared dependencies (pyproject.toml), and builds the wheel.
 
+The meta describes the pipeline (scripts/wheel_meta.py): a description, the code's
+licence (pyproject.toml's, with its LICENSE file), the training data and vectors as
+`sources` with their terms (`--train-file`, `--vectors`, `--data-license`), and the
+test scores that `evaluate` wrote to `--metrics` (metrics/test.json and
+metrics/test_conlleval.json, when present) in `performance` and `test_scores`, in
+place of training's dev score. spaCy's generated README ends with `notes`: how to
+install and load the package, the per-type test table and the licences.
+
 The component's `annotate` module ships too, as a command of the package
 (`python -m en_conll03_bilstm_ner.annotate INPUT OUTPUT`, MODEL defaulting to
 the package); `__init__` leaves it out of its imports, or runpy would warn that
