@@ -359,6 +359,20 @@ def test_own_data_with_stray_characters_converts_every_token(own_project: tuple[
         assert words == [w for s in range(6) for w, _ in OWN_SENTENCES[s % len(OWN_SENTENCES)]]
 
 
+def test_own_data_outputs_have_the_users_umask(own_project: tuple[Path, dict]) -> None:
+    """corpus/*.spacy, the models, metrics and the wheel are readable as the user's umask
+    says (convert used to write 0600 files through tempfile.mkstemp)."""
+    root, _ = own_project
+    umask = os.umask(0)
+    os.umask(umask)
+    outputs = [p for d in ("corpus", "training", "metrics", "packages") for p in (root / d).rglob("*")]
+    files = [p for p in outputs if p.is_file()]
+    assert any(p.suffix == ".spacy" for p in files) and any(p.suffix == ".whl" for p in files)
+    wrong = {str(p.relative_to(root)): oct(p.stat().st_mode & 0o666) for p in files}
+    wrong = {name: mode for name, mode in wrong.items() if mode != oct(0o666 & ~umask)}
+    assert wrong == {}
+
+
 # ---------------------------------------------------------------- another language
 
 GERMAN = [
