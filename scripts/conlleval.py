@@ -78,6 +78,31 @@ def recall_by_novelty(gold_docs: list[Doc], predicted_docs: list[Doc], seen: set
     }
 
 
+# Below this share of test entities unseen in training, the test set says little about
+# names the model has not seen (a corpus cut at random from one source often is so).
+MIN_UNSEEN_SHARE = 0.10
+
+
+def novelty_warning(scores: dict, min_share: float = MIN_UNSEEN_SHARE) -> str | None:
+    """A warning when fewer than `min_share` of the gold entities are unseen in training
+    (scores with "seen" and "unseen" from `recall_by_novelty`), else None.
+
+    A test set whose names all occur in training scores what the model remembers: it
+    can read 100 and say nothing about new names, the case a recognizer is for.
+    """
+    if "seen" not in scores or "unseen" not in scores:
+        return None
+    unseen, total = scores["unseen"]["n"], scores["seen"]["n"] + scores["unseen"]["n"]
+    if total == 0 or unseen >= min_share * total:
+        return None
+    return (
+        f"only {100 * unseen / total:.1f}% of the test entities ({unseen} of {total}) are unseen in "
+        f"training, under {100 * min_share:.0f}%: the test scores measure mostly names the model saw "
+        "in training, not how it does on new ones; hold out test documents whose names training lacks "
+        "(e.g. later documents, another source) to measure that"
+    )
+
+
 def exact_match(gold_docs: list[Doc], predicted_docs: list[Doc]) -> dict:
     """P/R/F of exact (start, end, label) matches, micro and per type."""
     counts: dict[str, Counter] = {}
@@ -108,6 +133,11 @@ def main(
     train: Path | None = typer.Option(
         None, help="Training DocBin: also give the recall of entities seen / unseen in it"
     ),
+    min_unseen: float = typer.Option(
+        MIN_UNSEEN_SHARE,
+        help="With --train: warn (printed, and under 'warnings' in --output) when fewer than this "
+        "share of the test entities are unseen in training",
+    ),
 ) -> None:
     """Print exact-match entity P/R/F on the corpus's own tokens."""
     nlp = spacy.load(model)
@@ -117,6 +147,10 @@ def main(
     print(f"{corpus}: P {100 * scores['p']:.2f}  R {100 * scores['r']:.2f}  F {100 * scores['f']:.2f}")
     for name in ("seen", "unseen") if seen is not None else ():
         print(f"  recall of {name} names: {100 * scores[name]['r']:.2f} ({scores[name]['n']} entities)")
+    warning = novelty_warning(scores, min_unseen)
+    scores["warnings"] = [warning] if warning else []
+    if warning:
+        print(f"warning: {corpus}: {warning}")
     for label, s in scores["per_type"].items():
         print(f"  {label:5} P {100 * s['p']:.2f}  R {100 * s['r']:.2f}  F {100 * s['f']:.2f}")
     if casings:

@@ -4,24 +4,28 @@ Why a custom converter instead of ``spacy convert``: we want one ``Doc`` per
 ``-DOCSTART-`` document with the CoNLL sentence boundaries kept, IOB1, IOB2
 *and* BILUO read with one rule, tolerance for the harmless variations found in
 the wild (CRLF, BOM, tabs, 2 or 4 columns, DOCSTART spellings, blank lines
-holding a tab), and a clear one-line ``error: PATH:LINE: message`` instead of
-a traceback for files that are broken. A file without ``-DOCSTART-`` is cut
+holding a tab, zero-width and no-break characters that editors and exporters
+leave around tokens), and a clear one-line ``error: PATH:LINE: message`` that
+says what to do instead of a traceback for files that are broken. A file without ``-DOCSTART-`` is cut
 into documents of ``--n-sents`` sentences, as ``spacy convert -n`` does: one
 document of thousands of sentences makes every training step slow and huge.
 A ``.spacy`` input is a DocBin already: its labels are checked and its bytes
-copied unchanged. The output is written atomically so a failed run never
-leaves a partial file.
+copied unchanged. Several INPUT OUTPUT pairs are checked first, all of them,
+and converted only when every one passes, so a broken test file does not cost
+a conversion of the training file first. Outputs are written atomically (a
+failed run never leaves a partial file), with the user's umask.
 
 Usage::
 
-    python scripts/convert.py INPUT OUTPUT.spacy [--n-sents 10]
+    python scripts/convert.py INPUT OUTPUT.spacy [INPUT OUTPUT.spacy ...] [--n-sents 10]
 """
 
 from __future__ import annotations
 
 import os
 import re
-import tempfile
+import secrets
+import warnings
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -47,10 +51,44 @@ DEFAULT_N_SENTS = 10
 # two or gluing two lines into one: since the word is the first column and the
 # tag the last, the pieces in between would be dropped without a word.
 _COLUMN_SEPARATOR = re.compile(r"[ \t]+")
+# Characters that editors, spreadsheets and exporters leave around tokens without a
+# trace on screen: zero-width ones (U+FEFF is also the byte-order mark, which Windows
+# tools write at a file's start and `cat` then carries into the middle of a file) and
+# no-break spaces. Each column loses them at its ends; inside a word they stay
+# ("10<NBSP>000", a ZWJ inside an emoji sequence).
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+NO_BREAK = "\u00a0\u2007\u202f"
+INVISIBLE = ZERO_WIDTH + NO_BREAK
+# How many line numbers a dropped-token warning lists before it says "and N more".
+_LINES_SHOWN = 10
 
 # A token as read from the file: (word, tag, 1-based line number).
 Token = tuple[str, str, int]
 Sentence = list[Token]
+
+
+class InvisibleTokensWarning(UserWarning):
+    """Tokens whose word was only zero-width or no-break characters were dropped.
+
+    A warning, not an error: such a "token" is an artefact of an exporter (a lone
+    U+FEFF or U+200B on its own line with a tag), not a word anyone annotated. It
+    carries where, so the CLI prints one line per file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], lines: Sequence[int]) -> None:
+        self.path = str(path)
+        self.lines = list(lines)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        shown = ", ".join(str(n) for n in self.lines[:_LINES_SHOWN])
+        more = len(self.lines) - _LINES_SHOWN
+        shown += f" and {more} more" if more > 0 else ""
+        one = len(self.lines) == 1
+        return (
+            f"{self.path}: dropped {len(self.lines)} {'token' if one else 'tokens'} made only of "
+            f"zero-width or no-break characters ({'line' if one else 'lines'} {shown})"
+        )
 
 
 class ConllFormatError(ValueError):
@@ -114,7 +152,19 @@ def decode_conll(data: bytes, source: str | os.PathLike[str] = "<bytes>") -> str
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
         bad = data[err.start : err.end]
-        raise ConllFormatError(source, line, f"invalid UTF-8 bytes {bad!r}") from None
+        raise ConllFormatError(source, line, f"invalid UTF-8 bytes {bad!r}: {reencode_hint(data)}") from None
+
+
+def reencode_hint(data: bytes) -> str:
+    """What to do about a file that is not UTF-8: the iconv command that converts it.
+
+    A UTF-16 byte-order mark names its encoding; otherwise latin1 (ISO-8859-1) is
+    the usual culprit for Western European text, and `file -i` guesses the rest.
+    """
+    encoding = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "latin1"
+    guess = "" if encoding == "utf-16" else " (if latin1 is not its encoding, `file -i FILE` guesses it)"
+    command = f"iconv -f {encoding} -t utf-8 FILE > FILE.utf8"
+    return f"the file is not UTF-8: re-encode it as UTF-8, e.g. {command}{guess}"
 
 
 def iob_to_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
@@ -147,14 +197,25 @@ def iob_to_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
     return spans
 
 
-def _check_tag(tag: str, source: str | os.PathLike[str], line: int, seen: set[str]) -> None:
-    """Refuse anything but O and B-X/I-X/L-X/U-X; ``seen`` caches valid tags (there are few)."""
+def _check_tag(columns: Sequence[str], source: str | os.PathLike[str], line: int, seen: set[str]) -> None:
+    """Refuse anything but O and B-X/I-X/L-X/U-X as the last column; ``seen`` caches
+    valid tags (there are few). A TYPE with a space in it ("B-city name") reaches here
+    split in two, so the message says that spaces split columns."""
+    tag = columns[-1]
     if tag in seen:
         return
     if not _TAG_RE.match(tag):
-        raise ConllFormatError(
-            source, line, f"invalid NER tag {tag!r} (expected O, or B-, I-, L- or U- and a TYPE)"
-        )
+        message = f"invalid NER tag {tag!r} (expected O, or B-, I-, L- or U- and a TYPE)"
+        # the last column before the tag that looks like the start of a tag (B-city)
+        candidates = range(len(columns) - 2, 0, -1)
+        start = next((i for i in candidates if columns[i] != OUTSIDE and _TAG_RE.match(columns[i])), None)
+        if start is not None:
+            written = " ".join(columns[start:])
+            message += (
+                f": the tag reads {written!r}? Spaces and tabs split columns, so a TYPE cannot "
+                f"hold a space: write it as {'_'.join(columns[start:])!r} (or with hyphens) everywhere"
+            )
+        raise ConllFormatError(source, line, message)
     if tag[2:] == OUTSIDE:
         raise ConllFormatError(
             source, line, f"invalid NER tag {tag!r}: 'O' means outside any entity and cannot be a TYPE"
@@ -163,11 +224,14 @@ def _check_tag(tag: str, source: str | os.PathLike[str], line: int, seen: set[st
 
 
 def split_columns(line: str, source: str | os.PathLike[str], lineno: int) -> list[str]:
-    """A line's columns, separated by spaces or tabs; ``[]`` for a blank line.
+    """A line's columns, separated by spaces or tabs, each without the zero-width and
+    no-break characters at its ends (INVISIBLE); ``[]`` for a blank line.
 
     The CR of a CRLF line end is dropped; a CR anywhere else (old Mac line ends,
     a corrupt file) is refused, since it hides a line break inside the line.
-    A line of only whitespace of any kind (e.g. a no-break space) is blank.
+    A line of only whitespace of any kind (e.g. a no-break space) or of INVISIBLE
+    characters (a lone U+FEFF) is blank. A column made only of INVISIBLE characters
+    is kept as ``""``, so the caller can tell a word that vanished from a missing one.
     """
     if not line.strip():
         return []
@@ -176,7 +240,8 @@ def split_columns(line: str, source: str | os.PathLike[str], lineno: int) -> lis
         raise ConllFormatError(
             source, lineno, "carriage return (\\r) inside a line: line ends must be LF or CRLF"
         )
-    return _COLUMN_SEPARATOR.split(stripped)
+    columns = [column.strip(INVISIBLE) for column in _COLUMN_SEPARATOR.split(stripped)]
+    return columns if any(columns) else []
 
 
 def split_documents(
@@ -187,13 +252,16 @@ def split_documents(
     Lines are split on ``\\n`` only (the CR of a CRLF goes away, see
     `split_columns`), so line numbers in errors match what an editor shows. A
     leading BOM is dropped, so strings read without ``utf-8-sig`` parse the
-    same. Empty sentences and documents are dropped. A file without DOCSTART
-    is cut into documents of ``n_sents`` sentences (0: one document).
+    same. A token whose word is only zero-width or no-break characters is
+    dropped, with one `InvisibleTokensWarning` per call giving the lines. Empty
+    sentences and documents are dropped. A file without DOCSTART is cut into
+    documents of ``n_sents`` sentences (0: one document).
     """
     documents: list[list[Sentence]] = []
     document: list[Sentence] = []
     sentence: Sentence = []
     valid_tags: set[str] = set()
+    dropped: list[int] = []
     has_docstart = False
     for lineno, line in enumerate(text.removeprefix(BOM).split("\n"), start=1):
         columns = split_columns(line, source, lineno)
@@ -213,9 +281,19 @@ def split_documents(
                 lineno,
                 f"expected at least 2 columns (word ... NER tag), found 1: {line.strip()!r}",
             )
-        tag = columns[-1]
-        _check_tag(tag, source, lineno, valid_tags)
-        sentence.append((columns[0], tag, lineno))
+        if not columns[-1]:
+            raise ConllFormatError(
+                source,
+                lineno,
+                f"the NER tag column holds only zero-width or no-break characters: {line.strip()!r}",
+            )
+        _check_tag(columns, source, lineno, valid_tags)
+        if not columns[0]:
+            dropped.append(lineno)
+            continue
+        sentence.append((columns[0], columns[-1], lineno))
+    if dropped:
+        warnings.warn(InvisibleTokensWarning(source, dropped), stacklevel=2)
     if sentence:
         document.append(sentence)
     if document:
@@ -330,23 +408,31 @@ def write_docbin(docs: Iterable[Doc], output: str | os.PathLike[str]) -> None:
 
 
 def write_atomically(data: bytes, output: str | os.PathLike[str]) -> None:
-    """Write bytes to a file atomically.
+    """Write bytes to a file atomically, with the permissions the user's umask gives.
 
     The bytes go to a temp file in the same folder, then ``os.replace`` swaps it
     in: readers see either the old file or the complete new one, never a
-    partial file, and a failure removes the temp file.
+    partial file, and a failure removes the temp file. The temp file is opened
+    with mode 0o666 for the umask to narrow, as ``open()`` does (``tempfile.mkstemp``
+    would make every output 0600, unreadable to the rest of a team).
     """
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    while True:
+        tmp = out.parent / f".{out.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, out)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, out)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -365,14 +451,15 @@ def docs_to_conll(docs: Iterable[Doc]) -> str:
 
     Used for round-trip tests; the POS and chunk columns are ``-X-``
     placeholders. Words that could not be read back unchanged (empty, with
-    whitespace, or looking like DOCSTART) raise ValueError.
+    whitespace, with zero-width or no-break characters at an end, or looking
+    like DOCSTART) raise ValueError.
     """
     lines: list[str] = []
     for doc in docs:
         lines.append(f"{DOCSTART} -X- -X- O")
         for i, (token, tag) in enumerate(zip(doc, _doc_iob2(doc), strict=True)):
             word = token.text
-            if word.split() != [word] or is_docstart(word):
+            if word.split() != [word] or word.strip(INVISIBLE) != word or is_docstart(word):
                 raise ValueError(f"word {word!r} cannot be written as a CoNLL token")
             if i == 0 or token.is_sent_start:
                 lines.append("")
@@ -387,11 +474,57 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
+@dataclass
+class CheckedInput:
+    """One input as read and checked, kept so that converting does not read it again:
+    a DocBin's Docs and bytes, or a text file's documents of validated tokens."""
+
+    path: Path
+    output: Path
+    docs: list[Doc] | None = None
+    data: bytes | None = None
+    documents: list[list[Sentence]] | None = None
+
+
+def check_input(path: Path, output: Path, n_sents: int) -> CheckedInput:
+    """Read and check one input (ConllFormatError or OSError if it is unusable), printing
+    a ``warning: ...`` line on stderr for each InvisibleTokensWarning."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InvisibleTokensWarning)
+        if is_docbin(path):
+            checked = CheckedInput(path, output, docs=read_docbin(path), data=path.read_bytes())
+        else:
+            documents = split_documents(decode_conll(path.read_bytes(), path), path, n_sents)
+            if not documents:
+                raise ConllFormatError(path, None, "no tokens found (empty or only DOCSTART/blank lines)")
+            checked = CheckedInput(path, output, documents=documents)
+    for warning in caught:
+        if issubclass(warning.category, InvisibleTokensWarning):
+            typer.echo(f"warning: {warning.message}", err=True)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return checked
+
+
+def input_error(path: Path, err: Exception) -> str:
+    """The one-line message for an input that cannot be read or is not valid."""
+    if isinstance(err, ConllFormatError):
+        return str(err)
+    if isinstance(err, FileNotFoundError):
+        return f"{path}: file not found"
+    assert isinstance(err, OSError)
+    return f"{path}: cannot read: {err.strerror or err}"
+
+
 def main(
-    input_path: Annotated[
-        Path, typer.Argument(metavar="INPUT", help="CoNLL-style file, or a .spacy DocBin, to read.")
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="INPUT OUTPUT [INPUT OUTPUT]...",
+            help="Pairs of a CoNLL-style file (or a .spacy DocBin) to read and the DocBin (.spacy) to write.",
+            show_default=False,
+        ),
     ],
-    output_path: Annotated[Path, typer.Argument(metavar="OUTPUT", help="DocBin (.spacy) file to write.")],
     n_sents: Annotated[
         int,
         typer.Option(
@@ -402,44 +535,56 @@ def main(
         ),
     ] = DEFAULT_N_SENTS,
 ) -> None:
-    """Convert a CoNLL NER file to a spaCy DocBin, one Doc per -DOCSTART- document.
+    """Convert CoNLL NER files to spaCy DocBins, one Doc per -DOCSTART- document.
 
     Accepted input: UTF-8 text (BOM optional, LF or CRLF line ends), one token
     per line with columns separated by tabs or spaces (other characters, e.g.
     a no-break space, belong to the word); two or more columns, the word is
-    the first and the NER tag the last. Tags are IOB1, IOB2 or BILUO (O,
-    B-TYPE, I-TYPE, L-TYPE, U-TYPE); the TYPE is all after the first hyphen
-    (B-creative-work). Blank lines (or lines of only spaces or tabs) separate
-    sentences; any line whose first column is -DOCSTART- separates documents;
-    a file with none is cut into documents of --n-sents sentences, as
-    `spacy convert -n` does. An INPUT named *.spacy is a DocBin: its labels
-    are checked and it is copied unchanged.
+    the first and the NER tag the last. Zero-width characters (U+200B, U+200C,
+    U+200D, U+2060, U+FEFF) and no-break spaces (U+00A0, U+2007, U+202F) at
+    the ends of a column are removed; a line of only such characters is
+    blank, and a token whose word is only such characters is dropped, with a
+    warning naming the file, the lines and the count. Tags are IOB1, IOB2 or
+    BILUO (O, B-TYPE, I-TYPE, L-TYPE, U-TYPE); the TYPE is all after the first
+    hyphen (B-creative-work) and holds no space. Blank lines (or lines of only
+    spaces or tabs) separate sentences; any line whose first column is
+    -DOCSTART- separates documents; a file with none is cut into documents of
+    --n-sents sentences, as `spacy convert -n` does. An INPUT named *.spacy is
+    a DocBin: its labels are checked and it is copied unchanged.
 
-    Refused, with "error: PATH:LINE: message" and exit code 1: empty files or
-    files without tokens, lines with one column, other tags (e.g. E-PER, B-,
-    B-O), bytes that are not UTF-8, a carriage return inside a line (CR-only
-    line ends). The output is written atomically; on failure an existing
-    OUTPUT is left untouched and no partial file is written.
+    Every INPUT is checked before any OUTPUT is written. Refused, with
+    "error: PATH:LINE: message" (one line per broken file) and exit code 1:
+    empty files or files without tokens, lines with one column, other tags
+    (e.g. E-PER, B-, B-O), bytes that are not UTF-8, a carriage return inside
+    a line (CR-only line ends). Outputs are written atomically, with the
+    user's umask; on failure no OUTPUT is written or changed.
     """
-    try:
-        if is_docbin(input_path):
-            docs = read_docbin(input_path)
-            data = input_path.read_bytes()
-        else:
-            docs = read_conll(input_path, n_sents=n_sents)
+    if len(paths) % 2:
+        _fail(f"expected INPUT OUTPUT pairs, got {len(paths)} paths: {' '.join(map(str, paths))}")
+    checked: list[CheckedInput] = []
+    errors: list[str] = []
+    for input_path, output_path in zip(paths[::2], paths[1::2]):
+        try:
+            checked.append(check_input(input_path, output_path, n_sents))
+        except (ConllFormatError, OSError) as err:
+            errors.append(input_error(input_path, err))
+    if errors:
+        for message in errors:
+            typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(1)
+    vocab = blank_english_vocab()
+    for item in checked:
+        docs = item.docs
+        data = item.data
+        if docs is None or data is None:
+            docs = [build_doc(vocab, sentences) for sentences in item.documents or []]
             data = DocBin(docs=docs, store_user_data=False).to_bytes()
-    except ConllFormatError as err:
-        _fail(str(err))
-    except FileNotFoundError:
-        _fail(f"{input_path}: file not found")
-    except OSError as err:
-        _fail(f"{input_path}: cannot read: {err.strerror or err}")
-    try:
-        write_atomically(data, output_path)
-    except OSError as err:
-        _fail(f"{output_path}: cannot write: {err.strerror or err}")
-    typer.echo(f"{input_path} -> {output_path}")
-    typer.echo(collect_stats(docs).report())
+        try:
+            write_atomically(data, item.output)
+        except OSError as err:
+            _fail(f"{item.output}: cannot write: {err.strerror or err}")
+        typer.echo(f"{item.path} -> {item.output}")
+        typer.echo(collect_stats(docs).report())
 
 
 if __name__ == "__main__":

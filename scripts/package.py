@@ -19,6 +19,14 @@ copies the component's modules flat into it (they import each other as
 `from . import name`, which works in any package), sets the requirements to
 the component's declared dependencies (pyproject.toml), and builds the wheel.
 
+The meta describes the pipeline (scripts/wheel_meta.py): a description, the code's
+licence (pyproject.toml's, with its LICENSE file), the training data and vectors as
+`sources` with their terms (`--train-file`, `--vectors`, `--data-license`), and the
+test scores that `evaluate` wrote to `--metrics` (metrics/test.json and
+metrics/test_conlleval.json, when present) in `performance` and `test_scores`, in
+place of training's dev score. spaCy's generated README ends with `notes`: how to
+install and load the package, the per-type test table and the licences.
+
 The component's `annotate` module ships too, as a command of the package
 (`python -m en_conll03_bilstm_ner.annotate INPUT OUTPUT`, MODEL defaulting to
 the package); `__init__` leaves it out of its imports, or runpy would warn that
@@ -50,6 +58,7 @@ from pathlib import Path
 import srsly
 import typer
 from spacy.cli.package import TEMPLATE_INIT, package
+from wheel_meta import data_source, describe, read_test_scores, vectors_sources
 
 # The name the component's package has when installed on its own (pyproject.toml).
 COMPONENT_PACKAGE = "bilstm_ner"
@@ -104,18 +113,31 @@ def installed_code() -> Path:
     return Path(spec.origin).parent
 
 
-def nearest_pyproject(code_dir: Path, given: Path | None) -> Path | None:
-    """`given`, else the nearest pyproject.toml above the code, else None."""
-    if given is not None:
-        return given
-    found = (d / "pyproject.toml" for d in code_dir.resolve().parents if (d / "pyproject.toml").exists())
-    return next(found, None)
+def find_pyproject(code_dir: Path, pyproject: Path | None) -> Path | None:
+    """pyproject.toml as given, or the nearest one above the code."""
+    if pyproject is not None:
+        return pyproject
+    return next(
+        (d / "pyproject.toml" for d in code_dir.resolve().parents if (d / "pyproject.toml").exists()),
+        None,
+    )
+
+
+def code_license(pyproject: Path | None) -> str:
+    """The component's licence as pyproject.toml declares it (an SPDX expression, or the
+    older table form); "not stated" without one."""
+    if pyproject is None:
+        return "not stated"
+    declared = tomllib.loads(pyproject.read_text(encoding="utf8"))["project"].get("license")
+    if isinstance(declared, dict):
+        declared = declared.get("text") or declared.get("file")
+    return str(declared) if declared else "not stated"
 
 
 def declared_dependencies(code_dir: Path, pyproject: Path | None) -> tuple[str, list[str]]:
     """The component distribution's name and its dependencies: from pyproject.toml
     (given, or the nearest one above the code), else from the installed metadata."""
-    pyproject = nearest_pyproject(code_dir, pyproject)
+    pyproject = find_pyproject(code_dir, pyproject)
     if pyproject is not None:
         project = tomllib.loads(pyproject.read_text(encoding="utf8"))["project"]
         return project["name"], list(project.get("dependencies", []))
@@ -131,9 +153,8 @@ TRANSFORMER_EXTRA = "transformer"
 TRANSFORMER_LAYER = "bilstm_ner.TransformerContext.v1"
 
 
-def extra_dependencies(code_dir: Path, pyproject: Path | None, extra: str) -> list[str]:
+def extra_dependencies(pyproject: Path | None, extra: str) -> list[str]:
     """The dependencies of one optional extra of the component's pyproject.toml."""
-    pyproject = nearest_pyproject(code_dir, pyproject)
     if pyproject is None:
         return []
     project = tomllib.loads(pyproject.read_text(encoding="utf8"))["project"]
@@ -156,6 +177,17 @@ def wheel_requirements(wheel: Path) -> list[str]:
     return [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Requires-Dist:")]
 
 
+def licenses_sources(sources: list[dict[str, str]]) -> str:
+    """LICENSES_SOURCES, the file spaCy's own packages carry: each source and its terms."""
+    blocks = []
+    for source in sources:
+        lines = [source["name"]] + [
+            f"{key}: {source[key]}" for key in ("url", "author", "license") if key in source
+        ]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n" if blocks else "No data or vectors sources recorded.\n"
+
+
 def main(
     model: Path = typer.Argument(..., help="Trained pipeline folder (e.g. training/model-best)", exists=True),
     output_dir: Path = typer.Argument(..., help="Parent folder of the package (e.g. packages)"),
@@ -166,15 +198,37 @@ def main(
         None, help="Declares the component's dependencies [the nearest one above the code]"
     ),
     isolation: bool = typer.Option(True, help="Build the wheel in an isolated environment (python -m build)"),
+    metrics: Path | None = typer.Option(
+        None, help="Folder with test.json and test_conlleval.json: the test scores in the meta, when present"
+    ),
+    train_file: str = typer.Option("", help="The training file the run named (--vars.train_file)"),
+    data_license: str = typer.Option("", help="Licence of your own training data (not CoNLL-2003's)"),
+    vectors: str = typer.Option("none", help="The vectors the run named (--vars.vectors)"),
+    project_dir: Path = typer.Option(Path("."), help="Folder holding project.yml"),
 ) -> None:
-    """Package the pipeline with the component's code and build a wheel."""
+    """Package the pipeline with the component's code and build a wheel whose meta
+    describes it: description, licences, sources and test scores (scripts/wheel_meta.py)."""
     code = code or installed_code()
     files = code_modules(code)
     own_name, dependencies = declared_dependencies(code, pyproject)
+    pyproject = find_pyproject(code, pyproject)
     if TRANSFORMER_LAYER in (model / "config.cfg").read_text(encoding="utf8"):
-        dependencies += extra_dependencies(code, pyproject, TRANSFORMER_EXTRA)
+        dependencies += extra_dependencies(pyproject, TRANSFORMER_EXTRA)
     meta = srsly.read_json(model / "meta.json")
     meta["requirements"] = dependencies
+    lang = meta["lang"]
+    package_name = name if name.startswith(f"{lang}_") else f"{lang}_{name}"
+    sources = [data_source(train_file, project_dir, data_license)] if train_file else []
+    sources += vectors_sources(vectors, lang, project_dir)
+    spacy_scores, conll_scores = read_test_scores(metrics)
+    meta = describe(
+        {**meta, "version": version},
+        package_name=package_name,
+        code_license=code_license(pyproject),
+        sources=sources,
+        spacy_scores=spacy_scores,
+        conll_scores=conll_scores,
+    )
     output_dir.mkdir(parents=True, exist_ok=True)
     staged_meta = output_dir / f".meta-{name}-{version}.json"
     srsly.write_json(staged_meta, meta)
@@ -193,8 +247,6 @@ def main(
         )
     finally:
         staged_meta.unlink(missing_ok=True)
-    lang = meta["lang"]
-    package_name = name if name.startswith(f"{lang}_") else f"{lang}_{name}"
     main_path = output_dir / f"{package_name}-{version}"
     package_path = main_path / package_name
     # spaCy adds the distribution the factory came from (found through its entry
@@ -202,6 +254,11 @@ def main(
     meta = srsly.read_json(main_path / "meta.json")
     meta["requirements"] = [r for r in meta["requirements"] if requirement_name(r) != normalize(own_name)]
     srsly.write_json(main_path / "meta.json", meta)
+    # the code's licence text and the sources' terms, which setuptools puts into the
+    # wheel's .dist-info (its default license_files: LICEN[CS]E*)
+    if pyproject is not None and (pyproject.parent / "LICENSE").is_file():
+        shutil.copy(pyproject.parent / "LICENSE", main_path / "LICENSE")
+    (main_path / "LICENSES_SOURCES").write_text(licenses_sources(meta["sources"]), encoding="utf8")
     for path in files:
         shutil.copy(path, package_path / path.name)
     registrations = [p.stem for p in files if p.stem not in COMMAND_MODULES]

@@ -55,6 +55,8 @@ def format_casings(conll: dict) -> str:
             group = conll[name]
             recall = f"{100 * group['r']:.2f} ({group['n']} entities)"
             lines.append(f"Recall of test entities {name} in training: {recall}  ")
+    for warning in conll.get("warnings") or []:
+        lines += ["", f"**Warning:** {warning}."]
     return "\n".join(lines) + "\n"
 
 

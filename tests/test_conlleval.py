@@ -1,10 +1,17 @@
 """Exact-match scoring on the gold tokens."""
 
+from pathlib import Path
+
 import pytest
 import spacy
+import srsly
+import typer
 from bilstm_ner.corpus import gold_tokens_doc
-from conlleval import entity_texts, score_on_gold_tokens
-from spacy.tokens import Doc, Span
+from conlleval import entity_texts, novelty_warning, score_on_gold_tokens
+from conlleval import main as conlleval_main
+from report import format_casings
+from spacy.tokens import Doc, DocBin, Span
+from typer.testing import CliRunner
 
 
 def test_exact_match_counts_per_type() -> None:
@@ -94,3 +101,48 @@ def test_recall_of_seen_and_unseen_names() -> None:
     assert scores["seen"] == {"r": 0.5, "n": 2}
     assert scores["unseen"] == {"r": 0.0, "n": 1}
     assert "seen" not in score_on_gold_tokens(nlp, [gold])
+
+
+@pytest.mark.parametrize(
+    ("seen", "unseen", "warned"),
+    [(24, 0, True), (22, 2, True), (27, 3, False), (0, 5, False), (0, 0, False)],
+)
+def test_novelty_warning_below_a_tenth_unseen(seen: int, unseen: int, warned: bool) -> None:
+    scores = {"seen": {"r": 1.0, "n": seen}, "unseen": {"r": 0.0, "n": unseen}}
+    warning = novelty_warning(scores)
+    assert (warning is not None) == warned
+    if warned:
+        share = f"{100 * unseen / (seen + unseen):.1f}%"
+        assert f"only {share} of the test entities ({unseen} of {seen + unseen}) are unseen" in warning
+        assert "under 10%" in warning
+    assert novelty_warning({"p": 1.0}) is None  # scored without --train: nothing to say
+
+
+def test_evaluate_output_and_metrics_carry_the_warning(tmp_path: Path) -> None:
+    """scripts/conlleval.py prints it and writes it under "warnings"; scripts/report.py
+    puts it into metrics/scores.md."""
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns([{"label": "LOC", "pattern": "Paris"}])
+    model = tmp_path / "model"
+    nlp.to_disk(model)
+    test_doc = Doc(nlp.vocab, words=["Paris", "and", "Paris", "."], ents=["B-LOC", "O", "B-LOC", "O"])
+    DocBin(docs=[test_doc]).to_disk(tmp_path / "test.spacy")
+    DocBin(docs=[test_doc]).to_disk(tmp_path / "train.spacy")  # every test name is a training name
+    output = tmp_path / "metrics" / "test_conlleval.json"
+    app = typer.Typer(add_completion=False)
+    app.command()(conlleval_main)
+    args = [str(model), str(tmp_path / "test.spacy"), "--train", str(tmp_path / "train.spacy")]
+    result = CliRunner().invoke(app, [*args, "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    assert "warning: " in result.stdout and "only 0.0% of the test entities (0 of 2)" in result.stdout
+    scores = srsly.read_json(output)
+    assert len(scores["warnings"]) == 1 and "(0 of 2)" in scores["warnings"][0]
+    assert "**Warning:** only 0.0% of the test entities" in format_casings(scores)
+    # with a training set that lacks the name, no warning
+    other = Doc(nlp.vocab, words=["Rome", "."], ents=["B-LOC", "O"])
+    DocBin(docs=[other]).to_disk(tmp_path / "train.spacy")
+    result = CliRunner().invoke(app, [*args, "--output", str(output)])
+    assert result.exit_code == 0 and "warning" not in result.stdout
+    assert srsly.read_json(output)["warnings"] == []
+    assert "Warning" not in format_casings(srsly.read_json(output))

@@ -14,9 +14,10 @@ LABELS = ["PER", "LOC", "ORG", "MISC", "X-Y"]
 VALID_TAG = re.compile(r"(?:O|[BILU]-\S+)\Z")
 FAST = settings(max_examples=100, deadline=None)
 
-# Words as CoNLL can hold them: non-empty, no whitespace, not a DOCSTART marker.
+# Words as CoNLL can hold them: non-empty, no whitespace, not a DOCSTART marker, no
+# zero-width or no-break character at either end (the reader strips those).
 words = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=6).filter(
-    lambda w: w.split() == [w] and not convert.is_docstart(w)
+    lambda w: w.split() == [w] and w.strip(convert.INVISIBLE) == w and not convert.is_docstart(w)
 )
 
 # A sentence is a list of chunks: a plain word (label None) or an entity of 1-3 words.
@@ -80,7 +81,7 @@ tags = st.one_of(
         + ["B-X", "I-X", "B-", "I-", "E-PER", "B-O"]
     ),
     st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=5).filter(
-        lambda t: t.split() == [t]
+        lambda t: t.split() == [t] and t.strip(convert.INVISIBLE) == t
     ),
 )
 # A U+FEFF at the very start of a file is a byte-order mark by definition and is

@@ -60,7 +60,7 @@ def run_overrides(root: Path) -> dict[str, str | int]:
 def copy_project(root: Path) -> None:
     """The project's files a run needs; the component's code and pyproject.toml
     are deps of train (the installed package runs)."""
-    for name in ["project.yml", "configs", "scripts", "components", "pyproject.toml"]:
+    for name in ["project.yml", "configs", "scripts", "components", "pyproject.toml", "LICENSE"]:
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -225,13 +225,22 @@ def to_biluo(tags: list[str]) -> list[str]:
     return out
 
 
-def write_own_corpus(path: Path, n_sentences: int, scheme: str) -> None:
+def write_own_corpus(path: Path, n_sentences: int, scheme: str, messy: bool = False) -> None:
+    """The sentences, tab-separated; `messy` writes them as a public corpus came
+    (issue 24): a BOM first, CRLF, a BOM glued to a word, a no-break space before one,
+    a token of only a zero-width space, and a last line holding only U+FEFF."""
     lines = []
     for s in range(n_sentences):
         words, tags = zip(*OWN_SENTENCES[s % len(OWN_SENTENCES)])
         tags = to_biluo(list(tags)) if scheme == "biluo" else list(tags)
         lines += [f"{word}\t{tag}" for word, tag in zip(words, tags)] + ["\t"]
-    path.write_text("\n".join(lines) + "\n", encoding="utf8")
+    if not messy:
+        path.write_text("\n".join(lines) + "\n", encoding="utf8")
+        return
+    lines[0] = lines[0].replace("\t", "\ufeff\t")
+    lines[1] = "\u00a0" + lines[1]
+    lines.insert(2, "\u200b\tO")
+    path.write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n\ufeff").encode("utf8"))
 
 
 def own_overrides(data: Path, root: Path) -> dict[str, str | int]:
@@ -254,8 +263,8 @@ def own_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
     copy_project(root)
     data = tmp_path_factory.mktemp("own_data")
     write_own_corpus(data / "train.iob2", 12, "iob2")
-    write_own_corpus(data / "dev.biluo", 6, "biluo")
-    write_own_corpus(data / "test.iob2", 6, "iob2")
+    write_own_corpus(data / "dev.biluo", 6, "biluo", messy=True)
+    write_own_corpus(data / "test.iob2", 6, "iob2", messy=True)
     words = sorted({word for sentence in OWN_SENTENCES for word, _ in sentence})
     rows = [
         " ".join([w, *(f"{(i + 1) * (j - 1.5) / 20:.2f}" for j in range(4))]) for i, w in enumerate(words)
@@ -310,6 +319,58 @@ def test_own_data_second_run_skips_every_step(own_project: tuple[Path, dict]) ->
         assert check_rerun(root, commands["convert"])
     finally:
         train_file.write_text(original, encoding="utf8")
+
+
+def test_own_data_a_second_all_without_its_vars_is_refused(
+    own_project: tuple[Path, dict], capfd: pytest.CaptureFixture[str]
+) -> None:
+    """`spacy project run all` alone after a run on your own data would train on CoNLL-2003
+    over that model: the settings step stops it first, saying how to go on, and nothing
+    changes (the model, the corpus, the record, project.lock)."""
+    root, overrides = own_project
+    watched = [root / "project.lock", root / "training" / "settings.json"]
+    for folder in ("training/trained/model-best", "training/model-best", "corpus"):
+        watched += sorted(p for p in (root / folder).rglob("*") if p.is_file())
+    before = {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in watched}
+    capfd.readouterr()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("CONLL2003_DIR", raising=False)
+        with pytest.raises(SystemExit) as info:
+            project_run(root, "all", overrides={})
+    assert info.value.code == 1
+    err = capfd.readouterr().err
+    assert f"was trained with train_file={overrides['vars.train_file']}" in err
+    assert "python -m spacy project run all --vars.train_file" in err
+    assert "--vars.new_run true" in err
+    assert {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in watched} == before
+    assert not (root / "assets" / "eng.train").exists()  # the data step did not run
+
+
+def test_own_data_with_stray_characters_converts_every_token(own_project: tuple[Path, dict]) -> None:
+    """The dev and test files hold a BOM, CRLF, U+FEFF glued to a word, a no-break space,
+    a zero-width-space token and a last line of U+FEFF: all words come through clean."""
+    from spacy.tokens import DocBin
+
+    root, _ = own_project
+    nlp = spacy.blank("en")
+    for split in ("dev", "test"):
+        docs = list(DocBin().from_disk(root / "corpus" / f"{split}.spacy").get_docs(nlp.vocab))
+        words = [t.text for doc in docs for t in doc]
+        assert words == [w for s in range(6) for w, _ in OWN_SENTENCES[s % len(OWN_SENTENCES)]]
+
+
+def test_own_data_outputs_have_the_users_umask(own_project: tuple[Path, dict]) -> None:
+    """corpus/*.spacy, the models, metrics and the wheel are readable as the user's umask
+    says (convert used to write 0600 files through tempfile.mkstemp)."""
+    root, _ = own_project
+    umask = os.umask(0)
+    os.umask(umask)
+    outputs = [p for d in ("corpus", "training", "metrics", "packages") for p in (root / d).rglob("*")]
+    files = [p for p in outputs if p.is_file()]
+    assert any(p.suffix == ".spacy" for p in files) and any(p.suffix == ".whl" for p in files)
+    wrong = {str(p.relative_to(root)): oct(p.stat().st_mode & 0o666) for p in files}
+    wrong = {name: mode for name, mode in wrong.items() if mode != oct(0o666 & ~umask)}
+    assert wrong == {}
 
 
 # ---------------------------------------------------------------- another language
