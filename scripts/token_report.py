@@ -11,10 +11,11 @@ Tags are IOB2 (B- on an entity's first token, I- on the rest). The averages:
 micro over the entity tags (O left out: it would dominate), macro (unweighted
 mean of the entity tags) and weighted (by support), as sklearn's report does
 with `labels` set to the entity tags; accuracy counts every token, O included.
-A small function rather than sklearn: the whole computation is a few counters.
+The figures are scikit-learn's own (`precision_recall_fscore_support`,
+`accuracy_score`), so they are the ones those notebooks print. Not seqeval:
+its report is over entities, which scripts/conlleval.py already gives.
 """
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ import spacy
 import srsly
 import typer
 from bilstm_ner.corpus import gold_tokens_doc
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 from spacy.tokens import Doc, DocBin
 
 OUTSIDE = "O"
@@ -43,10 +45,9 @@ def iob2_tags(doc: Doc) -> list[str]:
     return [f"{t.ent_iob_}-{t.ent_type_}" if t.ent_iob_ in ("B", "I") else OUTSIDE for t in doc]
 
 
-def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    return p, r, 2 * p * r / (p + r) if p + r else 0.0
+def _scores(gold: Sequence[str], predicted: Sequence[str], labels: list[str], average: str | None) -> list:
+    """sklearn's P/R/F/support over `labels`, 0.0 where a ratio has no denominator."""
+    return precision_recall_fscore_support(gold, predicted, labels=labels, average=average, zero_division=0.0)
 
 
 def classification_report(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, TagScores]:
@@ -55,36 +56,20 @@ def classification_report(gold: Sequence[str], predicted: Sequence[str]) -> dict
     (its p, r and f are all the share of tokens tagged right)."""
     if len(gold) != len(predicted):
         raise ValueError(f"{len(gold)} gold tags but {len(predicted)} predicted")
-    tp: Counter = Counter()
-    fp: Counter = Counter()
-    fn: Counter = Counter()
-    for g, p in zip(gold, predicted, strict=True):
-        if g == p:
-            tp[g] += 1
-        else:
-            fp[p] += 1
-            fn[g] += 1
     tags = {*gold, *predicted}
     entity_tags = sorted(tags - {OUTSIDE}, key=lambda tag: (tag[2:], tag[:1]))
+    rows = [*entity_tags, *([OUTSIDE] if OUTSIDE in tags else [])]
     report = {}
-    for tag in [*entity_tags, *([OUTSIDE] if OUTSIDE in tags else [])]:
-        report[tag] = TagScores(*_prf(tp[tag], fp[tag], fn[tag]), support=tp[tag] + fn[tag])
+    if rows:
+        per_tag = zip(*_scores(gold, predicted, rows, None), strict=True)
+        for tag, (p, r, f, n) in zip(rows, per_tag, strict=True):
+            report[tag] = TagScores(float(p), float(r), float(f), int(n))
     support = sum(report[t].support for t in entity_tags)
-    report["micro avg"] = TagScores(
-        *_prf(*(sum(c[t] for t in entity_tags) for c in (tp, fp, fn))), support=support
-    )
-    n = len(entity_tags)
-    report["macro avg"] = TagScores(
-        *(sum(getattr(report[t], k) for t in entity_tags) / n if n else 0.0 for k in "prf"), support=support
-    )
-    report["weighted avg"] = TagScores(
-        *(
-            sum(getattr(report[t], k) * report[t].support for t in entity_tags) / support if support else 0.0
-            for k in "prf"
-        ),
-        support=support,
-    )
-    accuracy = sum(tp.values()) / len(gold) if gold else 0.0
+    for average in ("micro", "macro", "weighted"):
+        # sklearn needs at least one label; with no entity tag every average is 0
+        p, r, f, _ = _scores(gold, predicted, entity_tags, average) if entity_tags else (0.0, 0.0, 0.0, None)
+        report[f"{average} avg"] = TagScores(float(p), float(r), float(f), support)
+    accuracy = float(accuracy_score(gold, predicted)) if gold else 0.0
     report["accuracy"] = TagScores(accuracy, accuracy, accuracy, support=len(gold))
     return report
 

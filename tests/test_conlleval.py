@@ -1,5 +1,6 @@
 """Exact-match scoring on the gold tokens."""
 
+import random
 from pathlib import Path
 
 import pytest
@@ -7,7 +8,7 @@ import spacy
 import srsly
 import typer
 from bilstm_ner.corpus import gold_tokens_doc
-from conlleval import entity_texts, novelty_warning, score_on_gold_tokens
+from conlleval import entity_texts, exact_match, novelty_warning, score_on_gold_tokens
 from conlleval import main as conlleval_main
 from report import format_casings
 from spacy.tokens import Doc, DocBin, Span
@@ -146,3 +147,64 @@ def test_evaluate_output_and_metrics_carry_the_warning(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "warning" not in result.stdout
     assert srsly.read_json(output)["warnings"] == []
     assert "Warning" not in format_casings(srsly.read_json(output))
+
+
+def _counted(gold_docs: list[Doc], predicted_docs: list[Doc]) -> dict:
+    """The exact-match count this module had before spaCy's scorer did it: sets of
+    (start, end, label) per doc, tp / fp / fn per type, 0.0 for an empty ratio."""
+
+    def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
+        p = tp / (tp + fp) if tp + fp else 0.0
+        r = tp / (tp + fn) if tp + fn else 0.0
+        return {"p": p, "r": r, "f": 2 * p * r / (p + r) if p + r else 0.0}
+
+    counts: dict[str, dict[str, int]] = {}
+    for gold, predicted in zip(gold_docs, predicted_docs, strict=True):
+        gold_spans = {(e.start, e.end, e.label_) for e in gold.ents}
+        predicted_spans = {(e.start, e.end, e.label_) for e in predicted.ents}
+        for span in gold_spans | predicted_spans:
+            kind = "tp" if span in gold_spans & predicted_spans else "fn" if span in gold_spans else "fp"
+            c = counts.setdefault(span[2], {"tp": 0, "fp": 0, "fn": 0})
+            c[kind] += 1
+    total = {k: sum(c[k] for c in counts.values()) for k in ("tp", "fp", "fn")}
+    return {**prf(**total), "per_type": {label: prf(**c) for label, c in sorted(counts.items())}}
+
+
+def _perturbed(gold: Doc, rng: random.Random) -> Doc:
+    """The gold tokens with the mistakes a tagger makes: a missed entity, a wrong
+    type, a boundary one token off, a spurious one-token entity."""
+    doc = gold_tokens_doc(gold)
+    spans = []
+    for ent in gold.ents:
+        roll = rng.random()
+        if roll < 0.1:
+            continue
+        label = rng.choice(["PER", "LOC", "ORG", "MISC"]) if roll < 0.2 else ent.label_
+        end = min(len(doc), ent.end + 1) if roll > 0.9 else ent.end
+        spans.append(Span(doc, ent.start, end, label))
+    if len(doc) and rng.random() < 0.3:
+        spans.append(Span(doc, start := rng.randrange(len(doc)), start + 1, "MISC"))
+    doc.ents = spacy.util.filter_spans(spans)
+    return doc
+
+
+def test_spacy_scorer_gives_the_old_counts_on_conll_dev(conll_dir: Path) -> None:
+    """On CoNLL-2003's dev documents, with predictions carrying a tagger's kinds of
+    mistakes, spaCy's get_ner_prf (what exact_match uses) gives the figures of the
+    hand-written count it replaced, micro and per type."""
+    import convert
+
+    gold_docs = convert.parse_conll((conll_dir / "eng.testa").read_text(encoding="utf8"), "eng.testa")
+    rng = random.Random(0)
+    predicted_docs = [_perturbed(doc, rng) for doc in gold_docs]
+    old = _counted(gold_docs, predicted_docs)
+    assert 0.7 < old["f"] < 0.95  # the mistakes are there, and not everywhere
+    new = exact_match(gold_docs, predicted_docs)
+    assert list(new["per_type"]) == list(old["per_type"]) == ["LOC", "MISC", "ORG", "PER"]
+    assert [new[k] for k in "prf"] == pytest.approx([old[k] for k in "prf"], rel=1e-12)
+    for label, scores in old["per_type"].items():
+        assert new["per_type"][label] == pytest.approx(scores, rel=1e-12)
+    # and the other way round: perfect predictions score 1.0, none score 0.0
+    assert exact_match(gold_docs, gold_docs)["f"] == pytest.approx(1.0)
+    empty = exact_match(gold_docs, [gold_tokens_doc(d) for d in gold_docs])
+    assert (empty["p"], empty["r"]) == (0.0, 0.0)

@@ -17,7 +17,7 @@ import pytest
 import typer
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from spacy.tokens import Doc
+from spacy.tokens import Doc, DocBin
 from typer.testing import CliRunner
 
 VOCAB = convert.blank_english_vocab()
@@ -62,10 +62,22 @@ def test_carriage_return_inside_a_line_is_refused(content: bytes, line: int, tmp
     assert os.listdir(tmp_path) == ["in.conll"]
 
 
-def test_help_mentions_carriage_returns_and_column_separators() -> None:
+def test_help_on_carriage_returns_and_column_separators_holds(tmp_path: Path) -> None:
+    """What --help says about this module's two subjects, checked on files: a CR-only
+    file is refused, and a no-break space stays inside the word."""
     text = " ".join(run_cli(["--help"]).stdout.split())
-    assert "a carriage return inside a line" in text
-    assert "separated by tabs or spaces" in text
+    assert "a carriage return inside a line (CR-only line ends)" in text
+    cr_only = tmp_path / "cr.conll"
+    cr_only.write_bytes(b"Peter NNP I-NP B-PER\rBlake NNP I-NP I-PER\r")
+    result = run_cli([str(cr_only), str(tmp_path / "cr.spacy")])
+    assert result.exit_code == 1 and "cr.conll:1: carriage return (\\r) inside a line" in result.stderr
+    assert "separated by tabs or spaces (other characters, e.g. a no-break space, belong to the word)" in text
+    nbsp = tmp_path / "nbsp.conll"
+    nbsp.write_bytes("10\xa0000 CD\tI-NP O\nPeter NNP I-NP B-PER\n".encode())
+    result = run_cli([str(nbsp), str(tmp_path / "nbsp.spacy")])
+    assert result.exit_code == 0, result.output
+    (doc,) = DocBin().from_disk(tmp_path / "nbsp.spacy").get_docs(VOCAB)
+    assert words_and_spans(doc) == (["10\xa0000", "Peter"], [(1, 2, "PER")])
 
 
 @pytest.mark.parametrize("space", OTHER_WHITESPACE, ids=[f"U+{ord(c):04X}" for c in OTHER_WHITESPACE])
