@@ -19,10 +19,14 @@ copies the component's modules flat into it (they import each other as
 `from . import name`, which works in any package), sets the requirements to
 the component's declared dependencies (pyproject.toml), and builds the wheel.
 
-The component's `annotate` module ships too, as a command of the package
-(`python -m en_conll03_bilstm_ner.annotate INPUT OUTPUT`, MODEL defaulting to
-the package); `__init__` leaves it out of its imports, or runpy would warn that
-it was imported before it ran.
+The component's `annotate` and `serve` modules ship too, as commands of the
+package (`python -m en_conll03_bilstm_ner.annotate INPUT OUTPUT`,
+`python -m en_conll03_bilstm_ner.serve --port 8000`, MODEL defaulting to the
+package); `__init__` leaves them out of its imports, or runpy would warn that
+they were imported before they ran (and the service's FastAPI would be needed
+to load the pipeline). The service's own requirements are the wheel's `serve`
+extra (`pip install "en_conll03_bilstm_ner-0.1.0-py3-none-any.whl[serve]"`),
+pyproject.toml's optional dependencies of that name.
 
 The packaged `__init__` does not import the shipped modules itself: it asks
 `code_identity.load_component_code` to. spaCy keeps one `bilstm_ner` factory
@@ -55,7 +59,11 @@ from spacy.cli.package import TEMPLATE_INIT, package
 COMPONENT_PACKAGE = "bilstm_ner"
 # Modules that are commands (`python -m <package>.<module>`), not registrations: the
 # package's __init__ does not import them (runpy warns about a module imported before it runs).
-COMMAND_MODULES = {"annotate"}
+COMMAND_MODULES = {"annotate", "serve"}
+# spaCy's setup.py template has no extras: this line is added after its `zip_safe`, and the
+# extras (pyproject.toml's optional dependencies, e.g. `serve`) go into meta.json beside it.
+SETUP_ZIP_SAFE = "        zip_safe=False,\n"
+SETUP_EXTRAS = "        extras_require=meta.get('extras_require', {}),\n"
 
 IMPORT_BLOCK = """
 from .code_identity import load_component_code
@@ -104,9 +112,12 @@ def installed_code() -> Path:
     return Path(spec.origin).parent
 
 
-def declared_dependencies(code_dir: Path, pyproject: Path | None) -> tuple[str, list[str]]:
-    """The component distribution's name and its dependencies: from pyproject.toml
-    (given, or the nearest one above the code), else from the installed metadata."""
+def declared_dependencies(
+    code_dir: Path, pyproject: Path | None
+) -> tuple[str, list[str], dict[str, list[str]]]:
+    """The component distribution's name, its dependencies and its extras: from
+    pyproject.toml (given, or the nearest one above the code), else from the
+    installed metadata."""
     if pyproject is None:
         pyproject = next(
             (d / "pyproject.toml" for d in code_dir.resolve().parents if (d / "pyproject.toml").exists()),
@@ -114,12 +125,18 @@ def declared_dependencies(code_dir: Path, pyproject: Path | None) -> tuple[str, 
         )
     if pyproject is not None:
         project = tomllib.loads(pyproject.read_text(encoding="utf8"))["project"]
-        return project["name"], list(project.get("dependencies", []))
+        extras = {name: list(reqs) for name, reqs in project.get("optional-dependencies", {}).items()}
+        return project["name"], list(project.get("dependencies", [])), extras
     distribution = importlib.metadata.packages_distributions().get(COMPONENT_PACKAGE, [None])[0]
     if distribution is None:
         raise SystemExit(f"no pyproject.toml above {code_dir} and no installed metadata: pass --pyproject")
     requirements = importlib.metadata.requires(distribution) or []
-    return distribution, [r for r in requirements if "extra ==" not in r]
+    extras: dict[str, list[str]] = {}
+    for requirement in requirements:
+        match = re.search(r"""extra\s*==\s*['"]([^'"]+)['"]""", requirement)
+        if match:
+            extras.setdefault(match.group(1), []).append(requirement.split(";", 1)[0].strip())
+    return distribution, [r for r in requirements if "extra ==" not in r], extras
 
 
 def normalize(name: str) -> str:
@@ -152,7 +169,7 @@ def main(
     """Package the pipeline with the component's code and build a wheel."""
     code = code or installed_code()
     files = code_modules(code)
-    own_name, dependencies = declared_dependencies(code, pyproject)
+    own_name, dependencies, extras = declared_dependencies(code, pyproject)
     meta = srsly.read_json(model / "meta.json")
     meta["requirements"] = dependencies
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -181,7 +198,15 @@ def main(
     # points); that distribution is this code, which ships inside the package.
     meta = srsly.read_json(main_path / "meta.json")
     meta["requirements"] = [r for r in meta["requirements"] if requirement_name(r) != normalize(own_name)]
+    meta["extras_require"] = extras
     srsly.write_json(main_path / "meta.json", meta)
+    setup = main_path / "setup.py"
+    setup_text = setup.read_text(encoding="utf8")
+    if SETUP_ZIP_SAFE not in setup_text:
+        raise SystemExit(
+            f"{setup}: spaCy's setup.py template changed; cannot add the extras {sorted(extras)}"
+        )
+    setup.write_text(setup_text.replace(SETUP_ZIP_SAFE, SETUP_ZIP_SAFE + SETUP_EXTRAS), encoding="utf8")
     for path in files:
         shutil.copy(path, package_path / path.name)
     registrations = [p.stem for p in files if p.stem not in COMMAND_MODULES]
