@@ -94,6 +94,13 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds a process has used (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_server(model: str, port: int, extra: Sequence[str], log: IO[str]) -> subprocess.Popen:
     """The service in a process of its own, its output into `log` (a pipe nobody reads
     could fill and stop it)."""
@@ -163,6 +170,8 @@ class Outcome:
     error_examples: list[str] = field(default_factory=list)
     bad_statuses: dict[str, list[int]] = field(default_factory=dict)
     seconds: float = 0.0
+    server_cpu: float = 0.0
+    client_cpu: float = 0.0
 
     def note_error(self, what: str) -> None:
         self.errors += 1
@@ -184,11 +193,14 @@ async def drive(
     soon as its last is answered; with `bad`, every `bad_every`-th is a bad one."""
     outcome = Outcome()
     counter = iter(range(n_requests))
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # one client, and one kept-alive connection, per concurrent caller: as independent callers
+    # would be, and several times cheaper in CPU at 32 than one httpx pool of 32 connections
+    # (whose bookkeeping grows with its size), since the client shares the machine's cores
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     headers = {"content-type": "application/json"}
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as client:
 
-        async def client_loop() -> None:
+    async def client_loop() -> None:
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as client:
             for i in counter:
                 if bad and bad_every and i % bad_every == bad_every - 1:
                     kind, body = bad[(i // bad_every) % len(bad)]
@@ -217,9 +229,19 @@ async def drive(
                 outcome.latencies.append(latency)
                 outcome.words += n_words
 
-        started = time.perf_counter()
-        await asyncio.gather(*(client_loop() for _ in range(concurrency)))
-        outcome.seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(client_loop() for _ in range(concurrency)))
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def measured(pid: int, *args, **kwargs) -> Outcome:
+    """`drive(*args, **kwargs)`, with the CPU seconds the server (process `pid`) and
+    this client used meanwhile."""
+    server, client = cpu_seconds(pid), time.process_time()
+    outcome = asyncio.run(drive(*args, **kwargs))
+    outcome.server_cpu = cpu_seconds(pid) - server
+    outcome.client_cpu = time.process_time() - client
     return outcome
 
 
@@ -238,6 +260,8 @@ def summary(outcome: Outcome, concurrency: int) -> dict[str, Any]:
         "requests_per_second": done / outcome.seconds if outcome.seconds else 0.0,
         "words_per_second": outcome.words / outcome.seconds if outcome.seconds else 0.0,
         "latency_ms": {"p50": p50, "p95": p95, "p99": p99, "max": float(numpy.max(latencies))},
+        "server_cpu_seconds": outcome.server_cpu,
+        "client_cpu_seconds": outcome.client_cpu,
     }
     if outcome.bad_statuses:
         result["bad"] = {
@@ -317,9 +341,9 @@ def run_load_test(
         top = max(concurrencies)
         first = min(memory_checkpoint, memory_requests)
         print(f"memory: {memory_requests:,} requests at concurrency {top} ...", flush=True)
-        head = asyncio.run(drive(url, workload, first, top))
+        head = measured(pid, url, workload, first, top)
         memory[f"after {first:,}"] = rss_mb(pid)
-        tail = asyncio.run(drive(url, workload, memory_requests - first, top, start_index=first))
+        tail = measured(pid, url, workload, memory_requests - first, top, start_index=first)
         memory[f"after {memory_requests:,}"] = rss_mb(pid)
         combined = Outcome(
             latencies=head.latencies + tail.latencies,
@@ -327,18 +351,20 @@ def run_load_test(
             errors=head.errors + tail.errors,
             error_examples=(head.error_examples + tail.error_examples)[:5],
             seconds=head.seconds + tail.seconds,
+            server_cpu=head.server_cpu + tail.server_cpu,
+            client_cpu=head.client_cpu + tail.client_cpu,
         )
         results["memory_run"] = {**summary(combined, top), "rss_mb": memory}
         results["memory_growth"] = memory[f"after {memory_requests:,}"] / memory[f"after {first:,}"] - 1
         results["concurrency"] = []
         for concurrency in concurrencies:
             print(f"concurrency {concurrency}: {requests:,} requests ...", flush=True)
-            outcome = asyncio.run(drive(url, workload, requests, concurrency))
+            outcome = measured(pid, url, workload, requests, concurrency)
             results["concurrency"].append(summary(outcome, concurrency))
         print(f"bad requests: {bad_requests_total:,}, one in {bad_every} bad ...", flush=True)
         bad = bad_requests(max_texts, max_chars, max_body_bytes)
-        outcome = asyncio.run(
-            drive(url, workload, bad_requests_total, bad_concurrency, bad=bad, bad_every=bad_every)
+        outcome = measured(
+            pid, url, workload, bad_requests_total, bad_concurrency, bad=bad, bad_every=bad_every
         )
         results["bad_requests"] = summary(outcome, bad_concurrency)
         healthy = httpx.get(f"{url}/health", timeout=10).status_code == 200
@@ -389,8 +415,11 @@ def to_markdown(results: dict[str, Any], command: str) -> str:
         f"`{s['texts']}` ({s['n_texts']} texts, in turn), {s['words_per_request']:.0f} words on average."
     )
     lines += ["", "## Throughput and latency", ""]
-    lines.append("| clients | requests | requests/s | words/s | p50 ms | p95 ms | p99 ms | max ms | errors |")
-    lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    lines.append(
+        "| clients | requests | requests/s | words/s | p50 ms | p95 ms | p99 ms | max ms | errors "
+        "| server CPU ms/request | client CPU ms/request |"
+    )
+    lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = [*results["concurrency"], {**results["memory_run"], "label": "memory run"}]
     for r in rows:
         lat = r["latency_ms"]
@@ -398,7 +427,10 @@ def to_markdown(results: dict[str, Any], command: str) -> str:
         lines.append(
             f"| {label} | {r['requests']:,} | {r['requests_per_second']:,.1f} | "
             f"{r['words_per_second']:,.0f} | "
-            f"{_ms(lat['p50'])} | {_ms(lat['p95'])} | {_ms(lat['p99'])} | {_ms(lat['max'])} | {r['errors']} |"
+            f"{_ms(lat['p50'])} | {_ms(lat['p95'])} | {_ms(lat['p99'])} | {_ms(lat['max'])} | "
+            f"{r['errors']} | "
+            f"{_ms(1000 * r['server_cpu_seconds'] / max(r['requests'], 1))} | "
+            f"{_ms(1000 * r['client_cpu_seconds'] / max(r['requests'], 1))} |"
         )
     memory = results["memory_run"]["rss_mb"]
     lines += ["", "## Server memory (resident, VmRSS)", ""]
@@ -447,6 +479,9 @@ def main(
     texts_per_request: int = typer.Option(1, help="Texts in each request"),
     bad_requests_total: int = typer.Option(1000, "--bad-requests", help="Requests of the mixed run"),
     bad_every: int = typer.Option(5, help="Every n-th request of the mixed run is bad"),
+    max_texts: int = typer.Option(256, help="The service's --max-texts"),
+    max_chars: int = typer.Option(100_000, help="The service's --max-chars"),
+    max_body_bytes: int = typer.Option(1_000_000, help="The service's --max-body-bytes"),
 ) -> None:
     """Start the service on a free port and measure it under load; write the report."""
     command = shlex.join(["python", *sys.argv])
@@ -460,6 +495,9 @@ def main(
         texts_per_request=texts_per_request,
         bad_requests_total=bad_requests_total,
         bad_every=bad_every,
+        max_texts=max_texts,
+        max_chars=max_chars,
+        max_body_bytes=max_body_bytes,
     )
     results["command"] = command
     report = to_markdown(results, command)
