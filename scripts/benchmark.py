@@ -1,6 +1,7 @@
 """Speed and memory of this pipeline beside spaCy's built-in `ner`, measured in one run.
 
     python scripts/benchmark.py OURS BASELINE TEST_CORPUS [--rounds 5] [--torch-threads 1]
+                                [--busy 0,1,2] [--busy-rounds 3]
 
 - Inference: both pipelines are loaded in one process and run over the same
   test documents with `nlp.pipe` (each pipeline's own batch size; the texts are
@@ -9,6 +10,14 @@
   over rounds; the ratio is ours / baseline. Ours runs with `--torch-threads`
   (default 1: spaCy's ner computes on one core), and again with one torch thread
   per core for reference.
+- Under load: both pipelines at their default settings (torch at its own
+  default of one thread per core, bilstm_ner at its thread policy, one thread
+  unless configured), quiet and with one and with two other busy processes
+  (`--busy 0,1,2`: bounded busy loops, one core each, that the benchmark starts
+  before and stops after each condition), alternating in each condition; ours
+  also on torch's own threads (`torch_threads 0`, as before the policy), and,
+  quiet, with torch already at one thread, which shows what switching torch's
+  setting around each batch costs.
 - spaCy's own `spacy benchmark speed` on each pipeline, as a cross-check.
 - One long document (10k, 30k, 100k tokens by default) per pipeline, each in a
   fresh process: seconds, microseconds per token (flat when time grows
@@ -26,6 +35,7 @@ the cores and the load average before and after.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -35,7 +45,7 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -148,12 +158,32 @@ def machine_info() -> dict[str, Any]:
 
 
 def load(model: str | Path, torch_threads: int):
+    """spacy.load; torch_threads > 0 sets torch and the components' own thread setting
+    (bilstm_ner's `torch_threads`, which it applies around its model call); 0 or less
+    loads the pipeline at its defaults."""
     import spacy
     import torch
 
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)
-    return spacy.load(model)
+    nlp = spacy.load(model)
+    if torch_threads > 0:
+        set_component_threads(nlp, torch_threads)
+    return nlp
+
+
+def set_component_threads(nlp, n_threads: int | None) -> None:
+    """Every component with a `torch_threads` setting (bilstm_ner) computes on n_threads
+    (0: on whatever torch is set to; None: the component's default)."""
+    for _, pipe in nlp.pipeline:
+        if hasattr(pipe, "torch_threads"):
+            pipe.torch_threads = n_threads
+
+
+def component_threads(nlp) -> int | None:
+    """The thread setting of the pipeline's bilstm_ner component(s), None without one."""
+    settings = [pipe.torch_threads for _, pipe in nlp.pipeline if hasattr(pipe, "torch_threads")]
+    return settings[0] if settings else None
 
 
 def corpus_texts(corpus: Path, vocab) -> list[str]:
@@ -200,7 +230,9 @@ def spacy_benchmark_speed(
     model: str | Path, corpus: Path, torch_threads: int, batch_size: int
 ) -> dict | None:
     """`python -m spacy benchmark speed` on one pipeline (30 batches, no shuffling)."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(torch_threads)} if torch_threads > 0 else dict(os.environ)
+    env = dict(os.environ)
+    if torch_threads > 0:
+        env.update({"OMP_NUM_THREADS": str(torch_threads), "BILSTM_NER_TORCH_THREADS": str(torch_threads)})
     command = [sys.executable, "-m", "spacy", "benchmark", "speed", str(model), str(corpus)]
     command += ["--batches", "30", "--batch-size", str(batch_size), "--no-shuffle", "--warmup", "1"]
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -267,6 +299,113 @@ def linearity(scaling: dict[int, dict[str, float]]) -> float | None:
         return None
     sizes = sorted(scaling)
     return scaling[sizes[-1]]["microseconds_per_token"] / scaling[sizes[0]]["microseconds_per_token"]
+
+
+# ---------------------------------------------------------------- under load
+
+# the rows of the under-load table: the pipelines at their defaults, and ours on torch's own threads
+DEFAULTS, SPACY_DEFAULTS, TORCH_OWN = (
+    f"{OURS} (defaults)",
+    f"{BASELINE} (defaults)",
+    f"{OURS}, torch_threads 0",
+)
+# quiet only: ours at its defaults with torch already at one thread (nothing to switch)
+NO_SWITCH = f"{OURS} (defaults, torch already at 1)"
+
+
+def busy_loop(seconds: float) -> None:
+    """Keep one core busy for `seconds` at most: a stand-in for another job on the machine."""
+    deadline = time.monotonic() + seconds
+    spins = 0
+    while time.monotonic() < deadline:
+        spins += 1
+
+
+@contextlib.contextmanager
+def busy_processes(n: int, max_seconds: float = 1800.0) -> Iterator[list]:
+    """`n` processes that each keep a core busy during the block; stopped at its end, and
+    never running longer than `max_seconds` should this process die without stopping them."""
+    context = get_context("spawn")
+    processes = [context.Process(target=busy_loop, args=(max_seconds,), daemon=True) for _ in range(n)]
+    for process in processes:
+        process.start()
+    try:
+        if processes:
+            time.sleep(1.0)  # past their start-up, spinning
+        yield processes
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(10)
+
+
+def under_load(
+    pipelines: dict[str, Any],
+    texts: Sequence[str],
+    busy_counts: Sequence[int],
+    rounds: int,
+    cores: int,
+    torch_own: bool = True,
+) -> dict[str, Any]:
+    """Words/s of both pipelines at their default settings with 0, 1, 2... other busy
+    processes on the machine (started and stopped here), alternating in each condition.
+
+    "Defaults": torch at its own default of one thread per core, and the component
+    at its own thread setting (what `spacy.load` gives a user). With `torch_own`, ours
+    also on torch's threads (torch_threads 0), the behaviour before the thread policy.
+    Quiet, ours also with torch already at one thread: beside the defaults' row (torch
+    at `cores`, so the component switches to one thread and back at every batch) it
+    shows what the switching costs.
+    """
+    import torch
+
+    ours = pipelines[OURS]
+
+    def runner(
+        name: str, torch_setting: int, component_setting: int | None
+    ) -> Callable[[], dict[str, float]]:
+        nlp = pipelines[OURS] if name != SPACY_DEFAULTS else pipelines[BASELINE]
+
+        def run() -> dict[str, float]:
+            torch.set_num_threads(torch_setting)
+            if nlp is ours:
+                set_component_threads(ours, component_setting)  # None: the component's default
+            return time_pipe(nlp, texts, None)
+
+        return run
+
+    conditions: dict[str, Any] = {}
+    for n_busy in busy_counts:
+        runners = {
+            DEFAULTS: runner(DEFAULTS, cores, None),
+            SPACY_DEFAULTS: runner(SPACY_DEFAULTS, cores, None),
+        }
+        if torch_own:
+            runners[TORCH_OWN] = runner(TORCH_OWN, cores, 0)
+        if n_busy == 0:
+            runners[NO_SWITCH] = runner(NO_SWITCH, 1, None)
+        print(f"Under load: {n_busy} busy process(es), {rounds} rounds of {len(runners)} runs")
+        load_before = os.getloadavg()
+        with busy_processes(n_busy) as busy:
+            measured = inference_rounds(runners, rounds)
+            busy_alive = all(process.is_alive() for process in busy)
+        set_component_threads(ours, None)
+        median = {name: stats["words_per_second"]["median"] for name, stats in measured.items()}
+        ratios = {name: median[name] / median[SPACY_DEFAULTS] for name in median if name != SPACY_DEFAULTS}
+        conditions[str(n_busy)] = {
+            "busy_processes": n_busy,
+            "busy_alive_to_the_end": busy_alive,
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
+            "ours_threads": component_threads(ours),
+            "rows": measured,
+            "ratios_to_spacy": ratios,
+        }
+        if n_busy == 0:
+            conditions[str(n_busy)]["switching_cost"] = median[NO_SWITCH] / median[DEFAULTS]
+    torch.set_num_threads(cores)
+    return conditions
 
 
 # ---------------------------------------------------------------- training
@@ -391,7 +530,10 @@ def to_markdown(results: dict[str, Any]) -> str:
     for label, ratio in results["ratios"].items():
         where = "each pipeline's configured batch size" if label == "config" else f"batches of {label} docs"
         text = f"Speed ratio at {where} (median words/s, {OURS} ÷ {BASELINE}): {ratio:.2f}×"
-        lines.append(f"- **{text}** (done when ≥ 1.0×, goal 1.5×)" if label == first else f"- {text}")
+        target = " (issue 22: done when ≥ 2.0×, aim 2.5×, quiet, one thread)"
+        lines.append(f"- **{text}**{target}" if label == first else f"- {text}")
+    if results.get("under_load"):
+        lines += under_load_markdown(results["under_load"], settings, m)
     if results.get("spacy_benchmark_speed"):
         lines += ["", "`spacy benchmark speed` (spaCy's own tool, run separately as a cross-check):", ""]
         lines.append("| pipeline | mean words/s | 95% CI | command |")
@@ -401,7 +543,7 @@ def to_markdown(results: dict[str, Any]) -> str:
                 lines.append(
                     f"| {name} | {_n(r['mean'])} | {_n(r['ci_low'])}–{_n(r['ci_high'])} | `{r['command']}` |"
                 )
-    if results.get("scaling"):
+    if any(results.get("scaling", {}).values()):
         lines += ["", "## One long document", ""]
         lines.append("| pipeline | tokens | seconds | µs per token | peak RSS MB | + over loaded MB |")
         lines.append("|---|---:|---:|---:|---:|---:|")
@@ -437,6 +579,46 @@ def to_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def under_load_markdown(conditions: dict[str, Any], settings: dict[str, Any], m: dict[str, Any]) -> list[str]:
+    """The under-load section: one row per number of busy processes."""
+    lines = ["", "## Under load: the default settings with other busy processes", ""]
+    lines.append(
+        f"Both pipelines as `spacy.load` gives them (torch at its default, {m['usable_cores']} threads on "
+        f"this machine; bilstm_ner at its own thread setting), {settings['busy_rounds']} rounds alternating "
+        "in each condition; the busy processes are loops this benchmark starts before and stops after "
+        "each condition, one core each, besides whatever else ran on the machine (see the load averages)."
+    )
+    lines.append("")
+    lines.append(
+        f"| other busy processes | {OURS} words/s (defaults) | {BASELINE} words/s | ratio "
+        f"| {OURS} on torch's threads (torch_threads 0) | ratio | load average before → after |"
+    )
+    lines.append("|---:|---:|---:|---:|---:|---:|---|")
+    for condition in conditions.values():
+        rows, ratios = condition["rows"], condition["ratios_to_spacy"]
+        own = rows.get(TORCH_OWN)
+        own_cells = f"{_n(own['words_per_second']['median'])} | {ratios[TORCH_OWN]:.2f}×" if own else "– | –"
+        lines.append(
+            f"| {condition['busy_processes']} | {_n(rows[DEFAULTS]['words_per_second']['median'])} "
+            f"| {_n(rows[SPACY_DEFAULTS]['words_per_second']['median'])} | **{ratios[DEFAULTS]:.2f}×** "
+            f"| {own_cells} | {_load(condition['load_average_before'][:1])} → "
+            f"{_load(condition['load_average_after'][:1])} |"
+        )
+    quiet = conditions.get("0")
+    lines.append("")
+    lines.append(
+        f"bilstm_ner computed on {next(iter(conditions.values()))['ours_threads']} torch thread(s) at its "
+        "defaults (`torch_threads`, `BILSTM_NER_TORCH_THREADS`)."
+    )
+    if quiet and "switching_cost" in quiet:
+        lines.append(
+            "Switching torch's threads around each batch: ours at its defaults with torch already at one "
+            f"thread (nothing to switch) ÷ with torch at {m['usable_cores']} (a switch and a restore per "
+            f"batch): {quiet['switching_cost']:.3f} (1 = no cost)."
+        )
+    return lines
+
+
 def _load(load: Sequence[float] | None) -> str:
     return "–" if not load else ", ".join(f"{x:.2f}" for x in load)
 
@@ -462,6 +644,9 @@ def run_benchmark(
     train_rounds: int = 3,
     train_steps: int = 10,
     config_overrides: dict[str, dict[str, Any]] | None = None,
+    busy_counts: Sequence[int] = (0, 1, 2),
+    busy_rounds: int = 3,
+    busy_torch_own: bool = True,
 ) -> dict[str, Any]:
     """Every measurement; see the module docstring."""
     import torch
@@ -476,6 +661,7 @@ def run_benchmark(
     def runner(name: str, batch_size: int, n_threads: int) -> Callable[[], dict[str, float]]:
         def run() -> dict[str, float]:
             torch.set_num_threads(n_threads)
+            set_component_threads(pipelines[name], n_threads)
             return time_pipe(pipelines[name], texts, batch_size or None)
 
         return run
@@ -510,7 +696,12 @@ def run_benchmark(
         "sizes": list(sizes),
         "train_rounds": train_rounds,
         "train_steps": train_steps,
+        "busy_rounds": busy_rounds,
     }
+    if busy_counts:
+        results["under_load"] = under_load(
+            pipelines, texts, busy_counts, busy_rounds, cores, torch_own=busy_torch_own
+        )
     pipelines.clear()
     gc.collect()
 
@@ -559,6 +750,11 @@ def main(
     train_corpus: Path = typer.Option(Path("corpus/train.spacy")),
     train_rounds: int = typer.Option(3, help="Training rounds per pipeline"),
     train_steps: int = typer.Option(10, help="Update steps per training round; 0 skips training"),
+    busy: str = typer.Option(
+        "0,1,2", help="Other busy processes for the under-load comparison at default settings; '' skips it"
+    ),
+    busy_rounds: int = typer.Option(3, help="Rounds per pipeline in each under-load condition"),
+    busy_torch_own: bool = typer.Option(True, help="Under load, also time ours on torch's own threads"),
 ) -> None:
     """Measure both pipelines side by side; write the report and its JSON."""
     results = run_benchmark(
@@ -576,6 +772,9 @@ def main(
         train_corpus=train_corpus,
         train_rounds=train_rounds,
         train_steps=train_steps,
+        busy_counts=[int(b) for b in busy.split(",") if b.strip()],
+        busy_rounds=busy_rounds,
+        busy_torch_own=busy_torch_own,
     )
     write_report(results, output)
 

@@ -32,6 +32,12 @@ The component's `annotate` module ships too, as a command of the package
 the package); `__init__` leaves it out of its imports, or runpy would warn that
 it was imported before it ran.
 
+The component's `serve` module ships too, as a command of the package
+(`python -m en_conll03_bilstm_ner.serve --port 8000`); its requirements are the
+wheel's `serve` extra (`pip install "en_conll03_bilstm_ner-0.1.0-py3-none-any.whl[serve]"`),
+pyproject.toml's optional dependencies of that name. A pipeline whose config reads a
+transformer (the accurate one) requires the `transformer` extra's packages outright.
+
 The packaged `__init__` does not import the shipped modules itself: it asks
 `code_identity.load_component_code` to. spaCy keeps one `bilstm_ner` factory
 per process, so the first pipeline loaded registers it from its copy of the
@@ -64,7 +70,11 @@ from wheel_meta import data_source, describe, read_test_scores, transformer_sour
 COMPONENT_PACKAGE = "bilstm_ner"
 # Modules that are commands (`python -m <package>.<module>`), not registrations: the
 # package's __init__ does not import them (runpy warns about a module imported before it runs).
-COMMAND_MODULES = {"annotate"}
+COMMAND_MODULES = {"annotate", "serve"}
+# spaCy's setup.py template has no extras: this line is added after its `zip_safe`, and the
+# extras (pyproject.toml's optional dependencies, e.g. `serve`) go into meta.json beside it.
+SETUP_ZIP_SAFE = "        zip_safe=False,\n"
+SETUP_EXTRAS = "        extras_require=meta.get('extras_require', {}),\n"
 
 IMPORT_BLOCK = """
 from .code_identity import load_component_code
@@ -134,31 +144,32 @@ def code_license(pyproject: Path | None) -> str:
     return str(declared) if declared else "not stated"
 
 
-def declared_dependencies(code_dir: Path, pyproject: Path | None) -> tuple[str, list[str]]:
-    """The component distribution's name and its dependencies: from pyproject.toml
-    (given, or the nearest one above the code), else from the installed metadata."""
+def declared_dependencies(
+    code_dir: Path, pyproject: Path | None
+) -> tuple[str, list[str], dict[str, list[str]]]:
+    """The component distribution's name, its dependencies and its extras: from
+    pyproject.toml (given, or the nearest one above the code), else from the
+    installed metadata."""
     pyproject = find_pyproject(code_dir, pyproject)
     if pyproject is not None:
         project = tomllib.loads(pyproject.read_text(encoding="utf8"))["project"]
-        return project["name"], list(project.get("dependencies", []))
+        extras = {name: list(reqs) for name, reqs in project.get("optional-dependencies", {}).items()}
+        return project["name"], list(project.get("dependencies", [])), extras
     distribution = importlib.metadata.packages_distributions().get(COMPONENT_PACKAGE, [None])[0]
     if distribution is None:
         raise SystemExit(f"no pyproject.toml above {code_dir} and no installed metadata: pass --pyproject")
     requirements = importlib.metadata.requires(distribution) or []
-    return distribution, [r for r in requirements if "extra ==" not in r]
+    extras: dict[str, list[str]] = {}
+    for requirement in requirements:
+        match = re.search(r"""extra\s*==\s*['"]([^'"]+)['"]""", requirement)
+        if match:
+            extras.setdefault(match.group(1), []).append(requirement.split(";", 1)[0].strip())
+    return distribution, [r for r in requirements if "extra ==" not in r], extras
 
 
 # the pyproject extra a pipeline with a transformer (its config names this layer) needs
 TRANSFORMER_EXTRA = "transformer"
 TRANSFORMER_LAYER = "bilstm_ner.TransformerContext.v1"
-
-
-def extra_dependencies(pyproject: Path | None, extra: str) -> list[str]:
-    """The dependencies of one optional extra of the component's pyproject.toml."""
-    if pyproject is None:
-        return []
-    project = tomllib.loads(pyproject.read_text(encoding="utf8"))["project"]
-    return list(project.get("optional-dependencies", {}).get(extra, []))
 
 
 def normalize(name: str) -> str:
@@ -210,10 +221,10 @@ def main(
     describes it: description, licences, sources and test scores (scripts/wheel_meta.py)."""
     code = code or installed_code()
     files = code_modules(code)
-    own_name, dependencies = declared_dependencies(code, pyproject)
+    own_name, dependencies, extras = declared_dependencies(code, pyproject)
     pyproject = find_pyproject(code, pyproject)
     if TRANSFORMER_LAYER in (model / "config.cfg").read_text(encoding="utf8"):  # the accurate pipeline
-        dependencies += extra_dependencies(pyproject, TRANSFORMER_EXTRA)
+        dependencies += extras.get(TRANSFORMER_EXTRA, [])
     meta = srsly.read_json(model / "meta.json")
     meta["requirements"] = dependencies
     lang = meta["lang"]
@@ -254,12 +265,20 @@ def main(
     # points); that distribution is this code, which ships inside the package.
     meta = srsly.read_json(main_path / "meta.json")
     meta["requirements"] = [r for r in meta["requirements"] if requirement_name(r) != normalize(own_name)]
+    meta["extras_require"] = extras
     srsly.write_json(main_path / "meta.json", meta)
     # the code's licence text and the sources' terms, which setuptools puts into the
     # wheel's .dist-info (its default license_files: LICEN[CS]E*)
     if pyproject is not None and (pyproject.parent / "LICENSE").is_file():
         shutil.copy(pyproject.parent / "LICENSE", main_path / "LICENSE")
     (main_path / "LICENSES_SOURCES").write_text(licenses_sources(meta["sources"]), encoding="utf8")
+    setup = main_path / "setup.py"
+    setup_text = setup.read_text(encoding="utf8")
+    if SETUP_ZIP_SAFE not in setup_text:
+        raise SystemExit(
+            f"{setup}: spaCy's setup.py template changed; cannot add the extras {sorted(extras)}"
+        )
+    setup.write_text(setup_text.replace(SETUP_ZIP_SAFE, SETUP_ZIP_SAFE + SETUP_EXTRAS), encoding="utf8")
     for path in files:
         shutil.copy(path, package_path / path.name)
     registrations = [p.stem for p in files if p.stem not in COMMAND_MODULES]

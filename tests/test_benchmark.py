@@ -1,5 +1,8 @@
 """The benchmark's measuring helpers: what goes first, what is parsed, what is linear."""
 
+import os
+import time
+
 import pytest
 from benchmark import (
     alternation,
@@ -61,3 +64,66 @@ def test_peak_memory_sees_an_allocation_after_a_reset() -> None:
     block = bytearray(64 * 2**20)
     block[::4096] = b"x" * len(block[::4096])
     assert before + 32 <= peak_rss_mb() < left_over - 128
+
+
+def test_busy_processes_run_during_the_block_and_stop_after() -> None:
+    from benchmark import busy_processes
+
+    with busy_processes(2, max_seconds=60) as processes:
+        assert len(processes) == 2 and all(p.is_alive() for p in processes)
+        time.sleep(0.5)
+        cpu = [process_cpu_seconds(p.pid) for p in processes]
+    assert all(not p.is_alive() for p in processes)
+    assert all(seconds > 0.2 for seconds in cpu), cpu  # they were spinning, not sleeping
+    with busy_processes(0) as none:
+        assert none == []
+
+
+def test_a_busy_loop_is_bounded() -> None:
+    from benchmark import busy_loop
+
+    started = time.monotonic()
+    busy_loop(0.2)
+    assert 0.2 <= time.monotonic() - started < 5
+
+
+def process_cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_under_load_compares_the_defaults_and_measures_the_switching(
+    make_tiny_nlp, tiny_examples, train_tiny
+) -> None:
+    import spacy
+    import torch
+    from benchmark import BASELINE, DEFAULTS, NO_SWITCH, OURS, SPACY_DEFAULTS, TORCH_OWN, under_load
+
+    ours = make_tiny_nlp()
+    train_tiny(ours, tiny_examples(ours), steps=5)
+    baseline = spacy.blank("en")
+    baseline.add_pipe("ner")
+    baseline.initialize(lambda: tiny_examples(baseline))
+    texts = ["John Smith lives in New York .", "Paris is the capital of France ."] * 10
+    seen: list[int] = []
+    real = ours.get_pipe("ner").model_scores
+
+    def spy(docs):
+        seen.append(torch.get_num_threads())
+        return real(docs)
+
+    ours.get_pipe("ner").model_scores = spy
+    previous = torch.get_num_threads()
+    try:
+        conditions = under_load({OURS: ours, BASELINE: baseline}, texts, [0, 1], rounds=1, cores=2)
+    finally:
+        torch.set_num_threads(previous)
+    assert list(conditions) == ["0", "1"]
+    quiet, busy = conditions["0"], conditions["1"]
+    assert set(quiet["rows"]) == {DEFAULTS, SPACY_DEFAULTS, TORCH_OWN, NO_SWITCH}
+    assert set(busy["rows"]) == {DEFAULTS, SPACY_DEFAULTS, TORCH_OWN}
+    assert busy["busy_alive_to_the_end"] and quiet["ours_threads"] == 1
+    assert quiet["switching_cost"] > 0 and quiet["ratios_to_spacy"][DEFAULTS] > 0
+    # the defaults computed on one thread, torch_threads 0 on torch's two
+    assert set(seen) == {1, 2}

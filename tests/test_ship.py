@@ -478,9 +478,44 @@ def test_wheel_carries_the_code_and_declares_torch_not_the_project(wheel: Path) 
     modules = {Path(n).name for n in names if n.startswith("en_tiny_ship/") and n.count("/") == 1}
     shipped = {p.name for p in (REPO / "components" / "bilstm_ner").glob("*.py")}
     assert shipped - {"__init__.py"} <= modules
-    requirements = {requirement_name(r) for r in wheel_requirements(wheel)}
+    requirements = {requirement_name(r) for r in wheel_requirements(wheel) if "extra ==" not in r}
     assert {"spacy", "torch", "thinc"} <= requirements
     assert "bilstm-ner" not in requirements
+    assert not {"fastapi", "uvicorn"} & requirements  # the service's are an extra, not needed to load
+    serve_extra = {requirement_name(r) for r in wheel_requirements(wheel) if 'extra == "serve"' in r}
+    assert serve_extra == {"fastapi", "uvicorn"}
+
+
+def test_wheel_serves_over_http_without_the_project(wheel: Path, tmp_path: Path) -> None:
+    """`python -m en_tiny_ship.serve --port P` (MODEL: the package) in a site without
+    the project's package: /health, then /ents with the package's entities."""
+    import httpx
+    from load_test import free_port, wait_until_healthy
+
+    python = isolated_site(tmp_path)
+    target = install_target(wheel, tmp_path)
+    port = free_port()
+    server = subprocess.Popen(
+        [str(python), "-m", "en_tiny_ship.serve", "--port", str(port)],
+        cwd="/",
+        env={"PYTHONPATH": str(target), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}", server, timeout=120)
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/ents", json={"texts": ["John Smith lives in New York ."]}
+        )
+        assert response.status_code == 200
+        (doc,) = response.json()["docs"]
+        assert doc["ents"], "the tiny model finds its training entities"
+        assert all(doc["text"][e["start"] : e["end"]] == e["text"] for e in doc["ents"])
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=60)
+    assert "en_tiny_ship loaded" in output and "RuntimeWarning" not in output
 
 
 def isolated_site(tmp_path: Path) -> Path:

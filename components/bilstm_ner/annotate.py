@@ -32,7 +32,8 @@ the end, so a failed run leaves no partial output (stdout excepted). The input
 is read and written in chunks of `--batch-size` lines, so memory does not grow
 with the number of lines. `--n-process N` runs N worker processes, started
 with `spawn` (a forked child can deadlock in torch's OpenMP pool, pytorch
-#17199), each loading the pipeline once and using one torch thread.
+#17199), each loading the pipeline once. The component computes on one torch
+thread by default, in one process or many (`--torch-threads N` says otherwise).
 `--engine ray` runs the same annotation on Ray Data: the pipeline is loaded
 once per actor (`map_batches` with `--n-process` actors); `ray.init()` joins
 the cluster named by RAY_ADDRESS, or starts a local one.
@@ -219,15 +220,23 @@ def annotate_lines(nlp, lines: list[str], input_format: str, batch_size: int) ->
     return records, errors
 
 
-def load_pipeline(model: str, torch_threads: int):
-    """spacy.load, after pinning torch's threads (0: torch's default)."""
+def load_pipeline(model: str, torch_threads: int = -1):
+    """spacy.load; torch_threads -1 leaves each component's own thread policy (one
+    torch thread for bilstm_ner, unless its config or BILSTM_NER_TORCH_THREADS
+    says otherwise); N > 0 sets torch and every component with a `torch_threads`
+    setting to N; 0 tells those components to use torch's own setting."""
     import spacy
 
     if torch_threads > 0:
         import torch
 
         torch.set_num_threads(torch_threads)
-    return spacy.load(model)
+    nlp = spacy.load(model)
+    if torch_threads >= 0:
+        for _, pipe in nlp.pipeline:
+            if hasattr(pipe, "torch_threads"):
+                pipe.torch_threads = torch_threads
+    return nlp
 
 
 # ---------------------------------------------------------------- engines
@@ -468,8 +477,9 @@ def annotate(
     """Annotate INPUT into OUTPUT, one output line per input line; returns the number of
     lines written.
 
-    torch_threads: per process; -1 means torch's default with one local
-    process and 1 per worker otherwise; 0 always means torch's default.
+    torch_threads: per process; -1 leaves the component's own setting (one torch
+    thread unless its config or BILSTM_NER_TORCH_THREADS says otherwise); N > 0 sets
+    it (and torch) to N; 0 means torch's own setting.
     skip_bad_lines: write a bad jsonl line with "ents": [] and "error", and report it on
     stderr; without it, a bad line raises BadLineError and no output file is written.
     """
@@ -479,8 +489,6 @@ def annotate(
         raise typer.BadParameter(f"--engine must be local or ray, got {engine!r}")
     if n_process < 1 or batch_size < 1:
         raise typer.BadParameter("--n-process and --batch-size must be at least 1")
-    if torch_threads < 0:
-        torch_threads = 0 if (engine == "local" and n_process == 1) else 1
     if output_format == "auto":
         output_format = "text" if output_path == "-" and sys.stdout.isatty() else "jsonl"
     if output_format not in ("jsonl", "text"):
@@ -577,7 +585,10 @@ def cli(
     ),
     input_format: str = typer.Option("auto", "--input-format", help="txt, jsonl, or auto (from the name)"),
     torch_threads: int = typer.Option(
-        -1, "--torch-threads", help="torch threads per process; -1: default alone, 1 per worker"
+        -1,
+        "--torch-threads",
+        help="torch threads per process; -1: the component's own (1 unless BILSTM_NER_TORCH_THREADS); "
+        "0: torch's default",
     ),
     skip_bad_lines: bool = typer.Option(
         False,

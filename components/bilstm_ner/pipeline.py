@@ -32,6 +32,7 @@ from .errors import ComponentLoadError, CorruptWeightsError, IncompatibleWeights
 from .lattice import BILUOLattice, span_probabilities
 from .streaming import can_stream, stream_scores
 from .tag_scheme import OUTSIDE, biluo_tag_names, tag_index
+from .torch_threads import limited_torch_threads, resolve_torch_threads
 
 FACTORY = "bilstm_ner"
 OBJECTIVES = ("crf", "softmax")
@@ -70,6 +71,7 @@ if not Span.has_extension(CONFIDENCE):
         "model": DEFAULT_MODEL,
         "objective": "crf",
         "scorer": {"@scorers": "bilstm_ner.entity_scorer.v1"},
+        "torch_threads": None,
     },
     default_score_weights={
         "ents_f": 1.0,
@@ -85,14 +87,20 @@ def make_bilstm_ner(
     model: Model[list[Doc], list[Floats2d]],
     objective: str,
     scorer: Callable | None,
+    torch_threads: int | None,
 ) -> "BiLSTMEntityRecognizer":
     """Create a BiLSTM entity recognizer (factory "bilstm_ner").
 
     objective: "crf" trains on whole tag sequences (normalised over valid BILUO
     paths) and gives exact span probabilities as confidences; "softmax" trains
     each token's tag on its own.
+    torch_threads: torch threads at inference (see torch_threads.py); null:
+    BILSTM_NER_TORCH_THREADS, else 1; 0: torch's own setting. A run-time
+    setting: it changes no weight, and is not read in training.
     """
-    return BiLSTMEntityRecognizer(nlp.vocab, model, name, objective=objective, scorer=scorer)
+    return BiLSTMEntityRecognizer(
+        nlp.vocab, model, name, objective=objective, scorer=scorer, torch_threads=torch_threads
+    )
 
 
 def token_slices(docs: Sequence[Doc], max_tokens: int) -> Iterable[list[Doc]]:
@@ -130,6 +138,7 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         *,
         objective: str = "crf",
         scorer: Callable | None = None,
+        torch_threads: int | None = None,
     ) -> None:
         self.vocab = vocab
         self.model = model
@@ -138,6 +147,7 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         if objective not in OBJECTIVES:
             raise ValueError(f"[{name}] objective must be one of {OBJECTIVES}, got {objective!r}")
         self.objective = objective
+        self.torch_threads = torch_threads  # type: ignore[assignment]  # resolved by the setter
         self.cfg: dict[str, Any] = {"labels": [], "temperature": DEFAULT_TEMPERATURE}
         self._decoder: ConstrainedDecoder | None = None
         self._lattice: BILUOLattice | None = None
@@ -146,6 +156,20 @@ class BiLSTMEntityRecognizer(TrainablePipe):
     def labels(self) -> tuple[str, ...]:
         """The entity types (PER, LOC, ...), not the tags of the scheme."""
         return tuple(self.cfg["labels"])
+
+    @property
+    def torch_threads(self) -> int:
+        """torch threads `predict` computes on, set around the model call only and
+        restored after; 0: whatever torch is set to (see torch_threads.py)."""
+        return self._torch_threads
+
+    @torch_threads.setter
+    def torch_threads(self, value: int | None) -> None:
+        """A number >= 0, or None for BILSTM_NER_TORCH_THREADS, else 1."""
+        try:
+            self._torch_threads = resolve_torch_threads(value)
+        except ValueError as err:
+            raise ValueError(f"[{self.name}] {err}") from err
 
     @property
     def label_data(self) -> list[str]:
@@ -176,7 +200,8 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         docs = list(docs)
         if not any(len(doc) for doc in docs):
             return [EntityPrediction([], numpy.zeros((0,), dtype="float32")) for _ in docs]
-        scores = self.model_scores(docs)
+        with limited_torch_threads(self.torch_threads):
+            scores = self.model_scores(docs)
         tag_names = self.tag_names
         scores = [
             within_sentences(s, doc.to_array(SENT_START) == 1, tag_names)

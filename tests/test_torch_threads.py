@@ -1,0 +1,158 @@
+"""The thread policy: where the number comes from, that predict computes on it,
+and that torch's own setting is back after every call (issue 22, item 1)."""
+
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import spacy
+import torch
+from bilstm_ner import torch_threads as policy
+from bilstm_ner.pipeline import BiLSTMEntityRecognizer
+from bilstm_ner.torch_threads import ENV_VAR, limited_torch_threads, resolve_torch_threads
+from spacy.language import Language
+from spacy.training import Example
+
+
+@pytest.fixture
+def torch_at_two() -> Iterator[None]:
+    """torch set to 2 threads for the test (as a user's own setting would be),
+    whatever OMP_NUM_THREADS the tests run with; the previous setting after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def model_dir(
+    tmp_path_factory,
+    make_tiny_nlp: Callable[..., Language],
+    tiny_examples: Callable[[Language], list[Example]],
+    train_tiny: Callable[..., Language],
+) -> Path:
+    path = tmp_path_factory.mktemp("threads") / "model"
+    nlp = make_tiny_nlp()
+    train_tiny(nlp, tiny_examples(nlp), steps=30).to_disk(path)
+    return path
+
+
+def threads_inside_predict(ner: BiLSTMEntityRecognizer, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that gets torch's thread count each time the model is called."""
+    seen: list[int] = []
+    real = ner.model_scores
+
+    def spy(docs):
+        seen.append(torch.get_num_threads())
+        return real(docs)
+
+    monkeypatch.setattr(ner, "model_scores", spy)
+    return seen
+
+
+def test_the_number_comes_from_the_setting_then_the_environment_then_one() -> None:
+    assert resolve_torch_threads(None, {}) == 1
+    assert resolve_torch_threads(None, {ENV_VAR: " 3 "}) == 3
+    assert resolve_torch_threads(None, {ENV_VAR: ""}) == 1
+    assert resolve_torch_threads(2, {ENV_VAR: "3"}) == 2  # the component's own setting wins
+    assert resolve_torch_threads(0, {}) == 0
+    for bad in ("two", "-1", "1.5"):
+        with pytest.raises(ValueError, match=ENV_VAR):
+            resolve_torch_threads(None, {ENV_VAR: bad})
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="torch_threads must be a whole number"):
+            resolve_torch_threads(bad, {})
+
+
+def test_the_block_sets_and_restores_torch_even_on_an_error(torch_at_two: None) -> None:
+    with limited_torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2
+    with pytest.raises(RuntimeError, match="inside"):
+        with limited_torch_threads(1):
+            raise RuntimeError("inside")
+    assert torch.get_num_threads() == 2
+    with limited_torch_threads(0):
+        assert torch.get_num_threads() == 2  # 0: torch's own setting, untouched
+
+
+def test_the_first_change_is_logged_once(torch_at_two: None, monkeypatch, caplog) -> None:
+    monkeypatch.setattr(policy, "_announced", False)
+    with caplog.at_level(logging.INFO, logger="bilstm_ner"):
+        for _ in range(3):
+            with limited_torch_threads(1):
+                pass
+    messages = [r.getMessage() for r in caplog.records if r.name == "bilstm_ner"]
+    assert len(messages) == 1
+    assert "1 torch thread" in messages[0] and "set to 2" in messages[0] and ENV_VAR in messages[0]
+
+
+def test_predict_computes_on_one_thread_by_default_and_gives_torch_back(
+    model_dir: Path, torch_at_two: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    nlp = spacy.load(model_dir)
+    ner = nlp.get_pipe("ner")
+    assert ner.torch_threads == 1
+    seen = threads_inside_predict(ner, monkeypatch)
+    docs = list(nlp.pipe(["John Smith lives in Paris .", "Acme Corp rose ."] * 3, batch_size=2))
+    assert seen == [1, 1, 1]
+    assert torch.get_num_threads() == 2
+    assert any(doc.ents for doc in docs)
+
+
+def test_config_and_environment_change_it(
+    model_dir: Path, torch_at_two: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_VAR, "2")
+    torch.set_num_threads(1)
+    from_env = spacy.load(model_dir)
+    assert from_env.get_pipe("ner").torch_threads == 2
+    seen = threads_inside_predict(from_env.get_pipe("ner"), monkeypatch)
+    from_env("Paris is big .")
+    assert seen == [2] and torch.get_num_threads() == 1
+    # the config's setting wins over the environment; 0 keeps torch's own setting
+    own = spacy.load(model_dir, config={"components": {"ner": {"torch_threads": 0}}})
+    ner = own.get_pipe("ner")
+    assert ner.torch_threads == 0
+    seen = threads_inside_predict(ner, monkeypatch)
+    own("Paris is big .")
+    assert seen == [1]
+    ner.torch_threads = 2
+    own("Paris is big .")
+    assert seen == [1, 2] and torch.get_num_threads() == 1
+    with pytest.raises(ValueError, match=r"\[ner\] torch_threads must be"):
+        ner.torch_threads = -2
+    monkeypatch.setenv(ENV_VAR, "many")
+    with pytest.raises(ValueError, match=ENV_VAR):
+        spacy.load(model_dir)
+
+
+def test_a_pipeline_saved_before_the_setting_loads_with_the_default(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    old = tmp_path / "old"
+    spacy.load(model_dir).to_disk(old)
+    config = (old / "config.cfg").read_text(encoding="utf8")
+    assert "torch_threads = null" in config
+    (old / "config.cfg").write_text(config.replace("torch_threads = null\n", ""), encoding="utf8")
+    assert spacy.load(old).get_pipe("ner").torch_threads == 1
+
+
+def test_the_same_entities_on_one_and_two_threads(model_dir: Path, torch_at_two: None) -> None:
+    texts = [
+        "John Smith lives in New York and works for Acme Corp .",
+        "Mary Jones met Peter Brown in Berlin .",
+    ]
+    results = {}
+    for n in (1, 2):
+        nlp = spacy.load(model_dir, config={"components": {"ner": {"torch_threads": n}}})
+        results[n] = [
+            [(e.start, e.end, e.label_, e._.confidence) for e in doc.ents] for doc in nlp.pipe(texts)
+        ]
+    assert results[1] and any(results[1])
+    for one, two in zip(results[1], results[2], strict=True):
+        assert [e[:3] for e in one] == [e[:3] for e in two]
+        assert [e[3] for e in one] == pytest.approx([e[3] for e in two], abs=1e-5)
