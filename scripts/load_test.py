@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import platform
 import shlex
 import signal
 import socket
@@ -278,13 +277,11 @@ def summary(outcome: Outcome, concurrency: int) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
+    """What the figures were measured on: the CPU, cores and Python of benchmark.machine_info."""
+    from benchmark import machine_info
+
+    info = machine_info()
+    return {"cpu": info["cpu"], "cores": info["cores"], "python": info["python"]}
 
 
 def uptime() -> str:

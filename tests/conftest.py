@@ -175,3 +175,14 @@ def tiny_transformer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The folder of a tiny random BERT and its tokenizer (max 64 positions), which
     the accurate pipeline's context layer reads as it reads all-MiniLM-L6-v2."""
     return _write_tiny_transformer(tmp_path_factory.mktemp("tiny_transformer"))
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A pipeline folder of the tiny model (doc memory on) trained on the shared
+    sentences, saved once per session for every module that loads one from disk
+    (annotate, serve, load test, threads)."""
+    path = tmp_path_factory.mktemp("tiny") / "model"
+    nlp = _new_nlp()
+    _train(nlp, _make_examples(nlp), learn_rate=0.01, steps=40).to_disk(path)
+    return path

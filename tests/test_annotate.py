@@ -10,7 +10,6 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
 
@@ -18,8 +17,6 @@ import pytest
 import spacy
 from bilstm_ner import annotate as annotate_module
 from bilstm_ner.annotate import annotate, drop_ray_file_ends, iter_lines, parse_lines, ray_row_lines
-from spacy.language import Language
-from spacy.training import Example
 
 REPO = Path(__file__).resolve().parent.parent
 TEXTS = [
@@ -33,19 +30,6 @@ TEXTS = [
     "Paris",
 ] * 3
 
-
-@pytest.fixture(scope="module")
-def model_dir(
-    tmp_path_factory,
-    make_tiny_nlp: Callable[..., Language],
-    tiny_examples: Callable[[Language], list[Example]],
-    train_tiny: Callable[..., Language],
-) -> Path:
-    """The shared tiny model (doc memory on), trained on the shared sentences."""
-    path = tmp_path_factory.mktemp("tiny") / "model"
-    nlp = make_tiny_nlp()
-    train_tiny(nlp, tiny_examples(nlp), learn_rate=0.01, steps=40).to_disk(path)
-    return path
 
 
 @pytest.fixture(scope="module")

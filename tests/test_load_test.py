@@ -5,28 +5,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from load_test import Outcome, Workload, bad_requests, summary
-from spacy.language import Language
-from spacy.training import Example
 
 REPO = Path(__file__).resolve().parent.parent
 
-
-@pytest.fixture(scope="module")
-def model_dir(
-    tmp_path_factory,
-    make_tiny_nlp: Callable[..., Language],
-    tiny_examples: Callable[[Language], list[Example]],
-    train_tiny: Callable[..., Language],
-) -> Path:
-    path = tmp_path_factory.mktemp("load") / "model"
-    nlp = make_tiny_nlp()
-    train_tiny(nlp, tiny_examples(nlp), steps=20).to_disk(path)
-    return path
 
 
 def test_requests_take_the_texts_in_turn() -> None:

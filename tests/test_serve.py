@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,7 +23,6 @@ from bilstm_ner.serve import MicroBatcher, ServiceSettings, create_app
 from fastapi.testclient import TestClient
 from load_test import free_port, wait_until_healthy
 from spacy.language import Language
-from spacy.training import Example
 
 REPO = Path(__file__).resolve().parent.parent
 TEXTS = [
@@ -34,18 +33,6 @@ TEXTS = [
 ]
 LIMITS = {"max_body_bytes": 4000, "max_texts": 6, "max_chars": 300}
 
-
-@pytest.fixture(scope="module")
-def model_dir(
-    tmp_path_factory,
-    make_tiny_nlp: Callable[..., Language],
-    tiny_examples: Callable[[Language], list[Example]],
-    train_tiny: Callable[..., Language],
-) -> Path:
-    path = tmp_path_factory.mktemp("serve") / "model"
-    nlp = make_tiny_nlp()
-    train_tiny(nlp, tiny_examples(nlp), steps=40).to_disk(path)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 and that torch's own setting is back after every call (issue 22, item 1)."""
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,8 +11,6 @@ import torch
 from bilstm_ner import torch_threads as policy
 from bilstm_ner.pipeline import BiLSTMEntityRecognizer
 from bilstm_ner.torch_threads import ENV_VAR, limited_torch_threads, resolve_torch_threads
-from spacy.language import Language
-from spacy.training import Example
 
 
 @pytest.fixture
@@ -24,18 +22,6 @@ def torch_at_two() -> Iterator[None]:
     yield
     torch.set_num_threads(previous)
 
-
-@pytest.fixture(scope="module")
-def model_dir(
-    tmp_path_factory,
-    make_tiny_nlp: Callable[..., Language],
-    tiny_examples: Callable[[Language], list[Example]],
-    train_tiny: Callable[..., Language],
-) -> Path:
-    path = tmp_path_factory.mktemp("threads") / "model"
-    nlp = make_tiny_nlp()
-    train_tiny(nlp, tiny_examples(nlp), steps=30).to_disk(path)
-    return path
 
 
 def threads_inside_predict(ner: BiLSTMEntityRecognizer, monkeypatch: pytest.MonkeyPatch) -> list[int]:

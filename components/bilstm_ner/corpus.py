@@ -23,22 +23,26 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Corpus, Example
 from spacy.util import registry
+from spacy.vocab import Vocab
 
 READER = "bilstm_ner.Corpus.v1"
 Tokens = Literal["gold", "tokenizer", "both"]
 
 
-def gold_tokens_doc(reference: Doc, recase: Callable[[str], str] | None = None) -> Doc:
+def gold_tokens_doc(
+    reference: Doc, recase: Callable[[str], str] | None = None, vocab: Vocab | None = None
+) -> Doc:
     """A fresh Doc with the reference's words, spaces and sentence boundaries
     (when it has them), and nothing else: the input conlleval's figure is
     computed on, for training (`gold_tokens_example`) and scoring
     (scripts/conlleval.py) alike. `recase` (e.g. str.lower) rewrites every
-    word, to score the same tokens cased otherwise."""
+    word, to score the same tokens cased otherwise. `vocab` (default: the
+    reference's) puts the copy in another pipeline's vocab, e.g. a teacher's."""
     sent_starts = (
         [bool(t.is_sent_start) for t in reference] if reference.has_annotation("SENT_START") else None
     )
     return Doc(
-        reference.vocab,
+        reference.vocab if vocab is None else vocab,
         words=[t.text if recase is None else recase(t.text) for t in reference],
         spaces=[bool(t.whitespace_) for t in reference],
         sent_starts=sent_starts,

@@ -28,6 +28,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
+from .corpus import gold_tokens_doc
 from .transformer_context import enable_cache
 
 TEACHER_READER = "bilstm_ner.TeacherCorpus.v1"
@@ -47,17 +48,6 @@ def load_teacher(path: str | Path) -> tuple[Language, str]:
         raise ValueError(f"[{TEACHER_READER}] the teacher {path} has no bilstm_ner component")
     enable_cache(teacher.get_pipe(names[0]).model)
     return teacher, names[0]
-
-
-def teacher_doc(teacher: Language, doc: Doc) -> Doc:
-    """The doc's words, spaces and sentence starts in the teacher's vocab (its vectors)."""
-    sent_starts = [bool(t.is_sent_start) for t in doc] if doc.has_annotation("SENT_START") else None
-    return Doc(
-        teacher.vocab,
-        words=[t.text for t in doc],
-        spaces=[bool(t.whitespace_) for t in doc],
-        sent_starts=sent_starts,
-    )
 
 
 @registry.readers(TEACHER_READER)
@@ -88,7 +78,8 @@ def create_teacher_corpus(
         pipe = teacher_nlp.get_pipe(name)
         stream = iter(corpus(nlp))
         while batch := list(islice(stream, batch_size)):
-            docs = [teacher_doc(teacher_nlp, eg.predicted) for eg in batch]
+            # the student's input tokens in the teacher's vocab (its vectors)
+            docs = [gold_tokens_doc(eg.predicted, vocab=teacher_nlp.vocab) for eg in batch]
             marginals = pipe.tag_marginals(docs, temperature=temperature)
             for example, marginal in zip(batch, marginals, strict=True):
                 example.predicted.user_data[SOFT_TARGETS] = (
