@@ -91,3 +91,43 @@ def test_a_student_learns_from_the_soft_targets_and_refuses_other_tags(
     taught[0].predicted.user_data[SOFT_TARGETS] = (names[:-1] + ("U-XYZ",), marginals, weight)
     with pytest.raises(ValueError, match="differ from the student"):
         ner.get_loss(taught, scores)
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_the_teacher_runs_once_per_distinct_input_across_passes(
+    tmp_path, monkeypatch, make_tiny_nlp, tiny_examples, train_tiny, cache
+):
+    """spaCy reads the training corpus in initialize and again every epoch: with
+    the memo the teacher sees each input once, its lowercased copy counting as
+    another input; without it, once per pass."""
+    from bilstm_ner.pipeline import BiLSTMEntityRecognizer
+
+    teacher = make_tiny_nlp()
+    train_tiny(teacher, tiny_examples(teacher), steps=10)
+    teacher.to_disk(tmp_path / "teacher")
+    student = make_tiny_nlp(seed=1)
+    examples = tiny_examples(student)
+    lowered = [
+        type(eg)(student.make_doc(eg.predicted.text.lower()), eg.reference) for eg in examples[:2]
+    ]
+    seen_docs = []
+    original = BiLSTMEntityRecognizer.tag_marginals
+
+    def counting(self, docs, **kwargs):
+        docs = list(docs)
+        seen_docs.extend(doc.text for doc in docs)
+        return original(self, docs, **kwargs)
+
+    monkeypatch.setattr(BiLSTMEntityRecognizer, "tag_marginals", counting)
+    read = create_teacher_corpus(
+        lambda nlp: iter(examples + lowered), str(tmp_path / "teacher"), batch_size=2, cache=cache
+    )
+    first = [eg.predicted.user_data[SOFT_TARGETS][1] for eg in read(student)]
+    second = [eg.predicted.user_data[SOFT_TARGETS][1] for eg in read(student)]
+    n_inputs = len(examples) + len(lowered)
+    assert len(seen_docs) == (n_inputs if cache else 2 * n_inputs)
+    assert sorted(set(seen_docs)) == sorted({eg.predicted.text for eg in examples + lowered})
+    for a, b in zip(first, second, strict=True):
+        numpy.testing.assert_allclose(a, b)
+    # the lowercased copy has marginals of its own, not its original's
+    assert not numpy.allclose(first[0], first[len(examples)])

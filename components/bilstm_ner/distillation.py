@@ -11,9 +11,15 @@ pulls the student's marginals towards a mix of the gold tags and the teacher's
 between path distributions is the difference of their marginals.
 
 The teacher runs at training time only, so the student pays nothing for it at
-inference; its frozen transformer's features are cached for the run
-(transformer_context.WindowCache), so after the first epoch a teacher step
-costs its BiLSTM and its forward-backward only. Nothing of the teacher is
+inference. Its marginals are a function of the input alone (the teacher is
+trained and frozen), so the reader keeps them for the run, keyed by the input's
+words, spaces and sentence starts: each distinct input (a document, its
+lowercased and its uppercased copy) is run through the teacher once. spaCy
+reads the training corpus once in `initialize` (for the labels) and then once
+per epoch: without the memo, the first pass and every epoch would pay the
+transformer again. It costs 4 bytes per token and tag (CoNLL-2003's training
+set with both case copies: about 40 MB); `cache = false` turns it off for a
+corpus too large to keep. Nothing of the teacher is
 saved with the student: the reader is training configuration, which
 `spacy.load` never builds.
 """
@@ -57,19 +63,22 @@ def create_teacher_corpus(
     weight: float = 0.5,
     temperature: float = 1.0,
     batch_size: int = 64,
+    cache: bool = True,
 ) -> Callable[[Language], Iterator[Example]]:
     """The examples of `corpus`, each with the teacher's tag marginals.
 
     teacher: a trained pipeline folder or package with a bilstm_ner component
         and the same labels as the student;
     weight: share of the teacher in the targets (0: gold only, 1: teacher only);
-    temperature: divides the teacher's scores before its marginals are taken.
+    temperature: divides the teacher's scores before its marginals are taken;
+    cache: keep each distinct input's marginals for the run (the module's docstring).
     """
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"[{TEACHER_READER}] weight must lie in [0, 1], got {weight}")
     if not temperature > 0:
         raise ValueError(f"[{TEACHER_READER}] temperature must be positive, got {temperature}")
     loaded: dict[str, tuple[Language, str]] = {}
+    memo: dict[tuple, numpy.ndarray] = {}
 
     def read(nlp: Language) -> Iterator[Example]:
         if "teacher" not in loaded:
@@ -78,18 +87,34 @@ def create_teacher_corpus(
         pipe = teacher_nlp.get_pipe(name)
         stream = iter(corpus(nlp))
         while batch := list(islice(stream, batch_size)):
-            # the student's input tokens in the teacher's vocab (its vectors)
-            docs = [gold_tokens_doc(eg.predicted, vocab=teacher_nlp.vocab) for eg in batch]
-            marginals = pipe.tag_marginals(docs, temperature=temperature)
-            for example, marginal in zip(batch, marginals, strict=True):
+            keys = [input_key(eg.predicted) for eg in batch]
+            todo = [i for i, key in enumerate(keys) if key not in memo]
+            found = {}
+            if todo:
+                # the student's input tokens in the teacher's vocab (its vectors)
+                docs = [gold_tokens_doc(batch[i].predicted, vocab=teacher_nlp.vocab) for i in todo]
+                marginals = pipe.tag_marginals(docs, temperature=temperature)
+                for i, marginal in zip(todo, marginals, strict=True):
+                    found[keys[i]] = marginal.astype("float32")
+                if cache:
+                    memo.update(found)
+            for example, key in zip(batch, keys, strict=True):
+                marginal = found[key] if key in found else memo[key]
                 example.predicted.user_data[SOFT_TARGETS] = (
                     tuple(pipe.tag_names),
-                    marginal.astype("float32"),
+                    marginal,
                     float(weight),
                 )
                 yield example
 
     return read
+
+
+def input_key(doc: Doc) -> tuple:
+    """What the teacher's marginals depend on: the words, their spaces and the
+    sentence starts (the transformer's windows and the decoder's boundaries)."""
+    starts = tuple(bool(t.is_sent_start) for t in doc) if doc.has_annotation("SENT_START") else None
+    return tuple(t.text for t in doc), tuple(bool(t.whitespace_) for t in doc), starts
 
 
 def soft_targets(doc: Doc, tag_names: list[str]) -> tuple[numpy.ndarray, float] | None:
