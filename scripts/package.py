@@ -64,6 +64,7 @@ from pathlib import Path
 import srsly
 import typer
 from spacy.cli.package import TEMPLATE_INIT, package
+from training_runs import TRANSFORMER_LAYER
 from wheel_meta import data_source, describe, read_test_scores, transformer_sources, vectors_sources
 
 # The name the component's package has when installed on its own (pyproject.toml).
@@ -169,7 +170,6 @@ def declared_dependencies(
 
 # the pyproject extra a pipeline with a transformer (its config names this layer) needs
 TRANSFORMER_EXTRA = "transformer"
-TRANSFORMER_LAYER = "bilstm_ner.TransformerContext.v1"
 
 
 def normalize(name: str) -> str:

