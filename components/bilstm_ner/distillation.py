@@ -88,21 +88,19 @@ def create_teacher_corpus(
         stream = iter(corpus(nlp))
         while batch := list(islice(stream, batch_size)):
             keys = [input_key(eg.predicted) for eg in batch]
-            todo = [i for i, key in enumerate(keys) if key not in memo]
-            found = {}
+            # without the cache, the marginals live for this batch only
+            known = memo if cache else {}
+            todo = [i for i, key in enumerate(keys) if key not in known]
             if todo:
                 # the student's input tokens in the teacher's vocab (its vectors)
                 docs = [gold_tokens_doc(batch[i].predicted, vocab=teacher_nlp.vocab) for i in todo]
                 marginals = pipe.tag_marginals(docs, temperature=temperature)
                 for i, marginal in zip(todo, marginals, strict=True):
-                    found[keys[i]] = marginal.astype("float32")
-                if cache:
-                    memo.update(found)
+                    known[keys[i]] = marginal.astype("float32")
             for example, key in zip(batch, keys, strict=True):
-                marginal = found[key] if key in found else memo[key]
                 example.predicted.user_data[SOFT_TARGETS] = (
                     tuple(pipe.tag_names),
-                    marginal,
+                    known[key],
                     float(weight),
                 )
                 yield example
