@@ -11,7 +11,7 @@ makes `spacy.load("en_conll03_bilstm_ner")` work anywhere.
 
 Why not plain `spacy package --code`: it imports every code file as a
 top-level module before copying it, so files that import each other
-relatively (`from .decoding import ...`, as the component's modules do) fail
+relatively (`from .crf import ...`, as the component's modules do) fail
 there; and it lists the component's own distribution (`bilstm-ner`, found
 through the entry points; not on PyPI) as a requirement, but not torch. So
 this script lets `spacy package` lay out the package and meta.json, then

@@ -54,13 +54,13 @@ _TRAIN_DATA = [
 _LABELS = ("LOC", "ORG", "PER")
 
 
-def _new_nlp(objective: str = "crf", seed: int = 0, model: dict | None = None) -> Language:
+def _new_nlp(seed: int = 0, model: dict | None = None) -> Language:
     """A blank English pipeline with a tiny, uninitialized `ner` component
     (on `model`, the tiny model config unless given)."""
     fix_random_seed(seed)
     nlp = spacy.blank("en")
     model = _SMALL_MODEL if model is None else model
-    nlp.add_pipe("bilstm_ner", name="ner", config={"model": model, "objective": objective})
+    nlp.add_pipe("bilstm_ner", name="ner", config={"model": model})
     return nlp
 
 
@@ -118,11 +118,11 @@ def entity_labels() -> tuple[str, ...]:
 
 @pytest.fixture(scope="session")
 def make_tiny_nlp() -> Callable[..., Language]:
-    """A factory, ``make_tiny_nlp(objective="crf", seed=0, model=None)``: a blank
+    """A factory, ``make_tiny_nlp(seed=0, model=None)``: a blank
     English pipeline with an uninitialized `ner` on `small_model` (or on `model`,
     a variant of it), the seed fixed first so the same call builds the same
     weights. A factory, not a pipeline, because tests need fresh ones (other
-    objectives, other seeds, other model settings)."""
+    seeds, other model settings)."""
     return _new_nlp
 
 

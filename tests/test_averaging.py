@@ -33,7 +33,7 @@ def torch_state(nlp) -> dict[str, torch.Tensor]:
 def averaged(make_tiny_nlp: Callable[..., Language], tiny_examples: Callable[[Language], list[Example]]):
     """The tiny pipeline after 6 updates with an averaging optimizer: (nlp, optimizer,
     examples), trained afresh for each test."""
-    nlp = make_tiny_nlp("crf", seed=0)
+    nlp = make_tiny_nlp(seed=0)
     examples = tiny_examples(nlp)
     nlp.initialize(lambda: examples)
     optimizer = Adam(0.01, use_averages=True)

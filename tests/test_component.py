@@ -7,10 +7,10 @@ import numpy
 import pytest
 import spacy
 from bilstm_ner.architectures import OUTPUT_LAYER
-from bilstm_ner.decoding import log_softmax
+from bilstm_ner.crf import biluo_tag_names
 from bilstm_ner.errors import TrainingDivergedError
 from bilstm_ner.featurize import featurize_docs, sentence_starts, window_bounds
-from bilstm_ner.tag_scheme import biluo_tag_names
+from confection import ConfigValidationError
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
@@ -48,14 +48,12 @@ def test_output_shape_per_doc(trained_nlp: Language) -> None:
     assert [s.shape for s in scores] == [(3, 13), (0, 13), (11, 13)]
 
 
-@pytest.mark.parametrize("objective", ["crf", "softmax"])
 def test_training_reduces_loss_and_learns(
-    objective: str,
     make_tiny_nlp: Callable[..., Language],
     tiny_examples: Callable[[Language], list[Example]],
     entity_labels: tuple[str, ...],
 ) -> None:
-    nlp = make_tiny_nlp(objective)
+    nlp = make_tiny_nlp()
     examples = tiny_examples(nlp)
     nlp.initialize(lambda: examples)
     optimizer = Adam(0.01)
@@ -86,15 +84,17 @@ def test_mixed_length_batch_matches_single_docs(trained_nlp: Language, train_dat
     assert batched[0] == [(0, 2, "PER"), (4, 6, "LOC"), (9, 11, "ORG")]
 
 
-def test_unknown_objective_is_refused(make_tiny_nlp: Callable[..., Language]) -> None:
-    with pytest.raises(ValueError, match="objective"):
-        make_tiny_nlp("hinge")
+def test_the_removed_objective_setting_is_refused(small_model: dict) -> None:
+    """The CRF is the only objective: a config that still names one fails on
+    spaCy's own check of the factory's settings, naming the setting."""
+    nlp = spacy.blank("en")
+    with pytest.raises(ConfigValidationError, match="objective"):
+        nlp.add_pipe("bilstm_ner", config={"model": small_model, "objective": "crf"})
 
 
 def test_confidence_is_the_probability_of_the_span(trained_nlp: Language) -> None:
-    """Recomputed another way than the component does: with the CRF, the
-    partition function of the paths forced through the span's tags over that
-    of all paths; with the softmax, the product of the tags' probabilities."""
+    """Recomputed another way than the component does: the partition function
+    of the paths forced through the span's tags over that of all paths."""
     ner = trained_nlp.get_pipe("ner")
     doc = trained_nlp("John Smith lives in New York .")
     assert doc.ents
@@ -104,15 +104,11 @@ def test_confidence_is_the_probability_of_the_span(trained_nlp: Language) -> Non
         n, label = len(ent), ent.label_
         tags = [f"U-{label}"] if n == 1 else [f"B-{label}"] + [f"I-{label}"] * (n - 2) + [f"L-{label}"]
         rows, columns = numpy.arange(ent.start, ent.end), [index[tag] for tag in tags]
-        if ner.objective == "crf":
-            forced = numpy.full_like(scores, -1e9)
-            forced[:] = scores
-            forced[rows] = -1e9
-            forced[rows, columns] = scores[rows, columns]
-            (log_z, log_z_forced), *_ = ner.lattice.forward_backward([scores, forced])
-            expected = numpy.exp(log_z_forced - log_z)
-        else:
-            expected = numpy.exp(log_softmax(scores)[rows, columns].sum())
+        forced = scores.copy()
+        forced[rows] = -1e9
+        forced[rows, columns] = scores[rows, columns]
+        (log_z, log_z_forced), *_ = ner.crf.lattices([scores, forced])
+        expected = numpy.exp(log_z_forced - log_z)
         assert ent._.confidence == pytest.approx(expected, rel=1e-4, abs=1e-7)
 
 
@@ -254,14 +250,13 @@ def test_loss_gives_no_gradient_to_paths_across_sentences(
     assert numpy.abs(ner.model.ops.to_numpy(d_free)[1, continuing]).max() > 0.0
 
 
-def test_decoder_and_lattice_each_follow_the_labels(make_tiny_nlp: Callable[..., Language]) -> None:
-    """Either can be asked for first, and each is rebuilt when the labels change."""
+def test_the_crf_follows_the_labels(make_tiny_nlp: Callable[..., Language]) -> None:
+    """It is rebuilt when the labels change."""
     ner = make_tiny_nlp().get_pipe("ner")
     ner.cfg["labels"] = ["PER"]
-    assert ner.lattice.tag_names == biluo_tag_names(["PER"])
+    assert ner.crf.tag_names == biluo_tag_names(["PER"])
     ner.cfg["labels"] = ["PER", "creative-work"]
-    assert ner.lattice.tag_names == ner.tag_names
-    assert ner.decoder.tag_names == ner.tag_names
+    assert ner.crf.tag_names == ner.tag_names
 
 
 def test_a_loss_that_is_not_finite_stops_training_as_diverged(

@@ -1,18 +1,18 @@
-"""The constrained BILUO decoder: valid paths only, and the best of them."""
+"""The CRF's decoder and lattice (crf.py) against brute force: valid paths
+only, the best of them, and exact probabilities over them."""
 
 import itertools
 
 import numpy
 import pytest
-from bilstm_ner.decoding import (
-    ConstrainedDecoder,
-    log_softmax,
+from bilstm_ner.crf import (
+    BILUOCRF,
+    biluo_tag_names,
     path_to_spans,
-    span_confidences,
+    span_probabilities,
+    transition_masks,
     within_sentences,
 )
-from bilstm_ner.lattice import BILUOLattice, span_probabilities
-from bilstm_ner.tag_scheme import biluo_tag_names, transition_masks
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +26,13 @@ def is_valid(path: numpy.ndarray) -> bool:
     if not first[path[0]] or not last[path[-1]]:
         return False
     return all(allowed[a, b] for a, b in zip(path[:-1], path[1:], strict=False))
+
+
+def log_softmax(scores: numpy.ndarray) -> numpy.ndarray:
+    """Row-wise log-probabilities: the decoder's input in some tests (any
+    per-token shift leaves the best path unchanged)."""
+    shifted = scores - scores.max(axis=-1, keepdims=True)
+    return shifted - numpy.log(numpy.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def path_score(log_probs: numpy.ndarray, path) -> float:
@@ -47,7 +54,7 @@ def test_argmax_invalid_path_is_repaired() -> None:
     scores = numpy.full((2, len(TAGS)), -5.0, dtype="float32")
     scores[0, TAGS.index("I-PER")] = 5.0
     scores[1, TAGS.index("O")] = 5.0
-    [path] = ConstrainedDecoder(TAGS).decode([log_softmax(scores)])
+    [path] = BILUOCRF(TAGS).decode([log_softmax(scores)])
     assert is_valid(path)
 
 
@@ -55,7 +62,7 @@ def test_argmax_invalid_path_is_repaired() -> None:
 def test_decoder_finds_best_valid_path(length: int) -> None:
     rng = numpy.random.default_rng(length)
     log_probs = log_softmax(rng.normal(size=(length, len(TAGS))).astype("float32"))
-    [path] = ConstrainedDecoder(TAGS).decode([log_probs])
+    [path] = BILUOCRF(TAGS).decode([log_probs])
     best = max(
         (p for p in itertools.product(range(len(TAGS)), repeat=length) if is_valid(numpy.array(p))),
         key=lambda p: path_score(log_probs, p),
@@ -68,17 +75,18 @@ def test_decoder_finds_best_valid_path(length: int) -> None:
 def test_batched_decoding_is_valid_and_independent(lengths, seed) -> None:
     rng = numpy.random.default_rng(seed)
     docs = [log_softmax(rng.normal(scale=3, size=(n, len(TAGS))).astype("float32")) for n in lengths]
-    decoder = ConstrainedDecoder(TAGS)
-    together = decoder.decode(docs)
-    for doc, path in zip(docs, together, strict=False):
+    crf = BILUOCRF(TAGS)
+    together = crf.decode(docs)
+    log_z, alphas, betas = crf.lattices(docs)
+    for i, (doc, path) in enumerate(zip(docs, together, strict=False)):
         assert len(path) == len(doc)
         assert is_valid(path)
-        [alone] = decoder.decode([doc])
+        [alone] = crf.decode([doc])
         assert numpy.array_equal(alone, path)
         spans = path_to_spans(TAGS, path)
         assert all(0 <= s < e <= len(doc) for s, e, _ in spans)
         assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
-        confidences = span_confidences(doc, path, spans)
+        confidences = span_probabilities(doc, alphas[i], betas[i], log_z[i], path, spans)
         assert numpy.all((confidences >= 0) & (confidences <= 1))
 
 
@@ -97,8 +105,9 @@ def valid_paths(length: int):
 def test_lattice_matches_brute_force(length: int) -> None:
     rng = numpy.random.default_rng(10 + length)
     scores = rng.normal(scale=2, size=(length, len(TAGS)))
-    lattice = BILUOLattice(TAGS)
-    [log_z], [alpha], [beta], [marginal] = lattice.forward_backward([scores])
+    crf = BILUOCRF(TAGS)
+    [log_z], [alpha], [beta] = crf.lattices([scores])
+    [marginal] = crf.marginals([scores])
     paths = valid_paths(length)
     path_scores = numpy.array([path_score(scores, p) for p in paths])
     assert log_z == pytest.approx(numpy.logaddexp.reduce(path_scores))
@@ -108,7 +117,7 @@ def test_lattice_matches_brute_force(length: int) -> None:
         expected[numpy.arange(length), p] += prob
     assert numpy.allclose(marginal, expected, atol=1e-6)
     # span probability: the share of valid paths whose tags on the span match
-    [path] = ConstrainedDecoder(TAGS).decode([scores])
+    [path] = crf.decode([scores])
     spans = path_to_spans(TAGS, path)
     got = span_probabilities(scores, alpha, beta, log_z, path, spans)
     for (start, end, _), p_span in zip(spans, got):
@@ -121,14 +130,15 @@ def test_lattice_loss_gradient_matches_finite_differences() -> None:
     scores = rng.normal(size=(4, len(TAGS)))
     truth = numpy.array([TAGS.index(t) for t in ["B-PER", "L-PER", "O", "U-LOC"]])
     truth[2] = -1  # unknown gold tag: summed out
-    lattice = BILUOLattice(TAGS)
-    loss, [grad] = lattice.loss_and_gradient([scores], [truth])
+    crf = BILUOCRF(TAGS)
+    loss, [grad] = crf.loss_and_gradient([scores], [truth])
+    grad = grad.numpy()
     assert loss > 0
     eps = 1e-5
     for t, k in [(0, TAGS.index("B-PER")), (2, 0), (3, TAGS.index("U-PER"))]:
         bumped = scores.copy()
         bumped[t, k] += eps
-        numeric = (lattice.loss_and_gradient([bumped], [truth])[0] - loss) / eps
+        numeric = (crf.loss_and_gradient([bumped], [truth])[0] - loss) / eps
         assert grad[t, k] == pytest.approx(numeric, abs=1e-3)
 
 
@@ -138,7 +148,7 @@ def test_within_sentences_splits_an_entity_at_a_sentence_start() -> None:
     scores[[0, 3], TAGS.index("O")] = 5.0
     scores[1, TAGS.index("B-PER")] = 5.0
     scores[2, TAGS.index("L-PER")] = 5.0
-    decoder = ConstrainedDecoder(TAGS)
+    decoder = BILUOCRF(TAGS)
     [free] = decoder.decode([scores])
     assert path_to_spans(TAGS, free) == [(1, 3, "PER")]
     starts = numpy.array([True, False, True, False])
@@ -156,7 +166,7 @@ def test_within_sentences_never_crosses_a_boundary(length: int, seed: int) -> No
     rng = numpy.random.default_rng(seed)
     scores = rng.normal(size=(length, len(TAGS))).astype("float32") * 3
     starts = rng.random(length) < 0.4
-    [path] = ConstrainedDecoder(TAGS).decode([within_sentences(scores, starts, TAGS)])
+    [path] = BILUOCRF(TAGS).decode([within_sentences(scores, starts, TAGS)])
     assert is_valid(path)
     boundaries = set(numpy.flatnonzero(starts[1:]) + 1)
     for start, end, _ in path_to_spans(TAGS, path):

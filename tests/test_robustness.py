@@ -66,11 +66,11 @@ ODD_TEXTS = {
 def train(
     make_tiny_nlp: Callable[..., Language], tiny_examples: Callable[[Language], list[Example]]
 ) -> Callable[..., Language]:
-    """A factory, ``train(objective="crf", seed=0, steps=25, drop=0.0)``: the tiny
-    pipeline trained on the shared sentences (tests train several, seeds apart)."""
+    """A factory, ``train(seed=0, steps=25, drop=0.0)``: the tiny pipeline
+    trained on the shared sentences (tests train several, seeds apart)."""
 
-    def train(objective: str = "crf", seed: int = 0, steps: int = 25, drop: float = 0.0) -> Language:
-        nlp = make_tiny_nlp(objective, seed)
+    def train(seed: int = 0, steps: int = 25, drop: float = 0.0) -> Language:
+        nlp = make_tiny_nlp(seed)
         examples = tiny_examples(nlp)
         nlp.initialize(lambda: examples)
         optimizer = Adam(0.01)
@@ -81,14 +81,9 @@ def train(
     return train
 
 
-@pytest.fixture(scope="module", params=["crf", "softmax"])
-def trained_nlp(request: pytest.FixtureRequest, train: Callable[..., Language]) -> Language:
-    return train(request.param)
-
-
 @pytest.fixture(scope="module")
-def crf_nlp(train: Callable[..., Language]) -> Language:
-    return train("crf")
+def trained_nlp(train: Callable[..., Language]) -> Language:
+    return train()
 
 
 def entities(doc: Doc) -> list[tuple[int, int, str]]:
@@ -120,9 +115,9 @@ def test_odd_text_never_crashes(trained_nlp: Language, entity_labels: tuple[str,
     assert numpy.isfinite(scores).all()
 
 
-def test_model_sees_long_tokens_whole(crf_nlp: Language, entity_labels: tuple[str, ...]) -> None:
+def test_model_sees_long_tokens_whole(trained_nlp: Language, entity_labels: tuple[str, ...]) -> None:
     """A 5,000-character token stays one token and gets a (valid) prediction."""
-    nlp = crf_nlp
+    nlp = trained_nlp
     words = ["John", "x" * 5000, "😀" * 5000, "北" * 5000, "Smith", "in", "Paris"]
     doc = nlp(Doc(nlp.vocab, words=words))
     assert [len(t) for t in doc] == [len(w) for w in words]
@@ -149,11 +144,11 @@ def test_mixed_batch_matches_docs_one_by_one(
             assert confidences == pytest.approx([e._.confidence for e in alone.ents], abs=1e-4)
 
 
-def test_document_of_100000_tokens(crf_nlp: Language, entity_labels: tuple[str, ...]) -> None:
+def test_document_of_100000_tokens(trained_nlp: Language, entity_labels: tuple[str, ...]) -> None:
     """One huge document (raw text, no sentence boundaries) in a batch with a short one."""
     sentence = "John Smith visited Paris yesterday ."
     text = " ".join([sentence] * 16_666 + ["Mary Jones met Acme"])
-    docs = list(crf_nlp.pipe([text, "Peter Brown lives in London ."]))
+    docs = list(trained_nlp.pipe([text, "Peter Brown lives in London ."]))
     assert [len(d) for d in docs] == [100_000, 6]
     for doc in docs:
         check_entities(doc, entity_labels)
@@ -173,13 +168,13 @@ PROPERTY = settings(max_examples=60, deadline=None)
 @PROPERTY
 @given(texts=st.lists(unicode_text, min_size=1, max_size=6))
 def test_random_unicode_gives_valid_entities(
-    crf_nlp: Language, entity_labels: tuple[str, ...], texts: list[str]
+    trained_nlp: Language, entity_labels: tuple[str, ...], texts: list[str]
 ) -> None:
     """Random texts, each followed in the batch by a sentence the model knows: random
     text rarely gets an entity, so the known one shows the batch was still tagged."""
     known = "John Smith lives in New York ."
     batch = [t for text in texts for t in (text, known)]
-    docs = list(crf_nlp.pipe(batch))
+    docs = list(trained_nlp.pipe(batch))
     assert [d.text for d in docs] == batch
     for doc in docs:
         check_entities(doc, entity_labels)
@@ -194,7 +189,7 @@ def test_random_unicode_gives_valid_entities(
     preset=st.lists(st.tuples(st.integers(0, 59), st.integers(1, 5), st.sampled_from(["PER", "FOO"]))),
 )
 def test_random_docs_with_preset_entities(
-    crf_nlp: Language,
+    trained_nlp: Language,
     entity_labels: tuple[str, ...],
     words: list[str],
     sent_flags: list[bool],
@@ -203,11 +198,11 @@ def test_random_docs_with_preset_entities(
     """Docs built from random words and sentence starts, carrying random
     entities: the output is valid and the same as for the bare doc."""
     starts = [True] + sent_flags[1 : len(words)]
-    bare = crf_nlp(Doc(crf_nlp.vocab, words=words, sent_starts=starts))
-    doc = Doc(crf_nlp.vocab, words=words, sent_starts=starts)
+    bare = trained_nlp(Doc(trained_nlp.vocab, words=words, sent_starts=starts))
+    doc = Doc(trained_nlp.vocab, words=words, sent_starts=starts)
     spans = [Span(doc, s, min(s + n, len(doc)), label) for s, n, label in preset if s < len(doc)]
     doc.set_ents(spacy.util.filter_spans(spans), default="unmodified")
-    doc = crf_nlp(doc)
+    doc = trained_nlp(doc)
     check_entities(doc, entity_labels)
     assert entities(doc) == entities(bare)
 
@@ -215,31 +210,31 @@ def test_random_docs_with_preset_entities(
 # --------------------------------------------------------------------------- preset entities
 
 
-def test_existing_entities_are_replaced(crf_nlp: Language, entity_labels: tuple[str, ...]) -> None:
+def test_existing_entities_are_replaced(trained_nlp: Language, entity_labels: tuple[str, ...]) -> None:
     """The documented choice: the component predicts all of doc.ents."""
     text = "John Smith lives in New York and works for Acme Corp ."
-    expected = entities(crf_nlp(text))
+    expected = entities(trained_nlp(text))
     assert expected == [(0, 2, "PER"), (4, 6, "LOC"), (9, 11, "ORG")]
-    doc = crf_nlp.make_doc(text)
+    doc = trained_nlp.make_doc(text)
     # a foreign label, a known label in the wrong place, an entity the model
     # does not predict, and tokens whose annotation is missing
     doc.set_ents(
         [Span(doc, 0, 1, "FOO"), Span(doc, 2, 4, "PER"), Span(doc, 7, 8, "ORG")], default="unmodified"
     )
     assert doc[10].ent_iob_ == ""
-    doc = crf_nlp(doc)
+    doc = trained_nlp(doc)
     assert entities(doc) == expected
     check_entities(doc, entity_labels)
 
 
-def test_existing_entities_removed_where_none_predicted(crf_nlp: Language) -> None:
-    doc = crf_nlp.make_doc("")
-    assert entities(crf_nlp(doc)) == []
+def test_existing_entities_removed_where_none_predicted(trained_nlp: Language) -> None:
+    doc = trained_nlp.make_doc("")
+    assert entities(trained_nlp(doc)) == []
     text = "the of and ."
-    assert entities(crf_nlp(text)) == []
-    doc = crf_nlp.make_doc(text)
+    assert entities(trained_nlp(text)) == []
+    doc = trained_nlp.make_doc(text)
     doc.ents = [Span(doc, 0, 3, "ORG")]
-    doc = crf_nlp(doc)
+    doc = trained_nlp(doc)
     assert entities(doc) == []
     assert [t.ent_iob_ for t in doc] == ["O"] * 4
 
@@ -248,9 +243,9 @@ def test_existing_entities_removed_where_none_predicted(crf_nlp: Language) -> No
 
 
 @pytest.fixture(scope="module")
-def saved(crf_nlp: Language, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def saved(trained_nlp: Language, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("saved") / "model"
-    crf_nlp.to_disk(path)
+    trained_nlp.to_disk(path)
     return path
 
 
@@ -261,16 +256,16 @@ def copy(saved: Path, tmp_path: Path) -> Path:
 
 
 def test_round_trip_predicts_identically(
-    crf_nlp: Language, saved: Path, train_data: list, make_tiny_nlp: Callable[..., Language]
+    trained_nlp: Language, saved: Path, train_data: list, make_tiny_nlp: Callable[..., Language]
 ) -> None:
     texts = [t for t, _ in train_data] + list(ODD_TEXTS.values())
     loaded = spacy.load(saved)
-    ner, loaded_ner = crf_nlp.get_pipe("ner"), loaded.get_pipe("ner")
+    ner, loaded_ner = trained_nlp.get_pipe("ner"), loaded.get_pipe("ner")
     # the raw scores, bit for bit, then what the user sees
-    docs = [crf_nlp.make_doc(t) for t in texts]
+    docs = [trained_nlp.make_doc(t) for t in texts]
     for before, after in zip(ner.model.predict(docs), loaded_ner.model.predict(docs), strict=True):
         assert numpy.array_equal(before, after)
-    for before, after in zip(crf_nlp.pipe(texts), loaded.pipe(texts), strict=True):
+    for before, after in zip(trained_nlp.pipe(texts), loaded.pipe(texts), strict=True):
         assert entities(after) == entities(before)
         assert [e._.confidence for e in after.ents] == [e._.confidence for e in before.ents]
     # and saving again gives the same bytes
@@ -278,7 +273,7 @@ def test_round_trip_predicts_identically(
     # the same through bytes, into a fresh pipeline
     fresh = make_tiny_nlp()
     fresh.get_pipe("ner").from_bytes(ner.to_bytes())
-    assert [entities(d) for d in fresh.pipe(texts)] == [entities(d) for d in crf_nlp.pipe(texts)]
+    assert [entities(d) for d in fresh.pipe(texts)] == [entities(d) for d in trained_nlp.pipe(texts)]
 
 
 def test_missing_weights_file(copy: Path) -> None:
@@ -306,8 +301,8 @@ def test_truncated_or_corrupt_weights_file(copy: Path, damage) -> None:
     assert str(copy / "ner") in str(info.value)
 
 
-def test_truncated_bytes(crf_nlp: Language, make_tiny_nlp: Callable[..., Language]) -> None:
-    data = crf_nlp.get_pipe("ner").to_bytes()
+def test_truncated_bytes(trained_nlp: Language, make_tiny_nlp: Callable[..., Language]) -> None:
+    data = trained_nlp.get_pipe("ner").to_bytes()
     with pytest.raises(CorruptWeightsError, match=r"\[ner\] cannot load the component from bytes: .*corrupt"):
         make_tiny_nlp().get_pipe("ner").from_bytes(data[: len(data) - 100])
 

@@ -54,7 +54,7 @@ def gold_tokens_example(example: Example) -> Example:
     sentence boundaries (when it has them), as conlleval's input has them.
 
     With the boundaries, the loss and the decoder both forbid entities that
-    cross one (decoding.within_sentences), so the few CoNLL names that a
+    cross one (crf.within_sentences), so the few CoNLL names that a
     sentence break cuts in two ("Ricky" / "Ponting") are two entities to the
     model as to the gold, rather than a signal to split ordinary names."""
     return Example(gold_tokens_doc(example.reference), example.reference)

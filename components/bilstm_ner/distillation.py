@@ -7,7 +7,7 @@ example as the student will see it, after the reader's tokenization and the
 case augmentation, and attaches the teacher's per-token BILUO marginals
 (exact, from its CRF) to the example's input Doc. The component's loss then
 pulls the student's marginals towards a mix of the gold tags and the teacher's
-(lattice.BILUOLattice.loss_and_gradient): the gradient of the cross-entropy
+(crf.BILUOCRF.loss_and_gradient): the gradient of the cross-entropy
 between path distributions is the difference of their marginals.
 
 The teacher runs at training time only, so the student pays nothing for it at

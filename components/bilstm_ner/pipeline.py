@@ -15,27 +15,34 @@ from typing import Any
 
 import numpy
 import srsly
+import torch
 from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, Optimizer, get_array_module, set_dropout_rate
+from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp
 from thinc.types import Floats2d
 
 from .architectures import OUTPUT_LAYER
 from .calibration import DEFAULT_TEMPERATURE
-from .decoding import ConstrainedDecoder, log_softmax, path_to_spans, span_confidences, within_sentences
+from .crf import (
+    BILUOCRF,
+    OUTSIDE,
+    biluo_tag_names,
+    path_to_spans,
+    sentence_constraints,
+    span_probabilities,
+    tag_index,
+    within_sentences,
+)
 from .distillation import soft_targets
 from .errors import ComponentLoadError, CorruptWeightsError, IncompatibleWeightsError, TrainingDivergedError
-from .lattice import BILUOLattice, span_probabilities
 from .streaming import can_stream, stream_scores
-from .tag_scheme import OUTSIDE, biluo_tag_names, tag_index
 from .torch_threads import limited_torch_threads, resolve_torch_threads
 
 FACTORY = "bilstm_ner"
-OBJECTIVES = ("crf", "softmax")
 CONFIDENCE = "confidence"
 MISSING = -1
 # Model attribute holding the labels the output layer was sized for.
@@ -69,7 +76,6 @@ if not Span.has_extension(CONFIDENCE):
     assigns=["doc.ents", "token.ent_iob", "token.ent_type", f"span._.{CONFIDENCE}"],
     default_config={
         "model": DEFAULT_MODEL,
-        "objective": "crf",
         "scorer": {"@scorers": "bilstm_ner.entity_scorer.v1"},
         "torch_threads": None,
     },
@@ -85,22 +91,18 @@ def make_bilstm_ner(
     nlp: Language,
     name: str,
     model: Model[list[Doc], list[Floats2d]],
-    objective: str,
     scorer: Callable | None,
     torch_threads: int | None,
 ) -> "BiLSTMEntityRecognizer":
     """Create a BiLSTM entity recognizer (factory "bilstm_ner").
 
-    objective: "crf" trains on whole tag sequences (normalised over valid BILUO
-    paths) and gives exact span probabilities as confidences; "softmax" trains
-    each token's tag on its own.
+    It trains on whole tag sequences with a CRF (crf.py), normalised over the
+    valid BILUO paths, and gives exact span probabilities as confidences.
     torch_threads: torch threads at inference (see torch_threads.py); null:
     BILSTM_NER_TORCH_THREADS, else 1; 0: torch's own setting. A run-time
     setting: it changes no weight, and is not read in training.
     """
-    return BiLSTMEntityRecognizer(
-        nlp.vocab, model, name, objective=objective, scorer=scorer, torch_threads=torch_threads
-    )
+    return BiLSTMEntityRecognizer(nlp.vocab, model, name, scorer=scorer, torch_threads=torch_threads)
 
 
 def token_slices(docs: Sequence[Doc], max_tokens: int) -> Iterable[list[Doc]]:
@@ -136,7 +138,6 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         model: Model[list[Doc], list[Floats2d]],
         name: str = FACTORY,
         *,
-        objective: str = "crf",
         scorer: Callable | None = None,
         torch_threads: int | None = None,
     ) -> None:
@@ -144,13 +145,9 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         self.model = model
         self.name = name
         self.scorer = scorer
-        if objective not in OBJECTIVES:
-            raise ValueError(f"[{name}] objective must be one of {OBJECTIVES}, got {objective!r}")
-        self.objective = objective
         self.torch_threads = torch_threads  # type: ignore[assignment]  # resolved by the setter
         self.cfg: dict[str, Any] = {"labels": [], "temperature": DEFAULT_TEMPERATURE}
-        self._decoder: ConstrainedDecoder | None = None
-        self._lattice: BILUOLattice | None = None
+        self._crf: BILUOCRF | None = None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -180,23 +177,17 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         return biluo_tag_names(self.labels)
 
     @property
-    def decoder(self) -> ConstrainedDecoder:
-        """Viterbi over valid BILUO paths of the current labels (rebuilt when they change)."""
-        if self._decoder is None or self._decoder.tag_names != self.tag_names:
-            self._decoder = ConstrainedDecoder(self.tag_names)
-        return self._decoder
-
-    @property
-    def lattice(self) -> BILUOLattice:
-        """Forward-backward over valid BILUO paths of the current labels (rebuilt when they change)."""
-        if self._lattice is None or self._lattice.tag_names != self.tag_names:
-            self._lattice = BILUOLattice(self.tag_names)
-        return self._lattice
+    def crf(self) -> BILUOCRF:
+        """The CRF over valid BILUO paths of the current labels: decoding,
+        forward-backward and the loss (rebuilt when the labels change)."""
+        if self._crf is None or self._crf.tag_names != self.tag_names:
+            self._crf = BILUOCRF(self.tag_names)
+        return self._crf
 
     def predict(self, docs: Iterable[Doc]) -> list[EntityPrediction]:
         """Entity spans (start, end, label) and their confidences for each doc.
         An entity never crosses a sentence boundary the Doc has, as with
-        spaCy's `ner` (see decoding.within_sentences)."""
+        spaCy's `ner` (see crf.within_sentences)."""
         docs = list(docs)
         if not any(len(doc) for doc in docs):
             return [EntityPrediction([], numpy.zeros((0,), dtype="float32")) for _ in docs]
@@ -225,21 +216,13 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         if not temperature > 0:
             raise ValueError(f"[{self.name}] the temperature must be positive, got {temperature}")
         tag_names = self.tag_names
-        if self.objective == "crf":
-            paths = self.decoder.decode(scores)
-            scaled = [s / temperature for s in scores]
-            log_z, alphas, betas = self.lattice.alpha_beta(scaled)
-            predictions = []
-            for i, path in enumerate(paths):
-                spans = path_to_spans(tag_names, path)
-                confidences = span_probabilities(scaled[i], alphas[i], betas[i], log_z[i], path, spans)
-                predictions.append(EntityPrediction(spans, confidences))
-            return predictions
-        log_probs = [log_softmax(s) for s in scores]
+        paths = self.crf.decode(scores)
+        scaled = [s / temperature for s in scores]
+        log_z, alphas, betas = self.crf.lattices(scaled)
         predictions = []
-        for s, path in zip(scores, self.decoder.decode(log_probs), strict=True):
+        for i, path in enumerate(paths):
             spans = path_to_spans(tag_names, path)
-            confidences = span_confidences(log_softmax(s / temperature), path, spans)
+            confidences = span_probabilities(scaled[i], alphas[i], betas[i], log_z[i], path, spans)
             predictions.append(EntityPrediction(spans, confidences))
         return predictions
 
@@ -255,7 +238,7 @@ class BiLSTMEntityRecognizer(TrainablePipe):
             within_sentences(s.astype("float64") / temperature, doc.to_array(SENT_START) == 1, tag_names)
             for doc, s in zip(docs, self.model_scores(docs), strict=True)
         ]
-        return self.lattice.forward_backward(scores)[3]
+        return self.crf.marginals(scores)
 
     def model_scores(self, docs: list[Doc]) -> list[numpy.ndarray]:
         """The model's (n_tokens, n_tags) scores for each doc.
@@ -317,13 +300,11 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         return losses
 
     def get_loss(self, examples: Iterable[Example], scores: list[Floats2d]) -> tuple[float, list[Floats2d]]:
-        """Loss against the gold BILUO tags and its gradient w.r.t. the logits,
-        averaged over the tokens with a known gold tag. Tokens whose gold tag is
-        unknown (missing or misaligned annotation) are left free.
-
-        objective "crf": -log P(gold path) over valid paths (see lattice.py);
-        objective "softmax": per-token cross-entropy. As in `predict`, paths that
-        carry an entity across a sentence boundary of the input Doc are not valid.
+        """-log P(gold path) over the valid paths (crf.py) and its gradient w.r.t.
+        the logits, averaged over the tokens with a known gold tag, computed in
+        torch on the scores' device. Tokens whose gold tag is unknown (missing or
+        misaligned annotation) are left free. As in `predict`, paths that carry
+        an entity across a sentence boundary of the input Doc are not valid.
         """
         validate_examples(examples, "BiLSTMEntityRecognizer.get_loss")
         tag_names = self.tag_names
@@ -332,32 +313,18 @@ class BiLSTMEntityRecognizer(TrainablePipe):
             numpy.array([index.get(tag or "", MISSING) for tag in eg.get_aligned_ner()], dtype="int64")
             for eg in examples
         ]
-        xp = get_array_module(scores[0]) if scores else numpy
         n_known = max(1, sum(int((t != MISSING).sum()) for t in truths))
-        host_scores = [
-            within_sentences(
-                self.model.ops.to_numpy(s).astype("float64"),
-                eg.predicted.to_array(SENT_START) == 1,
-                tag_names,
-            )
-            for eg, s in zip(examples, scores, strict=True)
+        forbidden = [
+            sentence_constraints(eg.predicted.to_array(SENT_START) == 1, tag_names) for eg in examples
         ]
-        if self.objective == "crf":
-            targets = [soft_targets(eg.predicted, tag_names) for eg in examples]
-            total, grads = self.lattice.loss_and_gradient(
-                host_scores, truths, targets if any(t is not None for t in targets) else None
-            )
-        else:
-            total, grads = 0.0, []
-            for score, truth in zip(host_scores, truths, strict=True):
-                log_probs = log_softmax(score)
-                rows = numpy.flatnonzero(truth != MISSING)
-                total -= float(log_probs[rows, truth[rows]].sum())
-                grad = numpy.exp(log_probs)
-                grad[rows, truth[rows]] -= 1.0
-                grad[truth == MISSING] = 0.0
-                grads.append(grad)
-        d_scores = [xp.asarray(grad / n_known, dtype="float32") for grad in grads]
+        targets = [soft_targets(eg.predicted, tag_names) for eg in examples]
+        total, grads = self.crf.loss_and_gradient(
+            [torch.as_tensor(s) for s in scores],
+            truths,
+            targets if any(t is not None for t in targets) else None,
+            forbidden,
+        )
+        d_scores = [torch2xp((grad / n_known).float(), ops=self.model.ops) for grad in grads]
         return total / n_known, d_scores
 
     def initialize(
@@ -390,7 +357,7 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         """Add an entity type; only possible before the output layer is sized.
 
         Any label spaCy's own `ner` takes works (`creative-work`, `product`,
-        `B2B_ORG`): a tag name splits on its first hyphen only (tag_scheme), so
+        `B2B_ORG`): a tag name splits on its first hyphen only (crf.split_tag), so
         hyphens inside the label are safe. Refused: an empty label, and "O",
         which is the outside tag and would be read back as no entity.
         """

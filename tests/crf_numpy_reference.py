@@ -1,19 +1,94 @@
-"""Forward-backward over the lattice of valid BILUO paths.
-
-The tagger's scores are treated as the unary potentials of a linear-chain CRF
-whose transitions are the BILUO rules (allowed: 0, forbidden: -inf). This gives
- - a sequence-level training objective: -log P(gold path), normalised over
-   valid paths only, with unknown gold tags summed out;
- - exact marginals, so an entity's confidence is the probability, under the
-   model, that this exact span carries this exact label.
-Documents are processed in groups padded to the longest, like the decoder.
+"""The numpy CRF that the component ran on before crf.py (lattice.py,
+biluo_paths.py, decoding.within_sentences and BiLSTMEntityRecognizer.get_loss
+as they were), kept as the oracle the torch code is tested against
+(tests/test_crf.py) and timed against (scripts/benchmark_crf.py). Not part of
+the package: forward-backward in float64 numpy, a Python loop per position,
+twice per loss (all paths, gold paths), and a rescaled second version for
+inference.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 import numpy
+from bilstm_ner.crf import split_tag, tag_index, transition_masks
+from bilstm_ner.distillation import soft_targets
+from spacy.attrs import SENT_START
+from spacy.training import Example
+from thinc.api import get_array_module
 
-from .biluo_paths import FORBIDDEN, log_potentials, map_length_groups, pad_by_length, path_sums
+MISSING = -1
+
+# Log-score for a forbidden move: finite so that sums never become NaN.
+FORBIDDEN = -1e9
+# Documents of similar length are processed together, at most this many at a time.
+DECODE_GROUP = 64
+
+Result = TypeVar("Result")
+
+
+def log_potentials(tag_names: Sequence[str]) -> tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+    """The BILUO rules as additive log-scores, 0 where allowed and FORBIDDEN
+    elsewhere: (transitions[prev, next], first[tag], last[tag]), float32."""
+    masks = transition_masks(list(tag_names))
+    transitions, first, last = (numpy.where(mask, 0.0, FORBIDDEN).astype("float32") for mask in masks)
+    return transitions, first, last
+
+
+def map_length_groups(
+    scores: Sequence[numpy.ndarray],
+    run_group: Callable[[list[numpy.ndarray]], list[Result]],
+    empty: Result,
+) -> list[Result]:
+    """run_group's result for each document, in the documents' order.
+
+    Documents go to `run_group` sorted by length, DECODE_GROUP at a time, so a
+    group's padding stays short; `run_group` returns one result per document
+    it is given, in its order. Empty documents are never passed: they get `empty`.
+    """
+    results = [empty] * len(scores)
+    order = [i for i in sorted(range(len(scores)), key=lambda i: len(scores[i])) if len(scores[i])]
+    for start in range(0, len(order), DECODE_GROUP):
+        group = order[start : start + DECODE_GROUP]
+        for i, result in zip(group, run_group([scores[i] for i in group]), strict=True):
+            results[i] = result
+    return results
+
+
+def pad_by_length(
+    scores: Sequence[numpy.ndarray], dtype: str
+) -> tuple[numpy.ndarray, list[int], numpy.ndarray, numpy.ndarray]:
+    """A group of documents' (n_tokens, n_tags) scores in one zero-padded array
+    whose rows are sorted by length, shortest first, so that at position t the
+    documents still running are the rows from running_from[t] on: each step of
+    a recursion touches only those.
+
+    Returns (emissions, order, lengths, running_from): row r holds document
+    order[r], which has lengths[r] tokens.
+    """
+    lengths = numpy.array([len(s) for s in scores])
+    order = numpy.argsort(lengths, kind="stable")
+    sorted_lengths = lengths[order]
+    max_len = int(sorted_lengths[-1])
+    running_from = numpy.searchsorted(sorted_lengths, numpy.arange(max_len), side="right")
+    emissions = numpy.zeros((len(scores), max_len, scores[0].shape[1]), dtype=dtype)
+    for row, i in enumerate(order.tolist()):
+        emissions[row, : sorted_lengths[row]] = scores[i]
+    return emissions, order.tolist(), sorted_lengths, running_from
+
+
+def path_sums(
+    scores: numpy.ndarray, path: numpy.ndarray, spans: Sequence[tuple[int, int, str]]
+) -> tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+    """(cumulative, starts, ends) for summing the scores of the path's tags over
+    any stretch of tokens: the sum over tokens s..e-1 is cumulative[e] - cumulative[s].
+    cumulative is float64, so long documents lose no precision; starts and ends
+    are the spans' token offsets."""
+    chosen = scores[numpy.arange(len(path)), path].astype("float64")
+    cumulative = numpy.concatenate([[0.0], numpy.cumsum(chosen)])
+    starts = numpy.array([s for s, _, _ in spans], dtype="int64")
+    ends = numpy.array([e for _, e, _ in spans], dtype="int64")
+    return cumulative, starts, ends
 
 
 def _logsumexp(values: numpy.ndarray, axis: int) -> numpy.ndarray:
@@ -206,3 +281,61 @@ def span_probabilities(
     inner = cumulative[ends] - cumulative[starts + 1]
     log_p = alpha[starts, path[starts]] + inner + beta[ends - 1, path[ends - 1]] - log_z
     return numpy.clip(numpy.exp(log_p), 0.0, 1.0).astype("float32")
+
+
+def within_sentences(
+    scores: numpy.ndarray, sent_starts: numpy.ndarray, tag_names: list[str]
+) -> numpy.ndarray:
+    """The scores with every path that carries an entity across a sentence
+    boundary forbidden: no I-/L- tag on a token that starts a sentence, no
+    B-/I- tag on the token before it. sent_starts: (n_tokens,) bool.
+
+    spaCy's own `ner` never lets an entity cross a sentence boundary; a Doc
+    that comes without boundaries (the usual case here: the pipeline has no
+    parser or senter) gets its scores back unchanged. CoNLL's files are cut
+    into sentences and conlleval scores within them, and some names are cut
+    in two by a sentence break ("Ricky" / "Ponting"): gold has two entities
+    there, and so does the decoder once it is told where sentences start.
+    """
+    starts = numpy.flatnonzero(sent_starts[1:]) + 1
+    if not len(starts):
+        return scores
+    prefixes = [split_tag(tag)[0] for tag in tag_names]
+    continuing = [i for i, prefix in enumerate(prefixes) if prefix in ("I", "L")]
+    opening = [i for i, prefix in enumerate(prefixes) if prefix in ("B", "I")]
+    constrained = scores.copy()
+    constrained[numpy.ix_(starts, continuing)] = FORBIDDEN
+    constrained[numpy.ix_(starts - 1, opening)] = FORBIDDEN
+    return constrained
+
+
+def get_loss(
+    ner, examples: Iterable[Example], scores: list, lattice: BILUOLattice | None = None
+) -> tuple[float, list]:
+    """BiLSTMEntityRecognizer.get_loss as it was, with the "crf" objective: the
+    scores copied to the host as float64, the loss and gradient from
+    BILUOLattice.loss_and_gradient (`lattice`, or one built for ner's tags)."""
+    examples = list(examples)
+    tag_names = ner.tag_names
+    lattice = BILUOLattice(tag_names) if lattice is None else lattice
+    index = tag_index(tag_names)
+    truths = [
+        numpy.array([index.get(tag or "", MISSING) for tag in eg.get_aligned_ner()], dtype="int64")
+        for eg in examples
+    ]
+    xp = get_array_module(scores[0]) if scores else numpy
+    n_known = max(1, sum(int((t != MISSING).sum()) for t in truths))
+    host_scores = [
+        within_sentences(
+            ner.model.ops.to_numpy(s).astype("float64"),
+            eg.predicted.to_array(SENT_START) == 1,
+            tag_names,
+        )
+        for eg, s in zip(examples, scores, strict=True)
+    ]
+    targets = [soft_targets(eg.predicted, tag_names) for eg in examples]
+    total, grads = lattice.loss_and_gradient(
+        host_scores, truths, targets if any(t is not None for t in targets) else None
+    )
+    d_scores = [xp.asarray(grad / n_known, dtype="float32") for grad in grads]
+    return total / n_known, d_scores
