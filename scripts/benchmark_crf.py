@@ -14,6 +14,9 @@
   first in each round; the two must agree to 1e-6.
 - `nlp.update`: whole update steps (model forward, loss, backward, optimizer)
   over the same batches with each `get_loss`, alternating likewise.
+- `decode_scores`: what `predict` does after the model, on the same batches'
+  scores: Viterbi (numpy, the same in both) and each entity's probability, from
+  the old rescaled numpy forward-backward or from crf.py's.
 
 Prints the machine, the median (min-max over rounds) milliseconds per batch of
 each, and the ratio old / new (above 1: the torch path is faster).
@@ -31,6 +34,7 @@ import numpy
 import torch
 import typer
 from benchmark import alternation, machine_info
+from bilstm_ner.crf import path_to_spans
 from training_runs import spread
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,6 +90,24 @@ def main(
         assert abs(loss - old) <= 1e-6 * max(1.0, abs(old)), (loss, old)
         assert max(float(numpy.abs(a - b).max()) for a, b in zip(grads, old_grads, strict=True)) <= 1e-6
 
+    def old_decode(batch_scores):
+        paths = ner.crf.decode(batch_scores)
+        log_z, alphas, betas = lattice.alpha_beta(batch_scores)
+        return [
+            crf_numpy_reference.span_probabilities(s, a, b, z, path, path_to_spans(ner.tag_names, path))
+            for s, a, b, z, path in zip(batch_scores, alphas, betas, log_z, paths, strict=True)
+        ]
+
+    decoders = {"numpy (old)": old_decode, "torch (new)": ner.decode_scores}
+    host_scores = [[ner.model.ops.to_numpy(s) for s in batch_scores] for batch_scores in scores]
+    for batch_scores in host_scores:
+        predictions, old = ner.decode_scores(batch_scores), old_decode(batch_scores)
+        for prediction, expected in zip(predictions, old, strict=True):
+            assert numpy.allclose(prediction.confidences, expected, atol=1e-6)
+
+    def decodes(decode):
+        return lambda: [decode(batch_scores) for batch_scores in host_scores]
+
     def losses(get_loss):
         return lambda: [get_loss(batch, s) for batch, s in zip(data, scores, strict=True)]
 
@@ -100,11 +122,15 @@ def main(
 
         return run
 
-    figures: dict[str, dict[str, list[float]]] = {"get_loss": {}, "nlp.update": {}}
-    for kind, make in (("get_loss", losses), ("nlp.update", updates)):
-        for order in alternation(list(paths), rounds + 1):
+    figures: dict[str, dict[str, list[float]]] = {"get_loss": {}, "nlp.update": {}, "decode_scores": {}}
+    for kind, make, chosen in (
+        ("get_loss", losses, paths),
+        ("nlp.update", updates, paths),
+        ("decode_scores", decodes, decoders),
+    ):
+        for order in alternation(list(chosen), rounds + 1):
             for name in order:
-                figures[kind].setdefault(name, []).append(timed(make(paths[name])) / len(data) * 1000)
+                figures[kind].setdefault(name, []).append(timed(make(chosen[name])) / len(data) * 1000)
         for runs in figures[kind].values():
             del runs[0]  # a warm-up round: first calls, caches
     words = sum(len(eg) for batch in data for eg in batch) / len(data)
@@ -117,9 +143,9 @@ def main(
         for name, runs in by_path.items():
             s = spread(runs)
             medians[name] = s["median"]
-            print(f"  {kind:10s} {name:12s} {s['median']:8.1f} ({s['min']:.1f}-{s['max']:.1f})")
+            print(f"  {kind:13s} {name:12s} {s['median']:8.1f} ({s['min']:.1f}-{s['max']:.1f})")
         old, new = medians.values()
-        print(f"  {kind:10s} ratio old/new {old / new:.2f}")
+        print(f"  {kind:13s} ratio old/new {old / new:.2f}")
 
 
 if __name__ == "__main__":

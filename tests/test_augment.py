@@ -97,7 +97,7 @@ def test_upper_one_uppercases_and_keeps_entities_aligned_when_words_grow(nlp: La
 @pytest.mark.parametrize("recase", [str.lower, str.upper])
 def test_recasing_keeps_sentence_starts(nlp: Language, recase: Callable[[str], str]) -> None:
     """The loss and the decoder forbid entities across a sentence boundary
-    (decoding.within_sentences): a recased document must keep its boundaries."""
+    (crf.within_sentences): a recased document must keep its boundaries."""
     out = recased_example(nlp, make_example(nlp), recase)
     assert out.reference.has_annotation("SENT_START")
     assert [t.is_sent_start for t in out.reference] == SENT_STARTS

@@ -177,7 +177,7 @@ def test_a_second_run_skips_every_step_until_the_code_changes(project_dir: Path)
     commands = {c["name"]: c for c in config["commands"]}
     due = [name for name in config["workflows"]["all"] if check_rerun(project_dir, commands[name])]
     assert due == []
-    code = project_dir / "components" / "bilstm_ner" / "decoding.py"
+    code = project_dir / "components" / "bilstm_ner" / "crf.py"
     original = code.read_text(encoding="utf8")
     try:
         code.write_text(original + "\n# edited\n", encoding="utf8")

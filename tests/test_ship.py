@@ -686,8 +686,8 @@ def side_by_side(
     twin = build_wheel(tiny_model_dir, output, "tiny_twin", code, root)
     edited = root / "edited" / "bilstm_ner"
     shutil.copytree(code, edited, ignore=shutil.ignore_patterns("__pycache__"))
-    decoding = edited / "decoding.py"
-    decoding.write_text(decoding.read_text(encoding="utf8") + "\n# another version\n", encoding="utf8")
+    crf = edited / "crf.py"
+    crf.write_text(crf.read_text(encoding="utf8") + "\n# another version\n", encoding="utf8")
     other = build_wheel(tiny_model_dir, output, "tiny_other", edited, root)
     target = root / "installed"
     subprocess.run(

@@ -302,30 +302,32 @@ class BILUOCRF:
         device = scores.device
         if n_steps == 0:
             return torch.zeros(n_docs, dtype=torch.float64, device=device), scores.double(), scores.double()
-        outside, first, last, index, fill, group_of = self._tensors(device)
-        # One recursion for both directions: rows 0..n_docs-1 walk the documents
-        # forwards, the next n_docs walk them reversed. Position-major, so that
-        # each step reads and writes one contiguous block.
-        both = torch.empty((n_steps, 2 * n_docs, n_tags), dtype=torch.float64, device=device)
-        forwards = both[:, :n_docs]
+        first, last, index, fill, group_of = self._tensors(device)
+        forwards = torch.empty((n_steps, n_docs, n_tags), dtype=torch.float64, device=device)
+        forwards.copy_(scores.transpose(0, 1))
         # Past its end a document walks on through O at score 0: no path's score
         # changes, and only the paths that may end there go on. So every document
         # is n_steps long and the recursion needs no masks.
         past_end = torch.arange(n_steps, device=device)[:, None] >= lengths.to(device)[None, :]
-        torch.where(past_end[:, :, None], outside, scores.transpose(0, 1), out=forwards)
-        both[:, n_docs:] = forwards.flip(0)
+        forwards.masked_fill_(past_end[:, :, None], FORBIDDEN)
+        forwards[:, :, self.tag_names.index(OUTSIDE)].masked_fill_(past_end, 0.0)
+        # One recursion for both directions: rows 0..n_docs-1 walk the documents
+        # forwards, the next n_docs walk them reversed. Position-major, so that
+        # each step reads and writes one contiguous block.
         index, fill, group_of = (x.repeat_interleave(n_docs, dim=0) for x in (index, fill, group_of))
         n_rows, n_groups, width = fill.shape
-        walked = torch.empty_like(both)
-        torch.add(both[0], torch.cat([first.expand(n_docs, -1), last.expand(n_docs, -1)]), out=walked[0])
+        walked = torch.empty((n_steps, n_rows, n_tags), dtype=torch.float64, device=device)
+        torch.add(forwards[0], first, out=walked[0, :n_docs])
+        torch.add(forwards[-1], last, out=walked[0, n_docs:])
         for t in range(1, n_steps):
             # each group's members (-inf in unused slots), less the group's peak
             neighbours = walked[t - 1].gather(1, index).view(n_rows, n_groups, width).add_(fill)
             peak = neighbours.amax(dim=2)
             # exact: next to the peak's own term of 1, a term below exp(UNDERFLOW) is lost anyway
             shifted = neighbours.sub_(peak[:, :, None]).clamp_(min=UNDERFLOW).exp_()
-            sums = shifted.sum(dim=2).log_().add_(peak)
-            torch.add(sums.gather(1, group_of), both[t], out=walked[t])
+            sums = shifted.sum(dim=2).log_().add_(peak).gather(1, group_of)
+            torch.add(sums[:n_docs], forwards[t], out=walked[t, :n_docs])
+            torch.add(sums[n_docs:], forwards[n_steps - 1 - t], out=walked[t, n_docs:])
         log_z = torch.logsumexp(walked[-1, :n_docs] + last, dim=1)
         alpha = walked[:, :n_docs].transpose(0, 1)
         # the reversed walk up to t includes the scores at t, beta does not
@@ -333,22 +335,18 @@ class BILUOCRF:
         return log_z, alpha, beta
 
     def _tensors(self, device: torch.device) -> tuple[torch.Tensor, ...]:
-        """(outside, first, last, index, fill, group_of) on `device`: the scores
-        of a step past a document's end (O only), the BILUO rules for the first
-        and last token, and each direction's neighbour_groups (row 0 forwards,
-        1 backwards) padded to one shape: index (2, n_groups * width) into the
-        previous position's tags, fill (2, n_groups, width) 0 or -inf for unused
-        slots, group_of (2, n_tags)."""
+        """(first, last, index, fill, group_of) on `device`: the BILUO rules for
+        the first and last token, and each direction's neighbour_groups (row 0
+        forwards, 1 backwards) padded to one shape: index (2, n_groups * width)
+        into the previous position's tags, fill (2, n_groups, width) 0 or -inf
+        for unused slots, group_of (2, n_tags)."""
         if device not in self._on_device:
             n_groups = max(len(members) for members, _ in self._neighbours)
             width = max(members.shape[1] for members, _ in self._neighbours)
             index = numpy.full((2, n_groups, width), -1)
             for direction, (members, _) in enumerate(self._neighbours):
                 index[direction, : members.shape[0], : members.shape[1]] = members
-            outside = torch.full((len(self.tag_names),), FORBIDDEN, dtype=torch.float64, device=device)
-            outside[self.tag_names.index(OUTSIDE)] = 0.0
             self._on_device[device] = (
-                outside,
                 torch.tensor(self.first, dtype=torch.float64, device=device),
                 torch.tensor(self.last, dtype=torch.float64, device=device),
                 torch.tensor(index.clip(min=0).reshape(2, -1), device=device),
