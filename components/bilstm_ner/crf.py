@@ -302,7 +302,7 @@ class BILUOCRF:
         device = scores.device
         if n_steps == 0:
             return torch.zeros(n_docs, dtype=torch.float64, device=device), scores.double(), scores.double()
-        first, last, index, fill, group_of = self._tensors(device)
+        first, last, index, group_of = self._tensors(device)
         forwards = torch.empty((n_steps, n_docs, n_tags), dtype=torch.float64, device=device)
         forwards.copy_(scores.transpose(0, 1))
         # Past its end a document walks on through O at score 0: no path's score
@@ -314,20 +314,28 @@ class BILUOCRF:
         # One recursion for both directions: rows 0..n_docs-1 walk the documents
         # forwards, the next n_docs walk them reversed. Position-major, so that
         # each step reads and writes one contiguous block.
-        index, fill, group_of = (x.repeat_interleave(n_docs, dim=0) for x in (index, fill, group_of))
-        n_rows, n_groups, width = fill.shape
-        walked = torch.empty((n_steps, n_rows, n_tags), dtype=torch.float64, device=device)
-        torch.add(forwards[0], first, out=walked[0, :n_docs])
-        torch.add(forwards[-1], last, out=walked[0, n_docs:])
+        both = torch.cat([forwards, forwards.flip(0)], dim=1)
+        n_rows = 2 * n_docs
+        index, group_of = (x.repeat_interleave(n_docs, dim=0) for x in (index, group_of))
+        n_groups = index.shape[1]
+        # walked[t, row, tag], with one more tag, always -inf, for the unused
+        # slots of a group. The steps read and write through views made once:
+        # a small tensor op costs about as much as the arithmetic.
+        walked = torch.full((n_steps, n_rows, n_tags + 1), -torch.inf, dtype=torch.float64, device=device)
+        reads = walked.unsqueeze(2).expand(-1, -1, n_groups, -1).unbind(0)
+        writes = walked[:, :, :n_tags].unsqueeze(3).unbind(0)
+        scores_at = both.unsqueeze(3).unbind(0)
+        start = torch.cat([first.expand(n_docs, -1), last.expand(n_docs, -1)]).unsqueeze(2)
+        torch.add(scores_at[0], start, out=writes[0])
         for t in range(1, n_steps):
-            # each group's members (-inf in unused slots), less the group's peak
-            neighbours = walked[t - 1].gather(1, index).view(n_rows, n_groups, width).add_(fill)
-            peak = neighbours.amax(dim=2)
+            # each group's members less the group's peak
+            neighbours = reads[t - 1].gather(2, index)
+            peak = neighbours.amax(dim=2, keepdim=True)
             # exact: next to the peak's own term of 1, a term below exp(UNDERFLOW) is lost anyway
-            shifted = neighbours.sub_(peak[:, :, None]).clamp_(min=UNDERFLOW).exp_()
-            sums = shifted.sum(dim=2).log_().add_(peak).gather(1, group_of)
-            torch.add(sums[:n_docs], forwards[t], out=walked[t, :n_docs])
-            torch.add(sums[n_docs:], forwards[n_steps - 1 - t], out=walked[t, n_docs:])
+            shifted = neighbours.sub_(peak).clamp_min_(UNDERFLOW).exp_()
+            sums = shifted.sum(dim=2, keepdim=True).log_().add_(peak)
+            torch.add(sums.gather(1, group_of), scores_at[t], out=writes[t])
+        walked = walked[:, :, :n_tags]
         log_z = torch.logsumexp(walked[-1, :n_docs] + last, dim=1)
         alpha = walked[:, :n_docs].transpose(0, 1)
         # the reversed walk up to t includes the scores at t, beta does not
@@ -335,23 +343,26 @@ class BILUOCRF:
         return log_z, alpha, beta
 
     def _tensors(self, device: torch.device) -> tuple[torch.Tensor, ...]:
-        """(first, last, index, fill, group_of) on `device`: the BILUO rules for
-        the first and last token, and each direction's neighbour_groups (row 0
-        forwards, 1 backwards) padded to one shape: index (2, n_groups * width)
-        into the previous position's tags, fill (2, n_groups, width) 0 or -inf
-        for unused slots, group_of (2, n_tags)."""
+        """(first, last, index, group_of) on `device`: the BILUO rules for the
+        first and last token, and each direction's neighbour_groups (row 0
+        forwards, 1 backwards) padded to one shape: index (2, n_groups, width)
+        into the previous position's tags, n_tags in unused slots; group_of
+        (2, n_tags, 1)."""
         if device not in self._on_device:
+            n_tags = len(self.tag_names)
             n_groups = max(len(members) for members, _ in self._neighbours)
             width = max(members.shape[1] for members, _ in self._neighbours)
-            index = numpy.full((2, n_groups, width), -1)
+            index = numpy.full((2, n_groups, width), n_tags)
             for direction, (members, _) in enumerate(self._neighbours):
-                index[direction, : members.shape[0], : members.shape[1]] = members
+                index[direction, : members.shape[0], : members.shape[1]] = numpy.where(
+                    members < 0, n_tags, members
+                )
+            group_of = numpy.stack([groups for _, groups in self._neighbours])[:, :, None]
             self._on_device[device] = (
                 torch.tensor(self.first, dtype=torch.float64, device=device),
                 torch.tensor(self.last, dtype=torch.float64, device=device),
-                torch.tensor(index.clip(min=0).reshape(2, -1), device=device),
-                torch.tensor(numpy.where(index < 0, -numpy.inf, 0.0), device=device),
-                torch.tensor(numpy.stack([groups for _, groups in self._neighbours]), device=device),
+                torch.tensor(index, device=device),
+                torch.tensor(group_of, device=device),
             )
         return self._on_device[device]
 
