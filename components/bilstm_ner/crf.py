@@ -18,6 +18,7 @@ longest document of a batch, not once per document or token.
 """
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy
@@ -154,10 +155,10 @@ def map_length_groups(
 
 def pad(arrays: Sequence[numpy.ndarray | torch.Tensor], value: float = 0.0) -> torch.Tensor:
     """Documents' arrays, (n_tokens, ...) each, as one (n_docs, max n_tokens, ...)
-    tensor, padded with `value`, on the arrays' device (numpy: the CPU)."""
-    return torch.nn.utils.rnn.pad_sequence(
-        [torch.as_tensor(a) for a in arrays], batch_first=True, padding_value=value
-    )
+    tensor, padded with `value`, on the arrays' device (numpy: the CPU). It is
+    a view of a position-major tensor, the layout forward_backward walks."""
+    padded = torch.nn.utils.rnn.pad_sequence([torch.as_tensor(a) for a in arrays], padding_value=value)
+    return padded.transpose(0, 1)
 
 
 # ------------------------------------------------------------------ spans
@@ -234,6 +235,59 @@ def neighbour_groups(allowed: numpy.ndarray) -> tuple[numpy.ndarray, numpy.ndarr
     return members, group_of.reshape(-1)
 
 
+@dataclass
+class GroupWalk:
+    """One direction of the recursion, on the log-sums of the neighbour groups
+    (neighbour_groups) rather than on the tags: g[t + 1, i] = log-sum over the
+    tags k of group i of alpha[t, k], and alpha[t, k] = g[t, group_of[k]] +
+    scores[t, k], so g[t + 1, i] = log-sum over j of g[t, j] + transfer[t, i, j],
+    where transfer[t, i, j] is the log-sum of the scores at t of the tags of
+    group i that read group j. Under BILUO that is 1 + n_labels values a
+    position rather than n_tags.
+
+    group_of: (n_tags,) the group each tag reads; start: (n_groups,) the
+    group values before the first token (each group's tags share the rule for
+    the first token); single: (source tags, flat destinations i * n_groups + j)
+    of the transfer entries that are one tag's score; summed: (destination,
+    tags) of those that sum several.
+    """
+
+    group_of: numpy.ndarray
+    start: numpy.ndarray
+    single: tuple[numpy.ndarray, numpy.ndarray]
+    summed: list[tuple[int, numpy.ndarray]]
+
+
+def group_walk(allowed: numpy.ndarray, start: numpy.ndarray) -> GroupWalk:
+    """The GroupWalk of the moves allowed[prev, next] with log-potentials
+    `start` for the first token."""
+    members, group_of = neighbour_groups(allowed)
+    n_groups = len(members)
+    starts = numpy.full(n_groups, FORBIDDEN)
+    for group in range(n_groups):
+        values = set(start[group_of == group].tolist())
+        if len(values) > 1:
+            raise ValueError("forward-backward needs one first-token rule for the tags of a group")
+        starts[group] = values.pop() if values else FORBIDDEN
+    sources, destinations, summed = [], [], []
+    for i in range(n_groups):
+        tags = members[i][members[i] >= 0]
+        for j in range(n_groups):
+            found = tags[group_of[tags] == j]
+            if len(found) == 1:
+                sources.append(int(found[0]))
+                destinations.append(i * n_groups + j)
+            elif len(found) > 1:
+                summed.append((i * n_groups + j, found))
+    return GroupWalk(group_of, starts, (numpy.array(sources), numpy.array(destinations)), summed)
+
+
+def _logsumexp(values: torch.Tensor, dim: int) -> torch.Tensor:
+    """torch.logsumexp of finite values, on exp's fast path (see UNDERFLOW)."""
+    peak = values.amax(dim=dim, keepdim=True)
+    return (values - peak).clamp_min_(UNDERFLOW).exp_().sum(dim=dim).log_().add_(peak.squeeze(dim))
+
+
 class BILUOCRF:
     """The CRF of one tag set: Viterbi decoding, forward-backward, the loss."""
 
@@ -242,9 +296,15 @@ class BILUOCRF:
         self.transitions, self.first, self.last = log_potentials(self.tag_names)
         allowed = transition_masks(self.tag_names)[0]
         # The backward recursion is the forward one over the reversed documents,
-        # each tag's successors in place of its predecessors.
-        self._neighbours = [neighbour_groups(allowed), neighbour_groups(allowed.T)]
-        self._on_device: dict[torch.device, tuple[torch.Tensor, ...]] = {}
+        # each tag's successors in place of its predecessors, the last token's
+        # rule in place of the first's.
+        self._walks = [
+            group_walk(allowed, self.first),
+            group_walk(allowed.T, self.last),
+        ]
+        if len({len(walk.start) for walk in self._walks}) != 1:
+            raise ValueError("forward-backward needs as many groups of neighbours each way")
+        self._on_device: dict[torch.device, list[tuple[torch.Tensor, ...]]] = {}
 
     # --- decoding
 
@@ -302,7 +362,7 @@ class BILUOCRF:
         device = scores.device
         if n_steps == 0:
             return torch.zeros(n_docs, dtype=torch.float64, device=device), scores.double(), scores.double()
-        first, last, index, group_of = self._tensors(device)
+        walks = self._tensors(device)
         forwards = torch.empty((n_steps, n_docs, n_tags), dtype=torch.float64, device=device)
         forwards.copy_(scores.transpose(0, 1))
         # Past its end a document walks on through O at score 0: no path's score
@@ -311,60 +371,75 @@ class BILUOCRF:
         past_end = torch.arange(n_steps, device=device)[:, None] >= lengths.to(device)[None, :]
         forwards.masked_fill_(past_end[:, :, None], FORBIDDEN)
         forwards[:, :, self.tag_names.index(OUTSIDE)].masked_fill_(past_end, 0.0)
-        # One recursion for both directions: rows 0..n_docs-1 walk the documents
-        # forwards, the next n_docs walk them reversed. Position-major, so that
-        # each step reads and writes one contiguous block.
-        both = torch.cat([forwards, forwards.flip(0)], dim=1)
-        n_rows = 2 * n_docs
-        index, group_of = (x.repeat_interleave(n_docs, dim=0) for x in (index, group_of))
-        n_groups = index.shape[1]
-        # walked[t, row, tag], with one more tag, always -inf, for the unused
-        # slots of a group. The steps read and write through views made once:
-        # a small tensor op costs about as much as the arithmetic.
-        walked = torch.full((n_steps, n_rows, n_tags + 1), -torch.inf, dtype=torch.float64, device=device)
-        reads = walked.unsqueeze(2).expand(-1, -1, n_groups, -1).unbind(0)
-        writes = walked[:, :, :n_tags].unsqueeze(3).unbind(0)
-        scores_at = both.unsqueeze(3).unbind(0)
-        start = torch.cat([first.expand(n_docs, -1), last.expand(n_docs, -1)]).unsqueeze(2)
-        torch.add(scores_at[0], start, out=writes[0])
-        for t in range(1, n_steps):
-            # each group's members less the group's peak
-            neighbours = reads[t - 1].gather(2, index)
-            peak = neighbours.amax(dim=2, keepdim=True)
+        # One recursion for both directions, position-major: rows 0..n_docs-1
+        # walk the documents forwards, the next n_docs walk them reversed.
+        n_groups = len(walks[0][1])
+        transfer = torch.empty((2, n_steps, n_docs, n_groups * n_groups), dtype=torch.float64, device=device)
+        walked = torch.empty((n_steps, 2, n_docs, n_groups), dtype=torch.float64, device=device)
+        for direction, (emissions, (_, start, pick, empty, summed)) in enumerate(
+            zip((forwards, forwards.flip(0)), walks, strict=True)
+        ):
+            # the entries that are one tag's score, by a product with a 0/1 matrix
+            # (exact: the scores are finite), -inf where no tag is
+            flat = transfer[direction].view(-1, n_groups * n_groups)
+            torch.addmm(empty, emissions.view(-1, n_tags), pick, out=flat)
+            for destination, tags in summed:
+                transfer[direction, :, :, destination] = _logsumexp(emissions[:, :, tags], dim=2)
+            walked[0, direction] = start
+        # The steps read and write through views made once: a small tensor op
+        # costs about as much as the arithmetic.
+        shape = (2, n_docs, n_groups, n_groups)
+        transfer_at = transfer.view(2, n_steps, *shape[1:]).transpose(0, 1).unbind(0)
+        reads = walked.view(n_steps, 2, n_docs, 1, n_groups).unbind(0)
+        writes = walked.view(n_steps, 2, n_docs, n_groups, 1).unbind(0)
+        terms = torch.empty(shape, dtype=torch.float64, device=device)
+        sums = torch.empty((2, n_docs, n_groups, 1), dtype=torch.float64, device=device)
+        for t in range(n_steps - 1):
+            torch.add(reads[t], transfer_at[t], out=terms)
+            peak = terms.amax(dim=3, keepdim=True)
             # exact: next to the peak's own term of 1, a term below exp(UNDERFLOW) is lost anyway
-            shifted = neighbours.sub_(peak).clamp_min_(UNDERFLOW).exp_()
-            sums = shifted.sum(dim=2, keepdim=True).log_().add_(peak)
-            torch.add(sums.gather(1, group_of), scores_at[t], out=writes[t])
-        walked = walked[:, :, :n_tags]
-        log_z = torch.logsumexp(walked[-1, :n_docs] + last, dim=1)
-        alpha = walked[:, :n_docs].transpose(0, 1)
-        # the reversed walk up to t includes the scores at t, beta does not
-        beta = (walked[:, n_docs:].flip(0) - forwards).transpose(0, 1)
+            terms.sub_(peak).clamp_min_(UNDERFLOW).exp_()
+            torch.sum(terms, dim=3, keepdim=True, out=sums)
+            torch.add(sums.log_(), peak, out=writes[t + 1])
+        # each tag's value from its group's, by a product with a 0/1 matrix
+        # (exact: the group values are finite)
+        alpha = (walked[:, 0] @ walks[0][0]).add_(forwards)
+        # the reversed walk reads the scores up to t, beta those after t
+        beta = walked[:, 1].flip(0) @ walks[1][0]
+        log_z = torch.logsumexp(alpha[-1] + self._last_on(device), dim=1)
+        alpha, beta = alpha.transpose(0, 1), beta.transpose(0, 1)
         return log_z, alpha, beta
 
-    def _tensors(self, device: torch.device) -> tuple[torch.Tensor, ...]:
-        """(first, last, index, group_of) on `device`: the BILUO rules for the
-        first and last token, and each direction's neighbour_groups (row 0
-        forwards, 1 backwards) padded to one shape: index (2, n_groups, width)
-        into the previous position's tags, n_tags in unused slots; group_of
-        (2, n_tags, 1)."""
+    def _tensors(self, device: torch.device) -> list[tuple]:
+        """Each direction's GroupWalk on `device`, as 0/1 matrices where a
+        product can stand for indexing: (reads[group, tag]: which group each
+        tag reads, start, pick[tag, entry]: the transfer entries that are one
+        tag's score, empty[entry]: -inf where no tag is, 0 elsewhere, summed)."""
         if device not in self._on_device:
-            n_tags = len(self.tag_names)
-            n_groups = max(len(members) for members, _ in self._neighbours)
-            width = max(members.shape[1] for members, _ in self._neighbours)
-            index = numpy.full((2, n_groups, width), n_tags)
-            for direction, (members, _) in enumerate(self._neighbours):
-                index[direction, : members.shape[0], : members.shape[1]] = numpy.where(
-                    members < 0, n_tags, members
+            n_tags, n_groups = len(self.tag_names), len(self._walks[0].start)
+            on_device = []
+            for walk in self._walks:
+                reads = numpy.zeros((n_groups, n_tags))
+                reads[walk.group_of, numpy.arange(n_tags)] = 1.0
+                pick = numpy.zeros((n_tags, n_groups * n_groups))
+                pick[walk.single[0], walk.single[1]] = 1.0
+                empty = numpy.where(pick.any(axis=0), 0.0, -numpy.inf)
+                for destination, _ in walk.summed:
+                    empty[destination] = 0.0
+                on_device.append(
+                    (
+                        torch.tensor(reads, device=device),
+                        torch.tensor(walk.start, dtype=torch.float64, device=device),
+                        torch.tensor(pick, device=device),
+                        torch.tensor(empty, device=device),
+                        [(d, torch.tensor(tags, device=device)) for d, tags in walk.summed],
+                    )
                 )
-            group_of = numpy.stack([groups for _, groups in self._neighbours])[:, :, None]
-            self._on_device[device] = (
-                torch.tensor(self.first, dtype=torch.float64, device=device),
-                torch.tensor(self.last, dtype=torch.float64, device=device),
-                torch.tensor(index, device=device),
-                torch.tensor(group_of, device=device),
-            )
+            self._on_device[device] = on_device
         return self._on_device[device]
+
+    def _last_on(self, device: torch.device) -> torch.Tensor:
+        return torch.tensor(self.last, dtype=torch.float64, device=device)
 
     def lattices(
         self, scores: Sequence[numpy.ndarray]
