@@ -32,7 +32,16 @@ from typing import Any
 
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import ArgsKwargs, Linear, Model, PyTorchWrapper_v3, ragged2list, torch2xp, with_array, xp2torch
+from thinc.api import (
+    ArgsKwargs,
+    Linear,
+    Model,
+    PyTorchWrapper_v3,
+    ragged2list,
+    torch2xp,
+    with_array,
+    xp2torch,
+)
 from thinc.layers.chain import forward as chain_forward
 from thinc.layers.chain import init as chain_init
 from thinc.types import Floats2d
