@@ -10,33 +10,20 @@ pipeline loads, so the config need not repeat the vectors' width.
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .featurize import PaddedBatch
+
 # At inference, windows per LSTM call (see BiLSTMEncoder.encode_slices).
 INFERENCE_WINDOWS = 64
 
 
-class EncoderInputs(NamedTuple):
-    """The arrays of `featurize.PaddedBatch` the encoder reads, as tensors.
-
-    ids: (n_windows, max_len, n_attrs, 2) embedding rows; chars: (n_windows,
-    max_len, n_chars) bytes; lengths: (n_windows,) tokens per window, longest
-    first; groups / n_groups: each position's (document, word) id, padding
-    n_groups; static_vectors: (n_windows, max_len, width) or None; context:
-    (n_windows, max_len, layers, width) transformer layers, or None.
-    """
-
-    ids: torch.Tensor
-    chars: torch.Tensor
-    lengths: torch.Tensor
-    groups: torch.Tensor
-    n_groups: int
-    static_vectors: torch.Tensor | None = None
-    context: torch.Tensor | None = None
+# What the encoder reads: the featurizer's batch, its arrays as tensors on the
+# encoder's device (torch_wrapper.batch_to_torch).
+EncoderInputs = PaddedBatch[torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -147,14 +134,15 @@ class BiLSTMEncoder(nn.Module):
         (see tag_scores)."""
         if weight is not None and bias is not None:
             return self.tag_scores(inputs, weight=weight, bias=bias)
-        ids, chars, lengths, groups, n_groups, static_vectors, context = inputs
-        n_windows, max_len = ids.shape[0], ids.shape[1]
+        n_windows, max_len = inputs.ids.shape[0], inputs.ids.shape[1]
         if n_windows == 0:
             return self.char_embedding.weight.new_zeros((0, max_len, self.output_width))
-        self.check_static_vectors(static_vectors)
-        outputs = self.encode_windows(ids, chars, lengths, max_len, static_vectors, context)
+        self.check_static_vectors(inputs.vectors)
+        outputs = self.encode_windows(
+            inputs.ids, inputs.chars, inputs.lengths, max_len, inputs.vectors, inputs.context
+        )
         if self.doc_memory:
-            outputs = torch.cat([outputs, word_memory(outputs, groups, n_groups)], dim=-1)
+            outputs = torch.cat([outputs, word_memory(outputs, inputs.groups, inputs.n_groups)], dim=-1)
         return self.dropout(outputs)
 
     @property
@@ -171,7 +159,13 @@ class BiLSTMEncoder(nn.Module):
         whatever the length, and a caller that reduces each slice (as
         `tag_scores` does) never holds the outputs of the whole document.
         """
-        ids, chars, lengths, _, _, static_vectors, context = inputs
+        ids, chars, lengths, static_vectors, context = (
+            inputs.ids,
+            inputs.chars,
+            inputs.lengths,
+            inputs.vectors,
+            inputs.context,
+        )
         for i in range(0, ids.shape[0], INFERENCE_WINDOWS):
             # windows are sorted longest first: the first sets the slice's width
             span, width = slice(i, i + INFERENCE_WINDOWS), int(lengths[i])
@@ -200,8 +194,8 @@ class BiLSTMEncoder(nn.Module):
         """
         if self.training:
             raise RuntimeError("tag_scores is for inference: call eval() first (training needs forward)")
-        ids, _, _, groups, n_groups, static_vectors, _ = inputs
-        self.check_static_vectors(static_vectors)
+        ids, groups, n_groups = inputs.ids, inputs.groups, inputs.n_groups
+        self.check_static_vectors(inputs.vectors)
         n_windows, max_len, n_tags = ids.shape[0], ids.shape[1], weight.shape[0]
         own_weight, memory_weight = weight[:, : self.lstm_width], weight[:, self.lstm_width :]
         scores = weight.new_zeros((n_windows, max_len, n_tags))

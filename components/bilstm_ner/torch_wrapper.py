@@ -14,7 +14,6 @@ from torch import nn
 
 from .errors import CorruptWeightsError, IncompatibleWeightsError
 from .featurize import PaddedBatch
-from .torch_encoder import EncoderInputs
 
 AVERAGES_REFUSED = (
     "[training.optimizer] use_averages = true cannot train this component: thinc's PyTorchShim "
@@ -65,19 +64,11 @@ def state_differences(expected: dict[str, torch.Tensor], saved: dict[str, torch.
 
 
 def batch_to_torch(model: Model, batch: PaddedBatch, is_train: bool) -> tuple[ArgsKwargs, Callable]:
-    """Padded numpy arrays -> torch tensors on the model's device; no gradient
-    flows back (the static vectors are inputs, so they stay frozen)."""
+    """Padded numpy arrays -> the same batch of torch tensors on the model's
+    device; no gradient flows back (the static vectors are inputs, so they stay
+    frozen)."""
     device = model.shims[0].device
-    ops = model.ops
-    inputs = EncoderInputs(
-        ids=xp2torch(ops.asarray(batch.ids), device=device),
-        chars=xp2torch(ops.asarray(batch.chars), device=device),
-        lengths=xp2torch(batch.lengths),
-        groups=xp2torch(ops.asarray(batch.groups), device=device),
-        n_groups=batch.n_groups,
-        static_vectors=None if batch.vectors is None else xp2torch(ops.asarray(batch.vectors), device=device),
-        context=None if batch.context is None else xp2torch(ops.asarray(batch.context), device=device),
-    )
+    inputs = batch.with_arrays(lambda array: xp2torch(model.ops.asarray(array), device=device))
     return ArgsKwargs(args=(inputs,), kwargs={}), lambda d_inputs: []
 
 
