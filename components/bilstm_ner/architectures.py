@@ -122,9 +122,8 @@ def build_bilstm_tagger(
         accurate pipeline's input. The encoder learns a softmax mix of the
         layers and projects it to `context_width`, beside the other inputs.
     settings: the encoder's, one keyword each, as torch_encoder.EncoderSettings
-        declares and documents them (rows, embed_width, n_chars, char_width,
-        hidden_width, depth, dropout, word_dropout, doc_memory, ...); the
-        retired ones (RETIRED_SETTINGS) only with the value that meant "off".
+        declares and documents them; the retired ones (RETIRED_SETTINGS) only
+        with the value that meant "off".
     """
     encoder_settings = EncoderSettings(**refuse_retired_settings(settings))
     context_layers = 0 if context is None else int(context.attrs["layers"])

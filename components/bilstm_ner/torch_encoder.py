@@ -159,20 +159,18 @@ class BiLSTMEncoder(nn.Module):
         whatever the length, and a caller that reduces each slice (as
         `tag_scores` does) never holds the outputs of the whole document.
         """
-        ids, chars, lengths, static_vectors, context = (
-            inputs.ids,
-            inputs.chars,
-            inputs.lengths,
-            inputs.vectors,
-            inputs.context,
-        )
-        for i in range(0, ids.shape[0], INFERENCE_WINDOWS):
+        for i in range(0, inputs.ids.shape[0], INFERENCE_WINDOWS):
             # windows are sorted longest first: the first sets the slice's width
-            span, width = slice(i, i + INFERENCE_WINDOWS), int(lengths[i])
-            slice_vectors = None if static_vectors is None else static_vectors[span, :width]
-            slice_context = None if context is None else context[span, :width]
+            span, width = slice(i, i + INFERENCE_WINDOWS), int(inputs.lengths[i])
+            vectors = None if inputs.vectors is None else inputs.vectors[span, :width]
+            context = None if inputs.context is None else inputs.context[span, :width]
             outputs = self.encode_windows(
-                ids[span, :width], chars[span, :width], lengths[span], width, slice_vectors, slice_context
+                inputs.ids[span, :width],
+                inputs.chars[span, :width],
+                inputs.lengths[span],
+                width,
+                vectors,
+                context,
             )
             yield span, outputs
 
