@@ -192,4 +192,5 @@ def predict_scores(model: Model[list[Doc], list[Floats2d]], docs: list[Doc]) -> 
 
 
 def cannot_backprop(d_scores: list[Floats2d]) -> None:
+    """The inference path keeps nothing to compute gradients from."""
     raise RuntimeError("the inference path has no gradient: train with is_train=True (begin_update)")
