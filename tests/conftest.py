@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import spacy
 from spacy.language import Language
-from spacy.tokens import Span
+from spacy.tokens import Doc, Span
 from spacy.training import Example
-from thinc.api import Adam, fix_random_seed
+from thinc.api import Adam, Model, fix_random_seed
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = REPO / "scripts"
@@ -76,10 +76,20 @@ def _make_examples(
     return examples
 
 
+def _plain_scores(model: Model, docs: list[Doc]) -> list:
+    """The scores of the model's layers run in turn at inference (featurizer,
+    encoder on the whole batch, output layer, list), without the streaming of
+    `model.predict`: the straightforward computation it must match."""
+    output = docs
+    for layer in model.layers:
+        output = layer.predict(output)
+    return output
+
+
 def _train(nlp: Language, examples: list[Example], learn_rate: float = 0.01, steps: int = 40) -> Language:
-    """Initialize `nlp` on `examples`, then `steps` updates with Adam(`learn_rate`)."""
+    """Initialize `nlp` on `examples`, then `steps` updates with Adam(`learn_rate`) without averaging."""
     nlp.initialize(lambda: examples)
-    optimizer = Adam(learn_rate)
+    optimizer = Adam(learn_rate, use_averages=False)  # thinc averages by default: refused (test_averaging.py)
     for _ in range(steps):
         nlp.update(examples, sgd=optimizer)
     return nlp
@@ -132,6 +142,14 @@ def tiny_examples() -> Callable[[Language], list[Example]]:
     the same form) as Examples tokenized by `nlp` (the tokenization must be the
     pipeline's own, hence a function)."""
     return _make_examples
+
+
+@pytest.fixture(scope="session")
+def plain_scores() -> Callable[[Model, list[Doc]], list]:
+    """``plain_scores(model, docs)``: each doc's scores from the bilstm_ner model's
+    layers run one after the other on the whole batch (what `model.predict`
+    streams), for tests that compare the two."""
+    return _plain_scores
 
 
 @pytest.fixture(scope="session")

@@ -56,7 +56,7 @@ def test_training_reduces_loss_and_learns(
     nlp = make_tiny_nlp()
     examples = tiny_examples(nlp)
     nlp.initialize(lambda: examples)
-    optimizer = Adam(0.01)
+    optimizer = Adam(0.01, use_averages=False)
     first = nlp.update(examples, sgd=optimizer)["ner"]
     for _ in range(40):
         last = nlp.update(examples, sgd=optimizer)["ner"]
@@ -268,7 +268,7 @@ def test_a_loss_that_is_not_finite_stops_training_as_diverged(
     output_layer = nlp.get_pipe("ner").model.get_ref(OUTPUT_LAYER)
     output_layer.set_param("b", output_layer.get_param("b") * numpy.nan)
     with pytest.raises(TrainingDivergedError, match=r"\[ner\] the loss is not finite \(nan\)"):
-        nlp.update(examples, sgd=Adam(0.01))
+        nlp.update(examples, sgd=Adam(0.01, use_averages=False))
 
 
 # Labels of other corpora: hyphens (WNUT's creative-work), lowercase, digits and underscores.

@@ -6,16 +6,16 @@ the straightforward computation it replaces, so a speed-up can never change a
 prediction unnoticed.
 """
 
+import contextlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy
 import pytest
 import spacy
-from bilstm_ner import pipeline, torch_encoder
+from bilstm_ner import architectures, pipeline, torch_encoder
 from bilstm_ner.featurize import utf8_rows
 from bilstm_ner.pipeline import token_slices
-from bilstm_ner.streaming import can_stream, stream_scores
 from spacy.attrs import ORTH
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -50,7 +50,7 @@ def test_lstm_slices_give_the_same_predictions(
     make_tiny_nlp: Callable[..., Language],
     tiny_examples: Callable[[Language], list[Example]],
 ) -> None:
-    """A document of many windows, read at once or a few windows at a time."""
+    """A document of many windows, its LSTM slices all at once or a few windows at a time."""
     nlp = make_tiny_nlp()
     examples = tiny_examples(nlp)
     nlp.initialize(lambda: examples)
@@ -75,7 +75,7 @@ def memory_nlp(
     nlp.add_pipe("bilstm_ner", name="ner", config={"model": model})
     examples = tiny_examples(nlp)
     nlp.initialize(lambda: examples)
-    optimizer = Adam(0.01)
+    optimizer = Adam(0.01, use_averages=False)
     for _ in range(25):
         nlp.update(examples, sgd=optimizer)
     return nlp
@@ -89,14 +89,31 @@ def long_text(train_data: list, copies: int = 30) -> str:
     return " ".join(sentences)
 
 
-def test_streamed_scores_match_plain(
-    memory_nlp: Language, train_data: list, monkeypatch: pytest.MonkeyPatch
+@contextlib.contextmanager
+def lstm_calls(nlp: Language) -> Iterator[list[int]]:
+    """Windows read by each LSTM call of the pipeline's encoder, inside the block."""
+    windows: list[int] = []
+    lstm = nlp.get_pipe("ner").model.get_ref("encoder").shims[0]._model.lstm
+    hook = lstm.register_forward_hook(
+        lambda module, args, output: windows.append(int(args[0].batch_sizes[0]))
+    )
+    try:
+        yield windows
+    finally:
+        hook.remove()
+
+
+def test_predict_streams_and_matches_plain(
+    memory_nlp: Language,
+    train_data: list,
+    plain_scores: Callable,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """stream_scores, a few windows at a time, against model.predict on a batch
-    of a long doc, short docs and an empty one."""
+    """model.predict, a few windows at a time, against the layers run in turn on a
+    batch of a long doc, short docs and an empty one; the whole batch's vectors
+    (and their word memory) are never built."""
     nlp = memory_nlp
     model = nlp.get_pipe("ner").model
-    assert can_stream(model)
     texts = [
         long_text(train_data),
         "Paris is the capital of France .",
@@ -104,15 +121,17 @@ def test_streamed_scores_match_plain(
         "John Smith met Mary Jones in Paris .",
     ]
     docs = [nlp.make_doc(text) for text in texts]
-    plain = model.predict(docs)
-    # slices of 3 windows, of different widths, and the forward path is never taken
+    plain = plain_scores(model, docs)
+    # slices of 3 windows, of different widths
     monkeypatch.setattr(torch_encoder, "INFERENCE_WINDOWS", 3)
 
-    def no_forward(*args, **kwargs):
-        raise AssertionError("stream_scores must not build the whole batch's vectors")
+    def no_whole_batch(*args, **kwargs):
+        raise AssertionError("model.predict must not build the whole batch's word memory")
 
-    monkeypatch.setattr(torch_encoder.BiLSTMEncoder, "forward", no_forward)
-    streamed = stream_scores(model, docs)
+    monkeypatch.setattr(torch_encoder, "word_memory", no_whole_batch)
+    with lstm_calls(nlp) as windows:
+        streamed = model.predict(docs)
+    assert len(windows) > 10 and max(windows) == 3
     assert len(streamed) == len(plain)
     for doc, expected, got in zip(docs, plain, streamed, strict=True):
         assert got.shape == expected.shape == (len(doc), len(nlp.get_pipe("ner").tag_names))
@@ -120,28 +139,29 @@ def test_streamed_scores_match_plain(
 
 
 def test_inference_streams_every_slice_with_the_plain_paths_entities(
-    memory_nlp: Language, train_data: list, monkeypatch: pytest.MonkeyPatch
+    memory_nlp: Language,
+    train_data: list,
+    plain_scores: Callable,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Through the component: every slice of PREDICT_TOKENS (a long doc alone,
-    short docs together) is scored by stream_scores, and the entities and
-    confidences are those of the plain path (model.predict)."""
+    short docs together) is scored by the model's streaming inference, and the
+    entities and confidences are those of the plain path (the layers in turn)."""
     nlp = memory_nlp
     docs = [nlp.make_doc(long_text(train_data)), nlp.make_doc("Acme Corp hired Peter Brown .")]
     docs.append(nlp.make_doc("Mary Jones met Peter Brown in Berlin ."))
     monkeypatch.setattr(torch_encoder, "INFERENCE_WINDOWS", 4)
     monkeypatch.setattr(pipeline, "PREDICT_TOKENS", 50)
-    monkeypatch.setattr(pipeline, "can_stream", lambda model: False)
+    streaming = architectures.predict_scores
+    monkeypatch.setattr(architectures, "predict_scores", plain_scores)
     plain = list(nlp.pipe([doc.copy() for doc in docs]))
-    monkeypatch.undo()
-    monkeypatch.setattr(torch_encoder, "INFERENCE_WINDOWS", 4)
-    monkeypatch.setattr(pipeline, "PREDICT_TOKENS", 50)
     streamed_sizes = []
 
     def spy(model, chunk):
         streamed_sizes.append(sum(len(doc) for doc in chunk))
-        return stream_scores(model, chunk)
+        return streaming(model, chunk)
 
-    monkeypatch.setattr(pipeline, "stream_scores", spy)
+    monkeypatch.setattr(architectures, "predict_scores", spy)
     streamed = list(nlp.pipe([doc.copy() for doc in docs]))
     # the long doc makes a slice of its own; the two short ones share one
     assert streamed_sizes == [len(docs[0]), len(docs[1]) + len(docs[2])]

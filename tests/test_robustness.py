@@ -73,7 +73,7 @@ def train(
         nlp = make_tiny_nlp(seed)
         examples = tiny_examples(nlp)
         nlp.initialize(lambda: examples)
-        optimizer = Adam(0.01)
+        optimizer = Adam(0.01, use_averages=False)
         for _ in range(steps):
             nlp.update(examples, sgd=optimizer, drop=drop)
         return nlp

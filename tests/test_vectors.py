@@ -5,15 +5,14 @@ loaded with the pipeline, and a clear error when the vectors are missing."""
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy
 import pytest
 import spacy
-import torch
 from bilstm_ner import torch_encoder
 from bilstm_ner.featurize import NO_VECTORS_MESSAGE, featurize_docs, token_vectors
-from bilstm_ner.streaming import stream_scores
 from spacy.cli.train import train
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
@@ -172,15 +171,15 @@ def test_vectors_change_the_scores(trained_dir: Path) -> None:
 
 
 def test_long_doc_streamed_with_vectors_matches_plain(
-    trained_dir: Path, monkeypatch: pytest.MonkeyPatch
+    trained_dir: Path, plain_scores: Callable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """stream_scores slices the static vectors with the windows."""
+    """model.predict slices the static vectors with the windows."""
     nlp = spacy.load(trained_dir)
     model = nlp.get_pipe("ner").model
     doc = nlp.make_doc(" ".join(text for text, _ in TRAIN_DATA * 20))
-    plain = model.predict([doc])[0]
+    plain = plain_scores(model, [doc])[0]
     monkeypatch.setattr(torch_encoder, "INFERENCE_WINDOWS", 2)
-    numpy.testing.assert_allclose(stream_scores(model, [doc])[0], plain, rtol=1e-5, atol=1e-5)
+    numpy.testing.assert_allclose(model.predict([doc])[0], plain, rtol=1e-5, atol=1e-5)
 
 
 def test_vectors_of_another_width_are_refused(trained_dir: Path) -> None:
@@ -197,7 +196,7 @@ def test_round_trip_with_vectors_keeps_predictions(vectors_dir: Path, tmp_path: 
     nlp.add_pipe("bilstm_ner", name="ner", config={"model": {**SMALL_MODEL, "include_static_vectors": True}})
     examples = [Example(nlp.make_doc(text), make_doc(nlp, text, spans)) for text, spans in TRAIN_DATA]
     nlp.initialize(lambda: examples)
-    optimizer = Adam(0.01)
+    optimizer = Adam(0.01, use_averages=False)
     for _ in range(3):
         nlp.update(examples, sgd=optimizer)
     docs = [nlp.make_doc(text) for text, _ in TRAIN_DATA]
@@ -249,40 +248,3 @@ def test_pipeline_saved_before_the_option_loads_unchanged(tmp_path: Path) -> Non
     loaded = spacy.load(tmp_path / "pipeline")
     after = numpy.concatenate(loaded.get_pipe("ner").model.predict([loaded.make_doc(d.text) for d in docs]))
     numpy.testing.assert_array_equal(after, before)
-
-
-def encoder_inputs(n_windows: int, length: int) -> tuple[torch.Tensor, ...]:
-    generator = torch.Generator().manual_seed(1)
-    ids = torch.randint(0, 10, (n_windows, length, 2, 2), generator=generator)
-    chars = torch.randint(0, 256, (n_windows, length, 3), generator=generator)
-    lengths = torch.sort(torch.randint(1, length + 1, (n_windows,), generator=generator), descending=True)[0]
-    lengths[0] = length
-    vectors = torch.randn(n_windows, length, WIDTH, generator=generator)
-    return ids, chars, lengths, vectors
-
-
-@pytest.mark.parametrize("vectors_dropout", [None, 0.0])
-def test_vectors_dropout_of_their_own(vectors_dropout: float | None) -> None:
-    """With vectors_dropout, the projected vectors reach the LSTM through a dropout
-    of their own (here none at all) while the other inputs keep `dropout`; without
-    it, one dropout covers all inputs, as before the option existed."""
-    torch.manual_seed(0)
-    settings = torch_encoder.EncoderSettings(
-        rows=(50, 10), embed_width=4, n_chars=3, char_width=2, hidden_width=6, depth=1,
-        dropout=0.9, word_dropout=0.0, include_static_vectors=True, static_vectors_width=7,
-        vectors_dropout=vectors_dropout,
-    )  # fmt: skip
-    encoder = torch_encoder.BiLSTMEncoder(settings)
-    ids, chars, lengths, vectors = encoder_inputs(n_windows=4, length=8)
-    seen = []
-    encoder.lstm.register_forward_hook(lambda module, args, output: seen.append(args[0].data))
-    encoder(torch_encoder.EncoderInputs(ids, chars, lengths, torch.zeros_like(ids[:, :, 0, 0]), 0, vectors))
-    lstm_inputs = seen[0]
-    projected = encoder.vectors_projection(vectors)
-    packed = torch.nn.utils.rnn.pack_padded_sequence(projected, lengths, batch_first=True).data
-    others = lstm_inputs[:, :-7]
-    assert (others == 0).float().mean() > 0.8  # dropout 0.9 on the other inputs
-    if vectors_dropout == 0.0:
-        torch.testing.assert_close(lstm_inputs[:, -7:], packed)
-    else:
-        assert (lstm_inputs[:, -7:] == 0).float().mean() > 0.8

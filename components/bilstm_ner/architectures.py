@@ -12,114 +12,185 @@ so a pipeline rebuilt from its config takes the right shape when it loads.
 The torch part returns vectors, never probabilities: the loss and its
 gradient are computed once, on the logits, by the component.
 
-Where the parts live: the torch module in torch_encoder.py, the thinc side of
-its wrapper (shim and converters) in torch_wrapper.py, the featurizer in
-featurize.py; at inference the component scores through
-streaming.stream_scores instead of `predict`, which needs the references set here.
+Training runs the layers one after the other, as thinc's `chain` does. At
+inference (`model.predict`) the output layer goes to the torch module with
+its inputs, through the shim's `predict`, and is applied there to each slice
+of windows as the BiLSTM reads it (BiLSTMEncoder.tag_scores): the
+(tokens, output_width) vectors never exist for the whole batch, so memory
+stays bounded on long documents, and the scores are the same up to float
+rounding.
+
+Where the parts live: the torch module and its settings in torch_encoder.py,
+the converters between numpy and torch in torch_wrapper.py, the featurizer in
+featurize.py.
 """
+
+import inspect
+from collections.abc import Callable
+from dataclasses import MISSING, fields
+from typing import Any
 
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Linear, Model, PyTorchWrapper, chain, ragged2list, with_array
+from thinc.api import (
+    ArgsKwargs,
+    Linear,
+    Model,
+    PyTorchWrapper_v3,
+    ragged2list,
+    torch2xp,
+    with_array,
+    xp2torch,
+)
+from thinc.layers.chain import forward as chain_forward
+from thinc.layers.chain import init as chain_init
 from thinc.types import Floats2d
 
 from .featurize import DocFeaturizer
 from .torch_encoder import BiLSTMEncoder, EncoderSettings
-from .torch_wrapper import AveragingPyTorchShim, batch_to_torch, load_torch_weights, torch_to_ragged
+from .torch_wrapper import batch_to_torch, load_torch_weights, torch_to_ragged
 
 ARCHITECTURE = "bilstm_ner.BiLSTMTagger.v1"
 OUTPUT_LAYER = "output_layer"
-# References to the featurizer and the wrapped encoder, for streaming.stream_scores.
-# Set when the model is built, so pipelines saved before they existed have them too.
+# References to the featurizer and the wrapped encoder, which inference reads.
 FEATURIZER = "featurizer"
 ENCODER = "encoder"
+# Settings removed with what they switched on (issue #23: they lost on dev), and
+# the values that switched them off. A pipeline saved before their removal has
+# them in its config.cfg with those values: accepted, so it loads and predicts
+# as before; any other value is refused.
+RETIRED_SETTINGS: dict[str, tuple[object, ...]] = {
+    "vectors_dropout": (None,),
+    "mix_width": (None,),
+    "mix_activation": (None, "linear"),
+}
+
+
+def takes_encoder_settings(builder: Callable[..., Any]) -> Callable[..., Any]:
+    """Give `builder` (whose `**settings` become an EncoderSettings) a signature
+    with one keyword parameter per EncoderSettings field, its type and default,
+    after its own parameters, then the retired settings (default null). spaCy's
+    config system reads the signature: it validates the settings and fills in
+    their defaults as if they were spelled out, while they are declared once,
+    in EncoderSettings."""
+    signature = inspect.signature(builder)
+    own = [p for p in signature.parameters.values() if p.kind != p.VAR_KEYWORD]
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    settings = [
+        inspect.Parameter(
+            field.name,
+            keyword,
+            default=inspect.Parameter.empty if field.default is MISSING else field.default,
+            annotation=field.type,
+        )
+        for field in fields(EncoderSettings)
+    ]
+    retired = [inspect.Parameter(name, keyword, default=None, annotation=Any) for name in RETIRED_SETTINGS]
+    builder.__signature__ = signature.replace(parameters=[*own, *settings, *retired])  # type: ignore[attr-defined]
+    return builder
+
+
+def refuse_retired_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """`settings` without the retired ones (RETIRED_SETTINGS); ValueError if one
+    of them asks for what was removed."""
+    for name, neutral in RETIRED_SETTINGS.items():
+        value = settings.get(name)
+        if value not in neutral:
+            raise ValueError(
+                f"{name} = {value!r}: the setting was removed (it lost on dev); "
+                f"delete it from [components.ner.model]"
+            )
+    return {name: value for name, value in settings.items() if name not in RETIRED_SETTINGS}
 
 
 @registry.architectures(ARCHITECTURE)
+@takes_encoder_settings
 def build_bilstm_tagger(
     attrs: list[str],
-    rows: list[int],
-    embed_width: int,
-    n_chars: int,
-    char_width: int,
-    hidden_width: int,
-    depth: int,
-    dropout: float,
-    word_dropout: float,
     window: int,
-    doc_memory: bool = False,
-    include_static_vectors: bool = False,
-    static_vectors_width: int | None = None,
-    vectors_dropout: float | None = None,
-    mix_width: int | None = None,
-    mix_activation: str = "linear",
     context: Model | None = None,
-    context_width: int = 128,
+    **settings: Any,
 ) -> Model[list[Doc], list[Floats2d]]:
     """A BiLSTM tagger over hashed lexical attributes and characters.
 
-    attrs / rows: token attributes to embed (e.g. NORM, PREFIX, SUFFIX, SHAPE)
-        and the number of embedding rows for each.
-    embed_width: width of each attribute's embedding.
-    n_chars / char_width: how many leading and trailing UTF-8 bytes of each
-        token to embed, and the width of each byte's embedding.
-    hidden_width / depth: LSTM size per direction, and number of layers.
-    dropout: on the LSTM's inputs and outputs; word_dropout: share of tokens
-        whose word embedding is blanked in training.
+    attrs: token attributes to embed (e.g. NORM, PREFIX, SUFFIX, SHAPE); the
+        `rows` setting gives each one's number of embedding rows.
     window: longest stretch of tokens the LSTM reads at once; documents are
         cut into windows on sentence boundaries.
-    doc_memory: also give each token the mean BiLSTM output over all
-        occurrences of the same word in its document.
-    include_static_vectors: also feed each token's row of the vocab's static
-        vectors (`spacy init vectors` output, set by [initialize] vectors),
-        frozen, through a trainable projection to `embed_width`. Off by
-        default, so configs and saved models from before the option load
-        unchanged; `initialize` fails with a clear error if the vocab has no
-        vectors.
-    static_vectors_width: width the static vectors are projected to (null:
-        `embed_width`).
-    vectors_dropout: dropout on the projected static vectors alone (null: they
-        share `dropout` with the other inputs, as before the option existed).
-    mix_width / mix_activation: one linear layer from the concatenated inputs
-        to `mix_width` numbers, then "linear" (none), "relu" or "tanh", before
-        the LSTM; null (the default, as before the option existed): the LSTM
-        reads the concatenation. It makes inference faster on a CPU, where the
-        LSTM's time grows with its input width, at some cost on dev (README).
     context: a layer giving each token a frozen transformer's hidden layers
         (bilstm_ner.TransformerContext.v1, transformer_context.py): the
         accurate pipeline's input. The encoder learns a softmax mix of the
         layers and projects it to `context_width`, beside the other inputs.
+    settings: the encoder's, one keyword each, as torch_encoder.EncoderSettings
+        declares and documents them; the retired ones (RETIRED_SETTINGS) only
+        with the value that meant "off".
     """
-    settings = EncoderSettings(
-        rows=tuple(rows),
-        embed_width=embed_width,
-        n_chars=n_chars,
-        char_width=char_width,
-        hidden_width=hidden_width,
-        depth=depth,
-        dropout=dropout,
-        word_dropout=word_dropout,
-        doc_memory=doc_memory,
-        include_static_vectors=include_static_vectors,
-        static_vectors_width=static_vectors_width,
-        vectors_dropout=vectors_dropout,
-        mix_width=mix_width,
-        mix_activation=mix_activation,
-        context_layers=0 if context is None else int(context.attrs["layers"]),
-        context_width=context_width,
+    encoder_settings = EncoderSettings(**refuse_retired_settings(settings))
+    context_layers = 0 if context is None else int(context.attrs["layers"])
+    encoder = BiLSTMEncoder(encoder_settings, context_layers=context_layers)
+    wrapped = PyTorchWrapper_v3(
+        encoder,
+        convert_inputs=batch_to_torch,
+        convert_outputs=torch_to_ragged,
+        deserialize_model=load_torch_weights,
     )
-    encoder = BiLSTMEncoder(settings)
-    wrapped = PyTorchWrapper(encoder, convert_inputs=batch_to_torch, convert_outputs=torch_to_ragged)
-    wrapped.shims[0] = AveragingPyTorchShim(encoder, deserialize_model=load_torch_weights)
     output_layer = Linear(nI=encoder.output_width)
-    featurizer = DocFeaturizer(attrs, rows, n_chars, window, include_static_vectors, context=context)
-    model: Model[list[Doc], list[Floats2d]] = chain(
-        featurizer,
-        wrapped,
-        with_array(output_layer),
-        ragged2list(),
+    featurizer = DocFeaturizer(
+        attrs,
+        encoder_settings.rows,
+        encoder_settings.n_chars,
+        window,
+        encoder_settings.include_static_vectors,
+        context=context,
+    )
+    # The layers, their order and the dims are those of thinc's chain of them,
+    # which the pipelines trained so far saved: their weights load unchanged.
+    model: Model[list[Doc], list[Floats2d]] = Model(
+        "bilstm_tagger",
+        tagger_forward,
+        init=chain_init,
+        dims={"nO": None},
+        layers=[featurizer, wrapped, with_array(output_layer), ragged2list()],
     )
     model.set_ref(OUTPUT_LAYER, output_layer)
     model.set_ref(FEATURIZER, featurizer)
     model.set_ref(ENCODER, wrapped)
     return model
+
+
+def tagger_forward(
+    model: Model[list[Doc], list[Floats2d]], docs: list[Doc], is_train: bool
+) -> tuple[list[Floats2d], Callable]:
+    """Training: the layers in turn, as `chain` runs them, with their gradients.
+    Inference: `predict_scores`."""
+    if is_train:
+        return chain_forward(model, docs, is_train)
+    return predict_scores(model, docs), cannot_backprop
+
+
+def predict_scores(model: Model[list[Doc], list[Floats2d]], docs: list[Doc]) -> list[Floats2d]:
+    """Each doc's (n_tokens, n_tags) scores, in memory that grows by the featurized
+    inputs and the scores (a few hundred bytes per token) rather than by the
+    encoder's vectors (about 10 KB per token).
+
+    The output layer's weights go to the torch module with its inputs, through
+    the shim's `predict` (eval mode, no autograd): the module applies them to
+    each slice of LSTM outputs as it comes and averages the word memory over
+    tag scores (BiLSTMEncoder.tag_scores), the same LSTM work as the training
+    path, in one pass.
+    """
+    wrapped = model.get_ref(ENCODER)
+    output_layer = model.get_ref(OUTPUT_LAYER)
+    batch = model.get_ref(FEATURIZER).predict(docs)
+    inputs, _ = batch_to_torch(wrapped, batch, is_train=False)
+    shim = wrapped.shims[0]
+    weight = xp2torch(output_layer.get_param("W"), device=shim.device)
+    bias = xp2torch(output_layer.get_param("b"), device=shim.device)
+    padded = shim.predict(ArgsKwargs(args=inputs.args, kwargs={"weight": weight, "bias": bias}))
+    scores = torch2xp(padded)[model.ops.asarray(batch.rows), model.ops.asarray(batch.cols)]
+    return model.ops.unflatten(scores, model.ops.asarray(batch.doc_lengths, dtype="int32"))
+
+
+def cannot_backprop(d_scores: list[Floats2d]) -> None:
+    """The inference path keeps nothing to compute gradients from."""
+    raise RuntimeError("the inference path has no gradient: train with is_train=True (begin_update)")

@@ -12,7 +12,8 @@ into the model's weights.
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any, Generic, TypeVar
 
 import numpy
 from spacy.attrs import IDS, LOWER, ORTH, SENT_START
@@ -29,10 +30,14 @@ _HIGH_BITS = numpy.uint64(32)
 _DOC_SALT = 0x9E3779B97F4A7C15
 _MASK_64 = (1 << 64) - 1
 _SENTENCE_FINAL = (".", "!", "?")
+# The arrays of a PaddedBatch: numpy arrays from the featurizer, torch tensors
+# once on the encoder's device (torch_wrapper.batch_to_torch).
+Array = TypeVar("Array")
+Converted = TypeVar("Converted")
 
 
 @dataclass
-class PaddedBatch:
+class PaddedBatch(Generic[Array]):
     """Windows of a batch of docs, sorted longest first and padded.
 
     ids: (n_windows, max_len, n_attrs, 2) embedding rows per attribute and bucket.
@@ -52,16 +57,26 @@ class PaddedBatch:
         the model reads them.
     """
 
-    ids: numpy.ndarray
-    chars: numpy.ndarray
-    lengths: numpy.ndarray
-    rows: numpy.ndarray
-    cols: numpy.ndarray
-    doc_lengths: numpy.ndarray
-    groups: numpy.ndarray
+    ids: Array
+    chars: Array
+    lengths: Array
+    rows: Array
+    cols: Array
+    doc_lengths: Array
+    groups: Array
     n_groups: int
-    vectors: numpy.ndarray | None = None
-    context: numpy.ndarray | None = None
+    vectors: Array | None = None
+    context: Array | None = None
+
+    def with_arrays(self, convert: Callable[[Any], Converted]) -> "PaddedBatch[Converted]":
+        """The same batch with each array passed through `convert` (n_groups and
+        the missing optional arrays as they are)."""
+        values = {field.name: getattr(self, field.name) for field in fields(self)}
+        converted = {
+            name: value if value is None or name == "n_groups" else convert(value)
+            for name, value in values.items()
+        }
+        return PaddedBatch(**converted)
 
 
 def window_bounds(n_tokens: int, sent_starts: numpy.ndarray, window: int) -> list[tuple[int, int]]:

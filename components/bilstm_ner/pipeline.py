@@ -39,8 +39,8 @@ from .crf import (
 )
 from .distillation import soft_targets
 from .errors import ComponentLoadError, CorruptWeightsError, IncompatibleWeightsError, TrainingDivergedError
-from .streaming import can_stream, stream_scores
 from .torch_threads import limited_torch_threads, resolve_torch_threads
+from .torch_wrapper import refuse_averaging
 
 FACTORY = "bilstm_ner"
 CONFIDENCE = "confidence"
@@ -249,18 +249,14 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         page-faults) hundreds of MB per call and runs about 1.5x slower. A doc's
         scores do not depend on the other docs of its slice.
 
-        Each slice goes through `stream_scores` rather than `model.predict`
-        when the model allows it: the same scores (up to float rounding), in
-        memory that does not grow by about 10 KB per token for a long doc,
-        and about 10% faster on the CoNLL test texts, since the output layer
-        is applied to each slice of LSTM outputs as it comes and the doc
-        memory is averaged over tag scores instead of over the vectors.
+        `model.predict` streams each slice through the encoder (see
+        architectures.predict_scores): memory does not grow by about 10 KB per
+        token for a long doc, since the output layer is applied to each slice
+        of LSTM outputs as it comes.
         """
         scores: list[numpy.ndarray] = []
-        streaming = can_stream(self.model)
         for chunk in token_slices(docs, PREDICT_TOKENS):
-            chunk_scores = stream_scores(self.model, chunk) if streaming else self.model.predict(chunk)
-            scores.extend(self.model.ops.to_numpy(s) for s in chunk_scores)
+            scores.extend(self.model.ops.to_numpy(s) for s in self.model.predict(chunk))
         return scores
 
     def set_annotations(self, docs: Iterable[Doc], predictions: list[EntityPrediction]) -> None:
@@ -298,6 +294,13 @@ class BiLSTMEntityRecognizer(TrainablePipe):
             self.finish_update(sgd)
         losses[self.name] += loss
         return losses
+
+    def finish_update(self, sgd: Optimizer) -> None:
+        """Update the weights; an optimizer with `use_averages = true` is refused
+        (torch_wrapper.AVERAGES_REFUSED says why). spacy train calls this after
+        each batch's `update`, so such a config stops at its first step."""
+        refuse_averaging(sgd, self.name)
+        super().finish_update(sgd)
 
     def get_loss(self, examples: Iterable[Example], scores: list[Floats2d]) -> tuple[float, list[Floats2d]]:
         """-log P(gold path) over the valid paths (crf.py) and its gradient w.r.t.

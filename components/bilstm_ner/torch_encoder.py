@@ -10,65 +10,68 @@ pipeline loads, so the config need not repeat the vectors' width.
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .featurize import PaddedBatch
+from .int8_lstm import Int8LSTMCache
+
 # At inference, windows per LSTM call (see BiLSTMEncoder.encode_slices).
 INFERENCE_WINDOWS = 64
 
 
-class EncoderInputs(NamedTuple):
-    """The arrays of `featurize.PaddedBatch` the encoder reads, as tensors.
-
-    ids: (n_windows, max_len, n_attrs, 2) embedding rows; chars: (n_windows,
-    max_len, n_chars) bytes; lengths: (n_windows,) tokens per window, longest
-    first; groups / n_groups: each position's (document, word) id, padding
-    n_groups; static_vectors: (n_windows, max_len, width) or None; context:
-    (n_windows, max_len, layers, width) transformer layers, or None.
-    """
-
-    ids: torch.Tensor
-    chars: torch.Tensor
-    lengths: torch.Tensor
-    groups: torch.Tensor
-    n_groups: int
-    static_vectors: torch.Tensor | None = None
-    context: torch.Tensor | None = None
+# What the encoder reads: the featurizer's batch, its arrays as tensors on the
+# encoder's device (torch_wrapper.batch_to_torch).
+EncoderInputs = PaddedBatch[torch.Tensor]
 
 
 @dataclass(frozen=True)
 class EncoderSettings:
-    """The numbers the encoder is built from, all read from the config's
-    [components.ner.model] (architectures.build_bilstm_tagger says what each means)."""
+    """The encoder's settings, each one set in the config's [components.ner.model].
 
-    rows: tuple[int, ...]
+    Declared here only: the registered architecture
+    (architectures.build_bilstm_tagger) takes one parameter per field, with its
+    type and default, so adding a setting means a field here and its line in
+    the configs. Each field's docstring is what the setting means.
+    """
+
+    rows: list[int]
+    """Embedding rows of each hashed attribute, one number per entry of `attrs`."""
     embed_width: int
+    """Width of each attribute's embedding."""
     n_chars: int
+    """How many leading and trailing UTF-8 bytes of each token to embed."""
     char_width: int
+    """Width of each byte's embedding."""
     hidden_width: int
+    """LSTM size per direction."""
     depth: int
+    """Number of LSTM layers."""
     dropout: float
+    """Dropout on the LSTM's inputs and outputs (and between its layers)."""
     word_dropout: float
+    """Share of tokens whose word embedding is blanked in training."""
     doc_memory: bool = False
+    """Also give each token the mean BiLSTM output over all occurrences of the
+    same word in its document."""
     include_static_vectors: bool = False
+    """Also feed each token's row of the vocab's static vectors (`spacy init
+    vectors` output, set by [initialize] vectors), frozen, through a trainable
+    projection; `initialize` fails with a clear error if the vocab has none."""
     static_vectors_width: int | None = None
-    vectors_dropout: float | None = None
-    mix_width: int | None = None
-    mix_activation: str = "linear"
-    context_layers: int = 0
-    context_width: int | None = None
-
-
-# How the inputs can be mixed before the LSTM (see BiLSTMEncoder): the name in
-# the config's `mix_activation`, and the module applied after the linear layer.
-MIX_ACTIVATIONS = {"linear": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh}
+    """Width the static vectors are projected to (null: `embed_width`)."""
+    context_width: int = 128
+    """Width the transformer's mixed layers are projected to, when the
+    architecture is given a `context` layer (transformer_context.py)."""
+    int8_lstm: bool = False
+    """At inference on a CPU, run the BiLSTM with int8 weights (int8_lstm.py):
+    faster on one thread; training and the saved weights stay float32."""
 
 
 class BiLSTMEncoder(nn.Module):
-    """Contextual token vectors of shape (n_windows, max_len, 2 * hidden_width).
+    """Contextual token vectors of shape (n_windows, max_len, output_width).
 
     Inputs are the arrays of `featurize.PaddedBatch`: hashed attribute rows
     (summed over two buckets, concatenated over attributes), the first and last
@@ -82,24 +85,19 @@ class BiLSTMEncoder(nn.Module):
     so never trained) goes through a trainable linear projection to
     `static_vectors_width` (default `embed_width`) and joins the other
     embeddings; word dropout leaves it alone, since the vectors know words
-    that training never saw.
-
-    With `mix_width`, the concatenated inputs go through one linear layer (and
-    `mix_activation`) to that width before the LSTM. On a CPU the LSTM's time
-    grows with its input width (its input product is the largest matrix
-    product of the model), and the concatenation is ~900 wide with the
-    vectors: mixing it down first costs one smaller product and makes the
-    LSTM's much smaller.
+    that training never saw. `context_layers` (the number of a transformer's
+    hidden layers the featurizer gives, 0 for none) comes from the context
+    layer rather than the config.
     """
 
-    def __init__(self, settings: EncoderSettings) -> None:
+    def __init__(self, settings: EncoderSettings, context_layers: int = 0) -> None:
         super().__init__()
         embed_width = settings.embed_width
         self.embeddings = nn.ModuleList(nn.Embedding(n, embed_width) for n in settings.rows)
         self.char_embedding = nn.Embedding(256, settings.char_width)
         input_width = len(settings.rows) * embed_width + settings.n_chars * settings.char_width
-        # Without static vectors no module is registered: the saved weights of
-        # models trained before the option existed still fit exactly.
+        # Without static vectors no module is registered, so the weights of a
+        # model without them have no such entry.
         self.vectors_projection: nn.Linear | None = None
         if settings.include_static_vectors:
             projected_width = settings.static_vectors_width or embed_width
@@ -109,20 +107,11 @@ class BiLSTMEncoder(nn.Module):
         # them, scaled, then projected (lazily: the transformer's width comes from
         # its first batch or the saved weights), joins the other inputs.
         self.context_projection: nn.Linear | None = None
-        if settings.context_layers:
-            self.context_mix = nn.Parameter(torch.zeros(settings.context_layers))
+        if context_layers:
+            self.context_mix = nn.Parameter(torch.zeros(context_layers))
             self.context_scale = nn.Parameter(torch.ones(1))  # 1-d: thinc's optimizer takes no 0-d arrays
-            self.context_projection = nn.LazyLinear(settings.context_width or embed_width)
-            input_width += settings.context_width or embed_width
-        # None: the LSTM reads the concatenated inputs, as before the option existed
-        self.mix: nn.Sequential | None = None
-        if settings.mix_width is not None:
-            if settings.mix_activation not in MIX_ACTIVATIONS:
-                choices = sorted(MIX_ACTIVATIONS)
-                raise ValueError(f"mix_activation must be one of {choices}, not {settings.mix_activation!r}")
-            activation = MIX_ACTIVATIONS[settings.mix_activation]()
-            self.mix = nn.Sequential(nn.Linear(input_width, settings.mix_width), activation)
-            input_width = settings.mix_width
+            self.context_projection = nn.LazyLinear(settings.context_width)
+            input_width += settings.context_width
         self.lstm = nn.LSTM(
             input_width,
             settings.hidden_width,
@@ -131,11 +120,11 @@ class BiLSTMEncoder(nn.Module):
             batch_first=True,
             dropout=settings.dropout if settings.depth > 1 else 0.0,
         )
+        self.int8_lstm = settings.int8_lstm
+        self.int8_cache = Int8LSTMCache()
+        # loading weights changes them under the int8 copy
+        self.register_load_state_dict_post_hook(lambda module, keys: module.int8_cache.forget())
         self.dropout = nn.Dropout(settings.dropout)
-        # None: the projected vectors share the input dropout (one mask over all inputs)
-        self.vectors_dropout: nn.Dropout | None = None
-        if settings.vectors_dropout is not None:
-            self.vectors_dropout = nn.Dropout(settings.vectors_dropout)
         self.word_dropout = settings.word_dropout
         self.doc_memory = settings.doc_memory
         self.output_width = (4 if settings.doc_memory else 2) * settings.hidden_width
@@ -143,21 +132,36 @@ class BiLSTMEncoder(nn.Module):
             nn.init.normal_(embedding.weight, std=0.1)
         nn.init.normal_(self.char_embedding.weight, std=0.1)
 
-    def forward(self, inputs: EncoderInputs) -> torch.Tensor:
-        ids, chars, lengths, groups, n_groups, static_vectors, context = inputs
-        n_windows, max_len = ids.shape[0], ids.shape[1]
+    def forward(
+        self, inputs: EncoderInputs, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The vectors (n_windows, max_len, output_width) of the whole batch, which
+        training needs for its gradients. Given the output layer's `weight` and
+        `bias` (inference, through PyTorchShim.predict): the tag scores
+        (n_windows, max_len, n_tags) instead, read a slice of windows at a time
+        (see tag_scores)."""
+        if weight is not None and bias is not None:
+            return self.tag_scores(inputs, weight=weight, bias=bias)
+        if self.training:
+            # an update follows a training pass: the int8 copy will be out of date
+            self.int8_cache.forget()
+        n_windows, max_len = inputs.ids.shape[0], inputs.ids.shape[1]
         if n_windows == 0:
             return self.char_embedding.weight.new_zeros((0, max_len, self.output_width))
-        self.check_static_vectors(static_vectors)
-        if self.training or n_windows <= INFERENCE_WINDOWS:
-            outputs = self.encode_windows(ids, chars, lengths, max_len, static_vectors, context)
-        else:
-            outputs = self.char_embedding.weight.new_zeros((n_windows, max_len, self.lstm_width))
-            for span, slice_outputs in self.encode_slices(inputs):
-                outputs[span, : slice_outputs.shape[1]] = slice_outputs
+        self.check_static_vectors(inputs.vectors)
+        outputs = self.encode_windows(
+            inputs.ids, inputs.chars, inputs.lengths, max_len, inputs.vectors, inputs.context
+        )
         if self.doc_memory:
-            outputs = torch.cat([outputs, word_memory(outputs, groups, n_groups)], dim=-1)
+            outputs = torch.cat([outputs, word_memory(outputs, inputs.groups, inputs.n_groups)], dim=-1)
         return self.dropout(outputs)
+
+    def inference_lstm(self) -> nn.Module:
+        """The LSTM a pass runs: the float one in training, on a GPU and unless
+        `int8_lstm` is set; else its int8 copy (made once per weight change)."""
+        if self.training or not self.int8_lstm or self.lstm.weight_ih_l0.device.type != "cpu":
+            return self.lstm
+        return self.int8_cache.get(self.lstm)
 
     @property
     def lstm_width(self) -> int:
@@ -173,14 +177,18 @@ class BiLSTMEncoder(nn.Module):
         whatever the length, and a caller that reduces each slice (as
         `tag_scores` does) never holds the outputs of the whole document.
         """
-        ids, chars, lengths, _, _, static_vectors, context = inputs
-        for i in range(0, ids.shape[0], INFERENCE_WINDOWS):
+        for i in range(0, inputs.ids.shape[0], INFERENCE_WINDOWS):
             # windows are sorted longest first: the first sets the slice's width
-            span, width = slice(i, i + INFERENCE_WINDOWS), int(lengths[i])
-            slice_vectors = None if static_vectors is None else static_vectors[span, :width]
-            slice_context = None if context is None else context[span, :width]
+            span, width = slice(i, i + INFERENCE_WINDOWS), int(inputs.lengths[i])
+            vectors = None if inputs.vectors is None else inputs.vectors[span, :width]
+            context = None if inputs.context is None else inputs.context[span, :width]
             outputs = self.encode_windows(
-                ids[span, :width], chars[span, :width], lengths[span], width, slice_vectors, slice_context
+                inputs.ids[span, :width],
+                inputs.chars[span, :width],
+                inputs.lengths[span],
+                width,
+                vectors,
+                context,
             )
             yield span, outputs
 
@@ -202,8 +210,8 @@ class BiLSTMEncoder(nn.Module):
         """
         if self.training:
             raise RuntimeError("tag_scores is for inference: call eval() first (training needs forward)")
-        ids, _, _, groups, n_groups, static_vectors, _ = inputs
-        self.check_static_vectors(static_vectors)
+        ids, groups, n_groups = inputs.ids, inputs.groups, inputs.n_groups
+        self.check_static_vectors(inputs.vectors)
         n_windows, max_len, n_tags = ids.shape[0], ids.shape[1], weight.shape[0]
         own_weight, memory_weight = weight[:, : self.lstm_width], weight[:, self.lstm_width :]
         scores = weight.new_zeros((n_windows, max_len, n_tags))
@@ -252,8 +260,7 @@ class BiLSTMEncoder(nn.Module):
             keep = torch.rand(vectors[0].shape[:2], device=ids.device) >= self.word_dropout
             vectors[0] = vectors[0] * keep.unsqueeze(-1).to(vectors[0].dtype)
         vectors.append(self.char_embedding(chars).flatten(2))
-        own_dropout = self.vectors_projection is not None and self.vectors_dropout is not None
-        if self.vectors_projection is not None and not own_dropout:
+        if self.vectors_projection is not None:
             vectors.append(self.vectors_projection(static_vectors))
         if self.context_projection is not None:
             if context is None:
@@ -261,14 +268,8 @@ class BiLSTMEncoder(nn.Module):
             weights = torch.softmax(self.context_mix, dim=0) * self.context_scale
             vectors.append(self.context_projection((context * weights[:, None]).sum(dim=-2)))
         inputs = self.dropout(torch.cat(vectors, dim=-1))
-        if own_dropout:
-            # last, where the shared dropout's branch puts them too
-            projected = self.vectors_dropout(self.vectors_projection(static_vectors))
-            inputs = torch.cat([inputs, projected], dim=-1)
-        if self.mix is not None:
-            inputs = self.mix(inputs)
         packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=True)
-        outputs, _ = self.lstm(packed)
+        outputs, _ = self.inference_lstm()(packed)
         outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=total_length)
         return outputs
 

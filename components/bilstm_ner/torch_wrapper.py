@@ -1,52 +1,33 @@
-"""The thinc side of the PyTorch encoder: thinc's PyTorchWrapper with a shim
-that finds the optimizer's parameter averages, and the converters between
-the featurizer's padded numpy arrays, torch tensors and thinc's Ragged.
+"""The thinc side of the PyTorch encoder: the deserializer that thinc's
+PyTorchShim loads the weights with, the converters between the featurizer's
+padded numpy arrays, torch tensors and thinc's Ragged, and the refusal of
+parameter averaging, which thinc's PyTorchShim does not apply to torch weights.
 """
 
-import contextlib
 import pickle
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from io import BytesIO
 
 import torch
-from thinc.api import ArgsKwargs, Model, PyTorchShim, Ragged, torch2xp, xp2torch
+from thinc.api import ArgsKwargs, Model, Optimizer, Ragged, torch2xp, xp2torch
 from torch import nn
 
 from .errors import CorruptWeightsError, IncompatibleWeightsError
 from .featurize import PaddedBatch
-from .torch_encoder import EncoderInputs
+
+AVERAGES_REFUSED = (
+    "[training.optimizer] use_averages = true cannot train this component: thinc's PyTorchShim "
+    "(thinc 8.3) stores the averages of the torch weights under keys its use_params never looks "
+    "up, so spacy train would evaluate and save the raw torch weights beside an averaged output "
+    "layer. Set use_averages = false in [training.optimizer] (or --training.optimizer.use_averages false)."
+)
 
 
-class AveragingPyTorchShim(PyTorchShim):
-    """thinc's PyTorchShim, but `use_params` finds the optimizer's averages.
-
-    With `use_averages = true`, thinc's optimizer keeps a moving average of
-    each torch parameter under the key the shim updates it with,
-    `(shim.id, name)`; thinc 8.3's PyTorchShim.use_params only looks for
-    `"pytorch_{id}_{name}"` keys, so spacy train would evaluate and save the
-    raw weights and silently ignore the averages. This looks them up under the
-    key they are stored with; parameters without an average keep their value.
-    """
-
-    @contextlib.contextmanager
-    def use_params(self, params: dict) -> Iterator[None]:
-        averaged = {
-            name: params[(self.id, name)]
-            for name, _ in self._model.named_parameters()
-            if (self.id, name) in params
-        }
-        if not averaged:
-            yield
-            return
-        backup = {name: value.clone() for name, value in self._model.state_dict().items()}
-        state = dict(backup)
-        for name, value in averaged.items():
-            state[name] = xp2torch(value, device=self.device)
-        self._model.load_state_dict(state)
-        try:
-            yield
-        finally:
-            self._model.load_state_dict(backup)
+def refuse_averaging(optimizer: Optimizer, component: str) -> None:
+    """ValueError naming the component (AVERAGES_REFUSED) if `optimizer` keeps
+    parameter averages (thinc's `averages` is a dict exactly when use_averages is on)."""
+    if getattr(optimizer, "averages", None) is not None:
+        raise ValueError(f"[{component}] {AVERAGES_REFUSED}")
 
 
 def load_torch_weights(model: nn.Module, state_bytes: bytes, device: torch.device) -> nn.Module:
@@ -83,19 +64,11 @@ def state_differences(expected: dict[str, torch.Tensor], saved: dict[str, torch.
 
 
 def batch_to_torch(model: Model, batch: PaddedBatch, is_train: bool) -> tuple[ArgsKwargs, Callable]:
-    """Padded numpy arrays -> torch tensors on the model's device; no gradient
-    flows back (the static vectors are inputs, so they stay frozen)."""
+    """Padded numpy arrays -> the same batch of torch tensors on the model's
+    device; no gradient flows back (the static vectors are inputs, so they stay
+    frozen)."""
     device = model.shims[0].device
-    ops = model.ops
-    inputs = EncoderInputs(
-        ids=xp2torch(ops.asarray(batch.ids), device=device),
-        chars=xp2torch(ops.asarray(batch.chars), device=device),
-        lengths=xp2torch(batch.lengths),
-        groups=xp2torch(ops.asarray(batch.groups), device=device),
-        n_groups=batch.n_groups,
-        static_vectors=None if batch.vectors is None else xp2torch(ops.asarray(batch.vectors), device=device),
-        context=None if batch.context is None else xp2torch(ops.asarray(batch.context), device=device),
-    )
+    inputs = batch.with_arrays(lambda array: xp2torch(model.ops.asarray(array), device=device))
     return ArgsKwargs(args=(inputs,), kwargs={}), lambda d_inputs: []
 
 

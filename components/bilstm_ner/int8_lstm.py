@@ -1,0 +1,54 @@
+"""The BiLSTM with int8 weights, for inference on a CPU.
+
+On one CPU thread the LSTM's step-by-step recurrence is most of the
+component's time, and its matrix products are what int8 weights make cheaper:
+torch's dynamically quantized LSTM keeps the weights as int8 (one scale per
+matrix) and quantizes each step's inputs on the fly, with fused fbgemm/onednn
+kernels. Only inference uses it; training and the weights that are saved stay
+float32, so the copy is a cache of the float LSTM, made when it is first
+needed and dropped whenever the float weights may have changed.
+
+torch 2.13 marks eager-mode quantization deprecated (its successor, torchao,
+has no quantized LSTM); the project pins torch, and the warnings it prints for
+a user's every load are silenced here, where they are expected.
+"""
+
+import warnings
+
+import torch
+from torch import nn
+
+
+def int8_copy(lstm: nn.LSTM) -> nn.Module:
+    """A dynamically quantized copy of `lstm` (float32 on the CPU), same call
+    signature (packed sequences included), its weights int8."""
+    if lstm.weight_ih_l0.device.type != "cpu":
+        raise ValueError("int8 weights are for the CPU: the LSTM is on " + str(lstm.weight_ih_l0.device))
+    holder = nn.Sequential(lstm)  # quantize_dynamic replaces children, never the module it is given
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", (DeprecationWarning, UserWarning, FutureWarning))
+        quantized = torch.ao.quantization.quantize_dynamic(holder, {nn.LSTM}, dtype=torch.qint8, inplace=False)
+    return quantized[0].eval()
+
+
+class Int8LSTMCache:
+    """The int8 copy of one float LSTM, rebuilt after the float weights change.
+
+    `forget()` is called wherever the float weights can change: before a
+    training forward pass (every update starts with one) and when weights are
+    loaded. Building a copy takes a fraction of a second, once per change.
+    """
+
+    def __init__(self) -> None:
+        self._copy: nn.Module | None = None
+
+    def get(self, lstm: nn.LSTM) -> nn.Module:
+        """The int8 copy of `lstm`, made now if there is none."""
+        if self._copy is None:
+            self._copy = int8_copy(lstm)
+        return self._copy
+
+    def forget(self) -> None:
+        """Drop the copy: the float weights may have changed."""
+        self._copy = None
+
