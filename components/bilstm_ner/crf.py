@@ -31,7 +31,8 @@ FORBIDDEN = -1e9
 # exp() of anything below this takes torch's slow path (denormals, underflow to
 # 0: 10-100x slower per element), and exp(-700) ~ 1e-304 is nothing next to 1.
 UNDERFLOW = -700.0
-# At inference, documents of similar length are processed together, at most this many at a time.
+# Documents of similar length are decoded (and their forward-backward, outside
+# training, computed) together, at most this many at a time.
 GROUP_SIZE = 64
 
 Result = TypeVar("Result")

@@ -156,8 +156,8 @@ class BiLSTMEntityRecognizer(TrainablePipe):
 
     @property
     def torch_threads(self) -> int:
-        """torch threads `predict` computes on, set around the model call only and
-        restored after; 0: whatever torch is set to (see torch_threads.py)."""
+        """torch threads `predict` computes on (the model and the CRF), set around
+        them only and restored after; 0: whatever torch is set to (see torch_threads.py)."""
         return self._torch_threads
 
     @torch_threads.setter
@@ -191,14 +191,14 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         docs = list(docs)
         if not any(len(doc) for doc in docs):
             return [EntityPrediction([], numpy.zeros((0,), dtype="float32")) for _ in docs]
-        with limited_torch_threads(self.torch_threads):
-            scores = self.model_scores(docs)
         tag_names = self.tag_names
-        scores = [
-            within_sentences(s, doc.to_array(SENT_START) == 1, tag_names)
-            for doc, s in zip(docs, scores, strict=True)
-        ]
-        return self.decode_scores(scores)
+        # the CRF's forward-backward computes in torch too
+        with limited_torch_threads(self.torch_threads):
+            scores = [
+                within_sentences(s, doc.to_array(SENT_START) == 1, tag_names)
+                for doc, s in zip(docs, self.model_scores(docs), strict=True)
+            ]
+            return self.decode_scores(scores)
 
     # --- confidence calibration (issue 5; fitting and measures in calibration.py) ---
     @property
