@@ -163,3 +163,17 @@ def test_no_download_and_no_local_copy_says_to_set_conll2003_dir(
     assert f"eng.testa could not be downloaded from {base_url}/eng.testa" in output
     assert "offline, set CONLL2003_DIR to the folder that holds eng.train" in output
     assert not (project / TESTA).exists() and not (project / "assets" / "eng.testa.part").exists()
+
+
+def test_own_files_are_only_checked_to_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "project.yml").write_text((REPO / "project.yml").read_text(encoding="utf8"))
+    for name in ("train.txt", "dev.txt", "test.spacy"):
+        (tmp_path / name).write_text("a O\n")
+    monkeypatch.delenv("CONLL2003_DIR", raising=False)
+    code, output = run_get_data(tmp_path, ["train.txt", "dev.txt", str(tmp_path / "test.spacy")])
+    assert code == 0, output
+    assert "your own data" in output
+    assert not (tmp_path / "assets").exists()  # nothing of CoNLL-2003 fetched
+    code, output = run_get_data(tmp_path, ["train.txt", "missing.txt", "dev.txt"])
+    assert code == 1
+    assert "missing.txt does not exist" in output
