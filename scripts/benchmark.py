@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import os
 import platform
 import re
@@ -51,8 +50,9 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import srsly
 import typer
+from option_lists import comma_ints
+from report_files import write_report
 from training_runs import spread
 
 DEFAULT_SIZES = (10_000, 30_000, 100_000)
@@ -762,31 +762,21 @@ def main(
         baseline,
         corpus,
         rounds=rounds,
-        batch_sizes=[int(b) for b in batch_sizes.split(",") if b.strip()],
+        batch_sizes=comma_ints(batch_sizes),
         torch_threads=torch_threads,
         all_threads=all_threads,
-        sizes=[int(s) for s in sizes.split(",") if s.strip()],
+        sizes=comma_ints(sizes),
         spacy_cli=spacy_cli,
         ours_config=ours_config,
         baseline_config=baseline_config,
         train_corpus=train_corpus,
         train_rounds=train_rounds,
         train_steps=train_steps,
-        busy_counts=[int(b) for b in busy.split(",") if b.strip()],
+        busy_counts=comma_ints(busy),
         busy_rounds=busy_rounds,
         busy_torch_own=busy_torch_own,
     )
-    write_report(results, output)
-
-
-def write_report(results: dict[str, Any], output: Path) -> str:
-    """Write the Markdown report and the JSON beside it; return the Markdown."""
-    table = to_markdown(results)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(table, encoding="utf8")
-    srsly.write_json(output.with_suffix(".json"), json.loads(json.dumps(results, default=str)))
-    print(table)
-    return table
+    write_report(to_markdown(results), results, output)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ tokens as a gold entity, after aligning spaCy's tokens to the corpus's.
 """
 
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from bilstm_ner.pipeline import FACTORY, BiLSTMEntityRecognizer
 from spacy.language import Language
 from spacy.tokens import DocBin
 from spacy.training import Example
+from spacy.util import minibatch
 
 BATCH_SIZE = 32
 N_BINS = 10
@@ -64,17 +64,12 @@ def entity_recognizer(nlp: Language) -> tuple[str, BiLSTMEntityRecognizer]:
     raise SystemExit(f"no '{FACTORY}' component in the pipeline {nlp.pipe_names}")
 
 
-def batches(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def score_corpus(nlp: Language, ner: BiLSTMEntityRecognizer, corpus: Path) -> Scored:
     """Tokenize each reference text as the pipeline would, and keep the tagger's raw scores."""
     references = list(DocBin().from_disk(corpus).get_docs(nlp.vocab))
     examples = [Example(nlp.make_doc(ref.text), ref) for ref in references]
     scores: list[numpy.ndarray] = []
-    for batch in batches(examples, BATCH_SIZE):
+    for batch in minibatch(examples, BATCH_SIZE):
         docs = [eg.predicted for eg in batch]
         if any(len(doc) for doc in docs):
             scores.extend(ner.model.ops.to_numpy(s) for s in ner.model.predict(docs))

@@ -9,8 +9,8 @@ its train_seconds.json) is reused, e.g. seed 0 of the seeds command.
 
 from pathlib import Path
 
-import srsly
 import typer
+from report_files import write_report
 from training_runs import (
     SPLITS,
     choose_config,
@@ -87,11 +87,7 @@ def main(
         for split, corpus in (("dev", dev_path), ("test", test_path)):
             results[name][split] = score(folder / "model-best", corpus, use_gpu=gpu_id)
         results[name]["test_conll"] = score_conll_tokens(folder / "model-best", test_path, use_gpu=gpu_id)
-    table = to_markdown(results)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(table, encoding="utf8")
-    srsly.write_json(output.with_suffix(".json"), results)
-    print(table)
+    write_report(to_markdown(results), results, output)
 
 
 if __name__ == "__main__":

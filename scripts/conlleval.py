@@ -20,6 +20,7 @@ import spacy
 import srsly
 import typer
 from bilstm_ner.corpus import gold_tokens_doc
+from prf import from_spacy
 from spacy.scorer import get_ner_prf
 from spacy.tokens import Doc, DocBin
 from spacy.training import Alignment, Example
@@ -116,9 +117,7 @@ def exact_match(gold_docs: list[Doc], predicted_docs: list[Doc]) -> dict:
     scores = get_ner_prf(examples)
     per_type = scores["ents_per_type"] or {}
     return {
-        "p": scores["ents_p"] or 0.0,
-        "r": scores["ents_r"] or 0.0,
-        "f": scores["ents_f"] or 0.0,
+        **{key: value or 0.0 for key, value in from_spacy(scores).items()},
         "per_type": {label: per_type[label] for label in sorted(per_type)},
     }
 

@@ -14,10 +14,26 @@ from, in order:
 2. assets/ itself, if an earlier run (or `spacy project assets`) put them there;
 3. the asset's URL, when the machine is online.
 A file that is missing everywhere, or whose checksum does not match, stops
-the run with a message naming the file and what to do.
+the run with a message naming the file and what to do. vectors.py and
+transformer.py fetch their wheels the same way (`fetch_one`, with their own
+variables VECTORS_DIR and TRANSFORMER_DIR).
+
+Why a script rather than weasel's `spacy project assets` (weasel 1.0.1, tried):
+- an asset has one `url`. It may be a local path, and project.yml's `env:`
+  can put a variable into it (`${env.conll_dir}/eng.train`), but an unset
+  variable makes it "/eng.train": no "the local copy when CONLL2003_DIR is
+  set, the download otherwise";
+- a checksum that does not match, or a download that fails, is printed (✘)
+  and the command exits 0, so `all` would go on to convert a damaged file;
+  a file in assets/ with a wrong sum is not fetched again either;
+- the smoke test's tiny files would need each sum made a var of its own and
+  overridden, where one `--vars.checksums --no-verify-checksums` serves this
+  script, vectors.py and transformer.py; and your own data files are no assets.
+What is weasel's is used: the assets section is the one list of files, sums
+and URLs (so `spacy project assets` fetches the same files), and the sums are
+computed by its own `get_checksum`.
 """
 
-import hashlib
 import os
 import shutil
 import sys
@@ -26,20 +42,17 @@ from pathlib import Path
 
 import srsly
 import typer
+from weasel.util import get_checksum
 
 ENV_VAR = "CONLL2003_DIR"
-
-
-def md5sum(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 CONLL_FILES = ("eng.train", "eng.testa", "eng.testb")
 CONLL_HINT = "the folder that holds eng.train, eng.testa and eng.testb"
+
+
+def env_folder(env_var: str) -> Path | None:
+    """The folder the environment variable names; None when it is unset or blank."""
+    value = os.environ.get(env_var, "").strip()
+    return Path(value).expanduser() if value else None
 
 
 def project_assets(project_file: Path, names: tuple[str, ...]) -> list[dict[str, str]]:
@@ -58,43 +71,42 @@ def conll_assets(project_file: Path) -> list[dict[str, str]]:
 
 
 def fetch_one(
-    asset: dict[str, str],
-    root: Path,
-    source_dir: Path | None,
-    verify: bool = True,
-    env_var: str = ENV_VAR,
-    hint: str = CONLL_HINT,
+    asset: dict[str, str], root: Path, verify: bool = True, env_var: str = ENV_VAR, hint: str = CONLL_HINT
 ) -> str:
     """Make `asset` present and verified under root; return where it came from.
 
-    source_dir is the folder `env_var` names (offline use); hint says what
-    that folder should hold, for the error messages. verify=False accepts any
-    content (used by the smoke test's tiny files).
+    From the folder `env_var` names when it is set (offline use: nothing is
+    downloaded then), else from root's assets/, else from the asset's URL;
+    `hint` says what that folder should hold, for the error messages.
+    verify=False accepts any content (the smoke test's tiny files).
+    Raises FileNotFoundError or ValueError with a message saying what to do.
     """
     dest = root / asset["dest"]
     name = dest.name
     want = asset["checksum"] if verify else None
+    source_dir = env_folder(env_var)
     if source_dir is not None:
         source = source_dir / name
         if not source.is_file():
             raise FileNotFoundError(
                 f"{name} is not in {env_var}={source_dir}: put {name} there or point {env_var} at {hint}"
             )
-        if want and md5sum(source) != want:
+        if want and get_checksum(source) != want:
             raise ValueError(
                 f"{source} has the wrong md5 (expected {want}): the file is damaged or another "
                 f"version; replace it with the original ({asset.get('description', name)})"
             )
         dest.parent.mkdir(parents=True, exist_ok=True)
-        if not dest.is_file() or md5sum(dest) != md5sum(source):
+        if not dest.is_file() or get_checksum(dest) != get_checksum(source):
             shutil.copyfile(source, dest)
         return str(source)
-    if dest.is_file() and (want is None or md5sum(dest) == want):
+    if dest.is_file() and (want is None or get_checksum(dest) == want):
         return str(dest)
     url = asset.get("url")
     if not url:
         raise FileNotFoundError(f"{name} is missing: set {env_var} to {hint}")
     dest.parent.mkdir(parents=True, exist_ok=True)
+    # downloaded beside the destination, and moved there only once its sum is right
     partial = dest.with_suffix(dest.suffix + ".part")
     try:
         with urllib.request.urlopen(url, timeout=60) as response, partial.open("wb") as out:
@@ -104,7 +116,7 @@ def fetch_one(
         raise FileNotFoundError(
             f"{name} could not be downloaded from {url} ({err}); offline, set {env_var} to {hint}"
         ) from None
-    if want and md5sum(partial) != want:
+    if want and get_checksum(partial) != want:
         partial.unlink()
         raise ValueError(f"{name} downloaded from {url} has the wrong md5 (expected {want}): try again")
     partial.replace(dest)
@@ -120,13 +132,11 @@ def main(
 ) -> None:
     """Copy or download the CoNLL-2003 files named (all three by default) into assets/,
     verifying md5 sums; check that any other file named exists."""
-    env_value = os.environ.get(ENV_VAR, "").strip()
-    source_dir = Path(env_value).expanduser() if env_value else None
     assets = {Path(a["dest"]): a for a in conll_assets(project_dir / "project.yml")}
     try:
         for path in files or list(assets):
             if path in assets:
-                origin = fetch_one(assets[path], project_dir, source_dir, verify_checksums)
+                origin = fetch_one(assets[path], project_dir, verify_checksums)
                 status = "md5 ok" if verify_checksums else "md5 not checked"
                 print(f"{path}: {status} ({origin})")
             elif (project_dir / path).is_file():

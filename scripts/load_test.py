@@ -46,8 +46,9 @@ from typing import IO, Any
 
 import httpx
 import numpy
-import srsly
 import typer
+from option_lists import comma_ints
+from report_files import write_report
 
 SERVE_MODULE = "bilstm_ner.serve"
 
@@ -488,7 +489,7 @@ def main(
         requests=requests,
         memory_requests=memory_requests,
         memory_checkpoint=memory_checkpoint,
-        concurrencies=[int(c) for c in concurrency.split(",") if c.strip()],
+        concurrencies=comma_ints(concurrency),
         texts_per_request=texts_per_request,
         bad_requests_total=bad_requests_total,
         bad_every=bad_every,
@@ -497,11 +498,7 @@ def main(
         max_body_bytes=max_body_bytes,
     )
     results["command"] = command
-    report = to_markdown(results, command)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(report, encoding="utf-8")
-    srsly.write_json(output.with_suffix(".json"), results)
-    print(report)
+    write_report(to_markdown(results, command), results, output)
 
 
 if __name__ == "__main__":

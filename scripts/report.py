@@ -9,6 +9,7 @@ from pathlib import Path
 
 import srsly
 import typer
+from prf import from_spacy, markdown_cells
 
 
 def format_table(results: dict[str, dict]) -> str:
@@ -18,15 +19,10 @@ def format_table(results: dict[str, dict]) -> str:
     rule = "|---|" + "---:|---:|---:|" * len(results)
     lines = [header, rule]
 
-    def cells(prf: dict | None) -> str:
-        if not prf:
-            return " – | – | – "
-        return " | ".join(f"{100 * prf[key]:.2f}" for key in ("p", "r", "f"))
-
     for label in types:
-        row = [cells((scores.get("ents_per_type") or {}).get(label)) for scores in results.values()]
+        row = [markdown_cells((scores.get("ents_per_type") or {}).get(label)) for scores in results.values()]
         lines.append(f"| {label} | " + " | ".join(row) + " |")
-    overall = [cells({"p": s["ents_p"], "r": s["ents_r"], "f": s["ents_f"]}) for s in results.values()]
+    overall = [markdown_cells(from_spacy(s)) for s in results.values()]
     lines.append("| **all (micro)** | " + " | ".join(overall) + " |")
     accuracy = []
     for scores in results.values():
@@ -46,9 +42,7 @@ def format_casings(conll: dict) -> str:
         ("uppercased", conll.get("upper")),
     ):
         if scores:
-            lines.append(
-                f"| {name} | " + " | ".join(f"{100 * scores[k]:.2f}" for k in ("p", "r", "f")) + " |"
-            )
+            lines.append(f"| {name} | {markdown_cells(scores)} |")
     if "seen" in conll:
         lines.append("")
         for name in ("seen", "unseen"):

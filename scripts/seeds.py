@@ -8,8 +8,9 @@ already exists under the output folder are scored again but not retrained.
 
 from pathlib import Path
 
-import srsly
 import typer
+from option_lists import comma_ints
+from report_files import write_report
 from training_runs import (
     SPLITS,
     choose_config,
@@ -112,7 +113,7 @@ def main(
     config_path = choose_config(config, vectors)
     print(f"config: {config_path}")
     runs = []
-    for seed in [int(s) for s in seeds.split(",") if s.strip()]:
+    for seed in comma_ints(seeds):
         model_dir = output / f"seed-{seed}"
         overrides = {
             "paths.train": str(train_path),
@@ -139,11 +140,7 @@ def main(
         runs.append(run)
         print(f"seed {seed}: dev F {percent(run['dev']['f'])}, test F {percent(run['test']['f'])}")
     summary = summarize(runs)
-    metrics.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(metrics / "seeds.json", {"runs": runs, "summary": summary})
-    table = to_markdown(runs, summary)
-    (metrics / "seeds.md").write_text(table, encoding="utf8")
-    print(table)
+    write_report(to_markdown(runs, summary), {"runs": runs, "summary": summary}, metrics / "seeds.md")
 
 
 if __name__ == "__main__":

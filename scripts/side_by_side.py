@@ -15,10 +15,10 @@ of its wheel when one is named. A missing pipeline is left out with a note.
 import sys
 from pathlib import Path
 
-import srsly
 import typer
 from benchmark import corpus_texts, inference_rounds, machine_info, time_pipe
 from conlleval import entity_texts, score_on_gold_tokens
+from report_files import write_report
 from spacy.tokens import DocBin
 from training_runs import percent
 
@@ -120,10 +120,7 @@ def main(
         if name in rows and path.exists():
             rows[name]["wheel_mb"] = path.stat().st_size / 1e6
     results = {"pipelines": rows, "rounds": rounds, "machine": machine_info(), "notes": notes}
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(to_markdown(results), encoding="utf8")
-    srsly.write_json(json_output, results)
-    print(output.read_text(encoding="utf8"))
+    write_report(to_markdown(results), results, output, json_output)
 
 
 if __name__ == "__main__":

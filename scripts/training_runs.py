@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import srsly
+from prf import from_spacy
 from spacy.cli.evaluate import evaluate
 from spacy.cli.train import train
 
@@ -39,9 +40,7 @@ def score(model: Path, corpus: Path, use_gpu: int = -1) -> dict[str, Any]:
     """Entity P/R/F overall and per type, and token accuracy when the pipeline reports it."""
     scores = evaluate(str(model), corpus, use_gpu=use_gpu, silent=True)
     return {
-        "p": scores["ents_p"],
-        "r": scores["ents_r"],
-        "f": scores["ents_f"],
+        **from_spacy(scores),
         "per_type": scores["ents_per_type"],
         "token_acc": scores.get("ner_token_acc"),
         "words_per_second": scores.get("speed"),

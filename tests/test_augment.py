@@ -111,6 +111,23 @@ def test_corpus_reader_gold_copy_keeps_sentence_starts_when_augmented(nlp: Langu
     assert [t.is_sent_start for t in example.predicted] == SENT_STARTS
 
 
+def test_unknown_tags_and_unset_sentence_starts_stay_unknown(nlp: Language) -> None:
+    """A partly annotated reference (entity tags missing on some tokens, sentence starts
+    set on some): the recased copy must not turn "unknown" into "O" or "no boundary",
+    which would teach the model negatives nobody annotated."""
+    words = ["Mary", "met", "Bob", ".", "Then", "rain"]
+    reference = Doc(
+        nlp.vocab,
+        words=words,
+        sent_starts=[True, False, None, None, True, None],
+        ents=["B-PER", "O", "", "", "O", "O"],
+    )
+    out = recased_example(nlp, Example(nlp.make_doc(reference.text), reference), str.upper)
+    assert [t.ent_iob_ for t in out.reference] == ["B", "O", "", "", "O", "O"]
+    assert [t.is_sent_start for t in out.reference] == [True, False, None, None, True, None]
+    assert out.get_aligned_ner() == ["U-PER", "O", None, None, "O", "O"]
+
+
 def test_recased_example_keeps_the_whitespace(nlp: Language) -> None:
     """The recased reference must keep the tokens' trailing spaces, or its text
     would no longer be the recased text."""

@@ -283,9 +283,10 @@ def test_cli_accepts_crlf_bom_tabs_file(tmp_path: Path) -> None:
     assert spans(doc) == BASE_SPANS
 
 
-# What --help promises about the input, each with a file that shows the promise kept:
-# (phrase of the help, file content, exit code, documents read or the error's fragment).
-HELP_CLAIMS = [
+# What --help promises about the input, each checked on a file that shows the promise kept
+# (the promise, as its id; file content; exit code; documents read or the error's fragment).
+# The help's wording is not pinned: rewording it changes no behaviour.
+INPUT_PROMISES = [
     ("UTF-8 text (BOM optional", b"\xef\xbb\xbfPeter NNP I-NP B-PER\n", 0, 1),
     ("LF or CRLF line ends", b"Peter NNP I-NP B-PER\r\nBlake NNP I-NP I-PER\r\n", 0, 1),
     ("separated by tabs or spaces", b"Peter\tNNP I-NP\tB-PER\nBlake NNP\tI-NP I-PER\n", 0, 1),
@@ -302,13 +303,16 @@ HELP_CLAIMS = [
 ]
 
 
-@pytest.mark.parametrize(("phrase", "content", "code", "outcome"), HELP_CLAIMS)
-def test_help_says_what_input_is_accepted_and_it_is(
-    tmp_path: Path, phrase: str, content: bytes, code: int, outcome: int | str
+@pytest.mark.parametrize(
+    ("content", "code", "outcome"),
+    [claim[1:] for claim in INPUT_PROMISES],
+    ids=[f"{i}: {claim[0]}" for i, claim in enumerate(INPUT_PROMISES)],
+)
+def test_input_the_help_promises_is_read_or_refused_as_promised(
+    tmp_path: Path, content: bytes, code: int, outcome: int | str
 ) -> None:
-    """The help's promise holds for a file made to test it: a behaviour that changes
-    fails here, not only wording that changes."""
-    assert phrase in " ".join(run_cli(["--help"]).stdout.split())
+    """Each promise of --help about the input holds for a file made to show it: a
+    behaviour that changes fails here; the wording of the help may change freely."""
     src, out = tmp_path / "in.conll", tmp_path / "out.spacy"
     src.write_bytes(content)
     result = run_cli([str(src), str(out)])

@@ -1,39 +1,14 @@
-"""What the corpus vars decide besides the converter: which files `data` fetches or checks,
+"""What the corpus vars decide besides the converter and the `data` step (tests/test_get_data.py):
 the vectors `auto` picks per language, and the step budget that `max_steps` scales."""
 
 from pathlib import Path
 
 import pytest
-from get_data import main as get_data_main
 from training_runs import step_budget_overrides
-from typer.testing import CliRunner
 from vectors import resolve_auto
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "configs"
-
-
-def run_get_data(project: Path, args: list[str]) -> tuple[int, str]:
-    import typer
-
-    app = typer.Typer(add_completion=False)
-    app.command()(get_data_main)
-    result = CliRunner().invoke(app, [*args, "--project-dir", str(project)])
-    return result.exit_code, result.stdout + result.stderr
-
-
-def test_own_files_are_only_checked_to_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "project.yml").write_text((REPO / "project.yml").read_text(encoding="utf8"))
-    for name in ("train.txt", "dev.txt", "test.spacy"):
-        (tmp_path / name).write_text("a O\n")
-    monkeypatch.delenv("CONLL2003_DIR", raising=False)
-    code, output = run_get_data(tmp_path, ["train.txt", "dev.txt", str(tmp_path / "test.spacy")])
-    assert code == 0, output
-    assert "your own data" in output
-    assert not (tmp_path / "assets").exists()  # nothing of CoNLL-2003 fetched
-    code, output = run_get_data(tmp_path, ["train.txt", "missing.txt", "dev.txt"])
-    assert code == 1
-    assert "missing.txt does not exist" in output
 
 
 def test_vectors_auto_is_the_english_table_only_for_english() -> None:

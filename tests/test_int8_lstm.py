@@ -13,8 +13,8 @@ import torch
 from bilstm_ner.architectures import ENCODER
 from bilstm_ner.int8_lstm import int8_copy
 from spacy.language import Language
-from thinc.api import Adam
 from spacy.training import Example
+from thinc.api import Adam
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 

@@ -100,3 +100,68 @@ def test_no_entity_tags_gives_zero_averages() -> None:
     assert report["O"] == tr.TagScores(1.0, 1.0, 1.0, 2)
     assert report["micro avg"] == tr.TagScores(0.0, 0.0, 0.0, 0)
     assert report["accuracy"].p == 1.0
+
+
+def _counted(gold: list[str], predicted: list[str]) -> dict[str, tuple[float, float, float, int]]:
+    """The count sklearn's figures replaced, per tag: tp / fp / fn over tokens, 0.0 for an
+    empty ratio; micro over the entity tags, macro their mean, weighted by support."""
+
+    def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+        p = tp / (tp + fp) if tp + fp else 0.0
+        r = tp / (tp + fn) if tp + fn else 0.0
+        return p, r, 2 * p * r / (p + r) if p + r else 0.0
+
+    counts: dict[str, list[int]] = {}
+    for g, p in zip(gold, predicted, strict=True):
+        for tag in {g, p}:
+            counts.setdefault(tag, [0, 0, 0])
+        if g == p:
+            counts[g][0] += 1
+        else:
+            counts[p][1] += 1
+            counts[g][2] += 1
+    rows = {tag: (*prf(*c), c[0] + c[2]) for tag, c in counts.items()}
+    entity = [tag for tag in rows if tag != "O"]
+    support = sum(rows[t][3] for t in entity)
+    micro = prf(*(sum(counts[t][i] for t in entity) for i in range(3)))
+    macro = tuple(sum(rows[t][i] for t in entity) / len(entity) for i in range(3))
+    weighted = tuple(sum(rows[t][i] * rows[t][3] for t in entity) / support for i in range(3))
+    accuracy = sum(g == p for g, p in zip(gold, predicted, strict=True)) / len(gold)
+    return {
+        **rows,
+        "micro avg": (*micro, support),
+        "macro avg": (*macro, support),
+        "weighted avg": (*weighted, support),
+        "accuracy": (accuracy, accuracy, accuracy, len(gold)),
+    }
+
+
+def test_the_figures_on_conll_dev_are_the_counted_ones_and_sklearns(conll_dir) -> None:
+    """On CoNLL-2003's dev tokens, with predicted tags a tagger might give (a tenth of the
+    entity tokens and a few O tokens given another tag), the report's figures are those
+    of a plain count and of sklearn's own classification_report, row by row."""
+    import random
+
+    import convert
+    from sklearn.metrics import classification_report
+
+    docs = convert.parse_conll((conll_dir / "eng.testa").read_text(encoding="utf8"), "eng.testa")
+    gold = [tag for doc in docs for tag in tr.iob2_tags(doc)]
+    tags = sorted(set(gold))
+    rng = random.Random(0)
+    predicted = [rng.choice(tags) if rng.random() < (0.1 if tag != "O" else 0.01) else tag for tag in gold]
+    report = tr.classification_report(gold, predicted)
+    counted = _counted(gold, predicted)
+    assert len(gold) > 50_000 and 0.9 < report["accuracy"].p < 0.99
+    assert set(report) == set(counted) and len(report) == len(tags) + 4
+    for name, (p, r, f, support) in counted.items():
+        assert report[name] == tr.TagScores(
+            pytest.approx(p, rel=1e-12), pytest.approx(r, rel=1e-12), pytest.approx(f, rel=1e-12), support
+        ), name
+    entity_tags = [t for t in tags if t != "O"]
+    theirs = classification_report(gold, predicted, labels=entity_tags, output_dict=True, zero_division=0)
+    for name in ("micro avg", "macro avg", "weighted avg", *entity_tags):
+        expected = theirs[name]
+        assert (report[name].p, report[name].r, report[name].f, report[name].support) == pytest.approx(
+            (expected["precision"], expected["recall"], expected["f1-score"], expected["support"]), rel=1e-12
+        ), name

@@ -54,7 +54,6 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from itertools import islice
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -243,19 +242,14 @@ def load_pipeline(model: str, torch_threads: int = -1):
 # Each yields (record, error) per input line, in input order.
 
 
-def chunked(lines: Iterable[str], size: int) -> Iterator[list[str]]:
-    """The lines, `size` at a time."""
-    iterator = iter(lines)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
-
-
 def run_local(
     model: str, lines: Iterable[str], input_format: str, batch_size: int, torch_threads: int
 ) -> Iterator[tuple[dict, str]]:
     """Annotate in this process, a chunk of lines at a time."""
+    from spacy.util import minibatch
+
     nlp = load_pipeline(model, torch_threads)
-    for chunk in chunked(lines, batch_size):
+    for chunk in minibatch(lines, batch_size):
         yield from zip(*annotate_lines(nlp, chunk, input_format, batch_size))
 
 
@@ -280,13 +274,15 @@ def run_processes(
     At most two chunks per worker are in flight, so memory stays bounded
     however long the input is.
     """
+    from spacy.util import minibatch
+
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
         n_process, mp_context=context, initializer=_init_worker, initargs=(model, torch_threads)
     ) as pool:
         pending: deque[Future] = deque()
         try:
-            for chunk in chunked(lines, batch_size):
+            for chunk in minibatch(lines, batch_size):
                 pending.append(pool.submit(_annotate_in_worker, chunk, input_format, batch_size))
                 if len(pending) >= 2 * n_process:
                     yield from zip(*pending.popleft().result())

@@ -55,21 +55,10 @@ OUTPUT_LAYER = "output_layer"
 # References to the featurizer and the wrapped encoder, which inference reads.
 FEATURIZER = "featurizer"
 ENCODER = "encoder"
-# Settings removed with what they switched on (issue #23: they lost on dev), and
-# the values that switched them off. A pipeline saved before their removal has
-# them in its config.cfg with those values: accepted, so it loads and predicts
-# as before; any other value is refused.
-RETIRED_SETTINGS: dict[str, tuple[object, ...]] = {
-    "vectors_dropout": (None,),
-    "mix_width": (None,),
-    "mix_activation": (None, "linear"),
-}
-
-
 def takes_encoder_settings(builder: Callable[..., Any]) -> Callable[..., Any]:
     """Give `builder` (whose `**settings` become an EncoderSettings) a signature
     with one keyword parameter per EncoderSettings field, its type and default,
-    after its own parameters, then the retired settings (default null). spaCy's
+    after its own parameters. spaCy's
     config system reads the signature: it validates the settings and fills in
     their defaults as if they were spelled out, while they are declared once,
     in EncoderSettings."""
@@ -85,22 +74,8 @@ def takes_encoder_settings(builder: Callable[..., Any]) -> Callable[..., Any]:
         )
         for field in fields(EncoderSettings)
     ]
-    retired = [inspect.Parameter(name, keyword, default=None, annotation=Any) for name in RETIRED_SETTINGS]
-    builder.__signature__ = signature.replace(parameters=[*own, *settings, *retired])  # type: ignore[attr-defined]
+    builder.__signature__ = signature.replace(parameters=[*own, *settings])  # type: ignore[attr-defined]
     return builder
-
-
-def refuse_retired_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    """`settings` without the retired ones (RETIRED_SETTINGS); ValueError if one
-    of them asks for what was removed."""
-    for name, neutral in RETIRED_SETTINGS.items():
-        value = settings.get(name)
-        if value not in neutral:
-            raise ValueError(
-                f"{name} = {value!r}: the setting was removed (it lost on dev); "
-                f"delete it from [components.ner.model]"
-            )
-    return {name: value for name, value in settings.items() if name not in RETIRED_SETTINGS}
 
 
 @registry.architectures(ARCHITECTURE)
@@ -122,10 +97,9 @@ def build_bilstm_tagger(
         accurate pipeline's input. The encoder learns a softmax mix of the
         layers and projects it to `context_width`, beside the other inputs.
     settings: the encoder's, one keyword each, as torch_encoder.EncoderSettings
-        declares and documents them; the retired ones (RETIRED_SETTINGS) only
-        with the value that meant "off".
+        declares and documents them.
     """
-    encoder_settings = EncoderSettings(**refuse_retired_settings(settings))
+    encoder_settings = EncoderSettings(**settings)
     context_layers = 0 if context is None else int(context.attrs["layers"])
     encoder = BiLSTMEncoder(encoder_settings, context_layers=context_layers)
     wrapped = PyTorchWrapper_v3(

@@ -15,38 +15,21 @@ import random
 from collections.abc import Callable, Iterator
 
 from spacy.language import Language
-from spacy.tokens import Doc, Token
 from spacy.training import Example
 from spacy.util import registry
+
+from .corpus import gold_tokens_doc
 
 AUGMENTER = "bilstm_ner.case_augmenter.v1"
 
 
 def recased_example(nlp: Language, example: Example, recase: Callable[[str], str]) -> Example:
     """The example with its text and its reference's words passed through `recase`,
-    its entities and sentence starts kept token by token.
-
-    The reference is rebuilt from its words rather than through
-    `Example.to_dict`, whose round trip turns sentence starts into a parse of
-    one-token sentences and then loses them. Both sides are recased the same
-    way, so they stay aligned even where a casing changes a word's length
-    ("ß".upper() == "SS")."""
-    reference = example.reference
-    recased = Doc(
-        nlp.vocab,
-        words=[recase(token.text) for token in reference],
-        spaces=[bool(token.whitespace_) for token in reference],
-        sent_starts=[token.is_sent_start for token in reference]
-        if reference.has_annotation("SENT_START")
-        else None,
-        ents=[entity_tag(token) for token in reference],
-    )
+    its entities and sentence starts kept token by token (`gold_tokens_doc`).
+    Both sides are recased the same way, so they stay aligned even where a
+    casing changes a word's length ("ß".upper() == "SS")."""
+    recased = gold_tokens_doc(example.reference, recase, nlp.vocab, with_entities=True)
     return Example(nlp.make_doc(recase(example.text)), recased)
-
-
-def entity_tag(token: Token) -> str:
-    """The token's IOB tag as Doc(ents=...) takes it: "B-PER", "I-PER", "O", or "" (unknown)."""
-    return f"{token.ent_iob_}-{token.ent_type_}" if token.ent_type_ else token.ent_iob_
 
 
 @registry.augmenters(AUGMENTER)

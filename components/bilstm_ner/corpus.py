@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Token
 from spacy.training import Corpus, Example
 from spacy.util import registry
 from spacy.vocab import Vocab
@@ -30,23 +30,38 @@ Tokens = Literal["gold", "tokenizer", "both"]
 
 
 def gold_tokens_doc(
-    reference: Doc, recase: Callable[[str], str] | None = None, vocab: Vocab | None = None
+    reference: Doc,
+    recase: Callable[[str], str] | None = None,
+    vocab: Vocab | None = None,
+    with_entities: bool = False,
 ) -> Doc:
     """A fresh Doc with the reference's words, spaces and sentence boundaries
     (when it has them), and nothing else: the input conlleval's figure is
     computed on, for training (`gold_tokens_example`) and scoring
     (scripts/conlleval.py) alike. `recase` (e.g. str.lower) rewrites every
-    word, to score the same tokens cased otherwise. `vocab` (default: the
-    reference's) puts the copy in another pipeline's vocab, e.g. a teacher's."""
-    sent_starts = (
-        [bool(t.is_sent_start) for t in reference] if reference.has_annotation("SENT_START") else None
-    )
+    word, to score the same tokens cased otherwise; the words are recased one
+    by one, so the tokens stay the reference's even where a casing changes a
+    word's length ("ß".upper() == "SS"). `vocab` (default: the reference's)
+    puts the copy in another pipeline's vocab, e.g. a teacher's.
+    `with_entities` also copies the entity tags token by token, unknown ones
+    staying unknown: the recased references of the case augmenter.
+
+    Built from the words rather than through `Example.to_dict`, whose round
+    trip turns sentence starts into a parse of one-token sentences and then
+    loses them. A token whose sentence start is unset stays unset."""
+    sent_starts = [t.is_sent_start for t in reference] if reference.has_annotation("SENT_START") else None
     return Doc(
         reference.vocab if vocab is None else vocab,
         words=[t.text if recase is None else recase(t.text) for t in reference],
         spaces=[bool(t.whitespace_) for t in reference],
         sent_starts=sent_starts,
+        ents=[entity_tag(t) for t in reference] if with_entities else None,
     )
+
+
+def entity_tag(token: Token) -> str:
+    """The token's IOB tag as Doc(ents=...) takes it: "B-PER", "I-PER", "O", or "" (unknown)."""
+    return f"{token.ent_iob_}-{token.ent_type_}" if token.ent_type_ else token.ent_iob_
 
 
 def gold_tokens_example(example: Example) -> Example:

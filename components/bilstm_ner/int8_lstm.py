@@ -27,7 +27,7 @@ def int8_copy(lstm: nn.LSTM) -> nn.Module:
     holder = nn.Sequential(lstm)  # quantize_dynamic replaces children, never the module it is given
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", (DeprecationWarning, UserWarning, FutureWarning))
-        quantized = torch.ao.quantization.quantize_dynamic(holder, {nn.LSTM}, dtype=torch.qint8, inplace=False)
+        quantized = torch.ao.quantization.quantize_dynamic(holder, {nn.LSTM}, dtype=torch.qint8)
     return quantized[0].eval()
 
 
