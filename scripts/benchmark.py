@@ -9,7 +9,9 @@
   timed), several rounds, alternating which goes first. Words/s is the median
   over rounds; the ratio is ours / baseline. Ours runs with `--torch-threads`
   (default 1: spaCy's ner computes on one core), and again with one torch thread
-  per core for reference.
+  per core for reference, and, when ours runs its LSTM with int8 weights (the
+  default), loaded again with the float LSTM (`int8_lstm = false`): what the
+  int8 weights give.
 - Under load: both pipelines at their default settings (torch at its own
   default of one thread per core, bilstm_ner at its thread policy, one thread
   unless configured), quiet and with one and with two other busy processes
@@ -57,6 +59,8 @@ from training_runs import spread
 
 DEFAULT_SIZES = (10_000, 30_000, 100_000)
 OURS, BASELINE = "bilstm_ner", "spaCy ner"
+# ours loaded again with int8_lstm = false, timed beside the default (int8) one
+OURS_FLOAT = f"{OURS} (float LSTM)"
 SPACY_BENCHMARK_LINE = re.compile(r"Mean: ([\d.]+) words/s \(95% CI: -?([\d.]+) \+([\d.]+)\)")
 
 
@@ -157,16 +161,16 @@ def machine_info() -> dict[str, Any]:
 # ---------------------------------------------------------------- inference
 
 
-def load(model: str | Path, torch_threads: int):
-    """spacy.load; torch_threads > 0 sets torch and the components' own thread setting
-    (bilstm_ner's `torch_threads`, which it applies around its model call); 0 or less
-    loads the pipeline at its defaults."""
+def load(model: str | Path, torch_threads: int, config: dict[str, Any] | None = None):
+    """spacy.load (with `config` overrides); torch_threads > 0 sets torch and the
+    components' own thread setting (bilstm_ner's `torch_threads`, which it applies
+    around its model call); 0 or less loads the pipeline at its defaults."""
     import spacy
     import torch
 
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)
-    nlp = spacy.load(model)
+    nlp = spacy.load(model, config=config or {})
     if torch_threads > 0:
         set_component_threads(nlp, torch_threads)
     return nlp
@@ -178,6 +182,15 @@ def set_component_threads(nlp, n_threads: int | None) -> None:
     for _, pipe in nlp.pipeline:
         if hasattr(pipe, "torch_threads"):
             pipe.torch_threads = n_threads
+
+
+def ours_runs_int8(nlp) -> bool:
+    """Whether a bilstm_ner component of the pipeline runs its LSTM with int8 weights."""
+    components = nlp.config["components"]
+    return any(
+        components[name].get("factory") == "bilstm_ner" and components[name]["model"].get("int8_lstm", False)
+        for name in nlp.pipe_names
+    )
 
 
 def component_threads(nlp) -> int | None:
@@ -532,6 +545,12 @@ def to_markdown(results: dict[str, Any]) -> str:
         text = f"Speed ratio at {where} (median words/s, {OURS} ÷ {BASELINE}): {ratio:.2f}×"
         target = " (issue 22: done when ≥ 2.0×, aim 2.5×, quiet, one thread)"
         lines.append(f"- **{text}**{target}" if label == first else f"- {text}")
+    if "int8_speedup" in results:
+        lines.append(
+            f"- The LSTM's int8 weights (`int8_lstm = true`, the default): {OURS} ÷ {OURS_FLOAT} = "
+            f"{results['int8_speedup']:.2f}×; without them {OURS_FLOAT} ÷ {BASELINE} = "
+            f"{results['float_lstm_ratio']:.2f}×"
+        )
     if results.get("under_load"):
         lines += under_load_markdown(results["under_load"], settings, m)
     if results.get("spacy_benchmark_speed"):
@@ -647,12 +666,17 @@ def run_benchmark(
     busy_counts: Sequence[int] = (0, 1, 2),
     busy_rounds: int = 3,
     busy_torch_own: bool = True,
+    float_lstm: bool = True,
 ) -> dict[str, Any]:
     """Every measurement; see the module docstring."""
     import torch
+    from bilstm_ner.int8_lstm import float_lstm_overrides
 
     results: dict[str, Any] = {"machine": machine_info()}
     pipelines = {OURS: load(ours, torch_threads), BASELINE: load(baseline, torch_threads)}
+    float_overrides = float_lstm_overrides(ours) if float_lstm and ours_runs_int8(pipelines[OURS]) else {}
+    if float_overrides:
+        pipelines[OURS_FLOAT] = load(ours, torch_threads, config=float_overrides)
     texts = corpus_texts(corpus, pipelines[OURS].vocab)
     cores = results["machine"]["usable_cores"] or 1
 
@@ -671,6 +695,8 @@ def run_benchmark(
         label = batch_label(batch_size)
         runners[(label, OURS)] = runner(OURS, batch_size, threads)
         runners[(label, BASELINE)] = runner(BASELINE, batch_size, threads)
+        if batch_size == batch_sizes[0] and OURS_FLOAT in pipelines:
+            runners[(label, OURS_FLOAT)] = runner(OURS_FLOAT, batch_size, threads)
         if batch_size == batch_sizes[0] and all_threads and cores > threads:
             runners[(label, f"{OURS} ({cores} torch threads)")] = runner(OURS, batch_size, cores)
     print(f"Inference: {len(texts)} docs, {rounds} rounds of {len(runners)} runs")
@@ -684,6 +710,16 @@ def run_benchmark(
         for label, rows in results["inference"].items()
     }
     results["ratio"] = results["ratios"][batch_label(batch_sizes[0])]
+    first_rows = results["inference"][batch_label(batch_sizes[0])]
+    if OURS_FLOAT in first_rows:
+        results["int8_speedup"] = (
+            first_rows[OURS]["words_per_second"]["median"]
+            / first_rows[OURS_FLOAT]["words_per_second"]["median"]
+        )
+        results["float_lstm_ratio"] = (
+            first_rows[OURS_FLOAT]["words_per_second"]["median"]
+            / first_rows[BASELINE]["words_per_second"]["median"]
+        )
     results["settings"] = {
         "ours": str(ours),
         "baseline": str(baseline),
@@ -698,6 +734,7 @@ def run_benchmark(
         "train_steps": train_steps,
         "busy_rounds": busy_rounds,
     }
+    pipelines.pop(OURS_FLOAT, None)
     if busy_counts:
         results["under_load"] = under_load(
             pipelines, texts, busy_counts, busy_rounds, cores, torch_own=busy_torch_own
@@ -755,6 +792,7 @@ def main(
     ),
     busy_rounds: int = typer.Option(3, help="Rounds per pipeline in each under-load condition"),
     busy_torch_own: bool = typer.Option(True, help="Under load, also time ours on torch's own threads"),
+    float_lstm: bool = typer.Option(True, help="Also time ours with int8_lstm = false, when it runs int8"),
 ) -> None:
     """Measure both pipelines side by side; write the report and its JSON."""
     results = run_benchmark(
@@ -775,6 +813,7 @@ def main(
         busy_counts=comma_ints(busy),
         busy_rounds=busy_rounds,
         busy_torch_own=busy_torch_own,
+        float_lstm=float_lstm,
     )
     write_report(to_markdown(results), results, output)
 

@@ -127,3 +127,53 @@ def test_under_load_compares_the_defaults_and_measures_the_switching(
     assert quiet["switching_cost"] > 0 and quiet["ratios_to_spacy"][DEFAULTS] > 0
     # the defaults computed on one thread, torch_threads 0 on torch's two
     assert set(seen) == {1, 2}
+
+
+def test_the_float_lstm_row_loads_ours_again_without_int8(
+    make_tiny_nlp, tiny_examples, train_tiny, small_model, tmp_path
+) -> None:
+    import spacy
+    from benchmark import ours_runs_int8
+    from bilstm_ner.int8_lstm import float_lstm_overrides
+
+    nlp = make_tiny_nlp(model={**small_model, "int8_lstm": True})
+    train_tiny(nlp, tiny_examples(nlp), steps=3)
+    nlp.to_disk(tmp_path / "ours")
+    overrides = float_lstm_overrides(tmp_path / "ours")
+    assert overrides == {"components.ner.model.int8_lstm": False}
+    assert ours_runs_int8(spacy.load(tmp_path / "ours"))
+    assert not ours_runs_int8(spacy.load(tmp_path / "ours", config=overrides))
+    assert not ours_runs_int8(spacy.blank("en"))
+    assert float_lstm_overrides(tmp_path / "no pipeline here") == {}
+
+
+def test_the_report_gives_ours_beside_its_float_lstm(
+    make_tiny_nlp, tiny_examples, train_tiny, small_model, tmp_path
+) -> None:
+    import spacy
+    from benchmark import BASELINE, OURS, OURS_FLOAT, run_benchmark, to_markdown
+    from spacy.tokens import DocBin
+
+    ours = make_tiny_nlp(model={**small_model, "int8_lstm": True})
+    train_tiny(ours, tiny_examples(ours), steps=3)
+    ours.to_disk(tmp_path / "ours")
+    baseline = spacy.blank("en")
+    baseline.add_pipe("ner")
+    baseline.initialize(lambda: tiny_examples(baseline))
+    baseline.to_disk(tmp_path / "baseline")
+    DocBin(docs=[eg.reference for eg in tiny_examples(ours)] * 5).to_disk(tmp_path / "test.spacy")
+    results = run_benchmark(
+        tmp_path / "ours",
+        tmp_path / "baseline",
+        tmp_path / "test.spacy",
+        rounds=1,
+        batch_sizes=(0,),
+        all_threads=False,
+        sizes=(),
+        spacy_cli=False,
+        busy_counts=(),
+    )
+    rows = results["inference"]["config"]
+    assert set(rows) == {OURS, BASELINE, OURS_FLOAT}
+    assert results["int8_speedup"] > 0 and results["float_lstm_ratio"] > 0
+    assert f"{OURS} ÷ {OURS_FLOAT}" in to_markdown(results)

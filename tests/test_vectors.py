@@ -173,8 +173,9 @@ def test_vectors_change_the_scores(trained_dir: Path) -> None:
 def test_long_doc_streamed_with_vectors_matches_plain(
     trained_dir: Path, plain_scores: Callable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """model.predict slices the static vectors with the windows."""
-    nlp = spacy.load(trained_dir)
+    """model.predict slices the static vectors with the windows. On the float LSTM:
+    the int8 copy's scores depend on which windows share its batch."""
+    nlp = spacy.load(trained_dir, config={"components": {"ner": {"model": {"int8_lstm": False}}}})
     model = nlp.get_pipe("ner").model
     doc = nlp.make_doc(" ".join(text for text, _ in TRAIN_DATA * 20))
     plain = plain_scores(model, [doc])[0]

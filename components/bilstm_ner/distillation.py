@@ -35,6 +35,7 @@ from spacy.training import Example
 from spacy.util import registry
 
 from .corpus import gold_tokens_doc
+from .int8_lstm import float_lstm_overrides
 from .transformer_context import enable_cache
 
 TEACHER_READER = "bilstm_ner.TeacherCorpus.v1"
@@ -48,7 +49,7 @@ def load_teacher(path: str | Path) -> tuple[Language, str]:
 
     from .pipeline import BiLSTMEntityRecognizer
 
-    teacher = spacy.load(path)
+    teacher = spacy.load(path, config=float_lstm_overrides(path))
     names = [name for name, pipe in teacher.pipeline if isinstance(pipe, BiLSTMEntityRecognizer)]
     if not names:
         raise ValueError(f"[{TEACHER_READER}] the teacher {path} has no bilstm_ner component")

@@ -14,6 +14,7 @@ a user's every load are silenced here, where they are expected.
 """
 
 import warnings
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -52,3 +53,24 @@ class Int8LSTMCache:
         """Drop the copy: the float weights may have changed."""
         self._copy = None
 
+
+def float_lstm_overrides(path: str | Path) -> dict[str, bool]:
+    """`spacy.load` overrides that keep a pipeline folder's bilstm_ner
+    components on the float LSTM (int8_lstm = false); {} for a folder without
+    a config (an installed package's name).
+
+    The int8 copy quantizes each step's inputs with a scale taken over the
+    whole batch, so a document's scores move slightly (about 1e-3) with the
+    documents beside it: a teacher's targets should not, and the benchmark
+    times the float LSTM beside the int8 one."""
+    from spacy.util import load_config
+
+    config_file = Path(path) / "config.cfg"
+    if not config_file.exists():
+        return {}
+    components = load_config(config_file)["components"]
+    return {
+        f"components.{name}.model.int8_lstm": False
+        for name, component in components.items()
+        if component.get("factory") == "bilstm_ner"
+    }

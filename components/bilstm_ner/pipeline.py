@@ -64,6 +64,7 @@ dropout = 0.5
 word_dropout = 0.3
 window = 64
 doc_memory = true
+int8_lstm = true
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 
