@@ -3,8 +3,8 @@ a teacher's tag distributions."""
 
 import numpy
 import pytest
-from bilstm_ner.crf import BILUOCRF, biluo_tag_names
-from bilstm_ner.distillation import SOFT_TARGETS, create_teacher_corpus
+from bilstm_ner.layers.crf import BILUOCRF, biluo_tag_names
+from bilstm_ner.training.distillation import SOFT_TARGETS, create_teacher_corpus
 
 TAGS = biluo_tag_names(("LOC", "PER"))
 
