@@ -331,6 +331,10 @@ def main(
     ]
     imports = IMPORT_BLOCK.format(modules=registrations)
     (package_path / "__init__.py").write_text(TEMPLATE_INIT.format(imports=imports), encoding="utf8")
+    # setuptools' build folder from an earlier package of this name and version keeps the
+    # modules it copied then, and the wheel would carry those too (a module since moved or
+    # removed): spaCy renews the package folder, this renews the build
+    shutil.rmtree(main_path / "build", ignore_errors=True)
     command = [sys.executable, "-m", "build", ".", "--wheel"] + ([] if isolation else ["--no-isolation"])
     subprocess.run(command, cwd=main_path, check=True)
     wheel_name = re.sub("_+", "_", f"{package_name}-{version}") + "-py3-none-any.whl"

@@ -585,6 +585,32 @@ def test_wheel_carries_the_code_and_declares_torch_not_the_project(wheel: Path) 
     assert serve_extra == {"fastapi", "uvicorn"}
 
 
+def test_packaging_again_into_the_same_folder_ships_only_the_code_of_now(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """A second `package` of the same name and version into the same folder (the
+    project's `packages/`) after the code changed: nothing of the first build's code is
+    left in the wheel (setuptools' build/ folder would otherwise keep the old modules,
+    e.g. flat ones from before the layout, and the copy's digest would no longer be the code's)."""
+    code = REPO / "components" / "bilstm_ner"
+    before = tmp_path / "before" / "bilstm_ner"
+    shutil.copytree(code, before, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(before / "layers" / "crf.py", before / "crf.py")  # as the flat layout had it
+    (before / "layers" / "retired.py").write_text("RETIRED = True\n", encoding="utf8")
+    output = tmp_path / "packages"
+    first = build_wheel(tiny_model_dir, output, "tiny_again", before, tmp_path)
+    assert {"en_tiny_again/crf.py", "en_tiny_again/layers/retired.py"} <= set(
+        zipfile.ZipFile(first).namelist()
+    )
+    wheel = build_wheel(tiny_model_dir, output, "tiny_again", code, tmp_path)
+    modules = {
+        n.removeprefix("en_tiny_again/")
+        for n in zipfile.ZipFile(wheel).namelist()
+        if n.startswith("en_tiny_again/") and n.endswith(".py")
+    }
+    assert modules == {p.relative_to(code).as_posix() for p in code.rglob("*.py")}
+
+
 def test_wheel_serves_over_http_without_the_project(wheel: Path, tmp_path: Path) -> None:
     """`python -m en_tiny_ship.serve --port P` (MODEL: the package) in a site without
     the project's package: /health, then /ents with the package's entities."""
