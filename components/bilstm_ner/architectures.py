@@ -55,6 +55,8 @@ OUTPUT_LAYER = "output_layer"
 # References to the featurizer and the wrapped encoder, which inference reads.
 FEATURIZER = "featurizer"
 ENCODER = "encoder"
+
+
 def takes_encoder_settings(builder: Callable[..., Any]) -> Callable[..., Any]:
     """Give `builder` (whose `**settings` become an EncoderSettings) a signature
     with one keyword parameter per EncoderSettings field, its type and default,
