@@ -670,7 +670,7 @@ def run_benchmark(
 ) -> dict[str, Any]:
     """Every measurement; see the module docstring."""
     import torch
-    from bilstm_ner.int8_lstm import float_lstm_overrides
+    from bilstm_ner.layers.int8_lstm import float_lstm_overrides
 
     results: dict[str, Any] = {"machine": machine_info()}
     pipelines = {OURS: load(ours, torch_threads), BASELINE: load(baseline, torch_threads)}

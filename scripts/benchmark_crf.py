@@ -34,7 +34,7 @@ import numpy
 import torch
 import typer
 from benchmark import alternation, machine_info
-from bilstm_ner.crf import path_to_spans
+from bilstm_ner.layers.crf import path_to_spans
 from training_runs import spread
 
 REPO = Path(__file__).resolve().parent.parent

@@ -15,8 +15,10 @@ relatively (`from .crf import ...`, as the component's modules do) fail
 there; and it lists the component's own distribution (`bilstm-ner`, found
 through the entry points; not on PyPI) as a requirement, but not torch. So
 this script lets `spacy package` lay out the package and meta.json, then
-copies the component's modules flat into it (they import each other as
-`from . import name`, which works in any package), sets the requirements to
+copies the component's package tree into it (its modules and its subpackages
+`layers/` and `training/`, which import each other only relatively, e.g.
+`from ..layers.crf import ...`, so they work under any package name; the
+subpackages are added to setup.py's `packages`), sets the requirements to
 the component's declared dependencies (pyproject.toml), and builds the wheel.
 
 The meta describes the pipeline (scripts/wheel_meta.py): a description, the code's
@@ -76,6 +78,8 @@ COMMAND_MODULES = {"annotate", "serve"}
 # extras (pyproject.toml's optional dependencies, e.g. `serve`) go into meta.json beside it.
 SETUP_ZIP_SAFE = "        zip_safe=False,\n"
 SETUP_EXTRAS = "        extras_require=meta.get('extras_require', {}),\n"
+SETUP_PACKAGES = "        packages=[model_name],\n"
+SETUP_SUBPACKAGES = "        packages=[model_name] + [model_name + '.' + sub for sub in {subpackages!r}],\n"
 
 IMPORT_BLOCK = """
 from .code_identity import load_component_code
@@ -88,23 +92,55 @@ load_component_code(__name__, {modules!r})
 """
 
 
+def module_name(relative: Path) -> tuple[str, ...]:
+    """A module file's dotted name inside the code tree, as parts: `layers/crf.py` is
+    ("layers", "crf"), `layers/__init__.py` the package ("layers",), `__init__.py` ()."""
+    parts = relative.with_suffix("").parts
+    return parts[:-1] if parts[-1] == "__init__" else parts
+
+
+def resolve_relative(relative: Path, level: int, module: str | None) -> tuple[str, ...] | None:
+    """What `from <level dots><module> import ...` in the file `relative` names, as
+    parts of a dotted name inside the code tree; None when it climbs above the tree."""
+    name = module_name(relative)
+    package = name if relative.name == "__init__.py" else name[:-1]
+    if level - 1 > len(package):
+        return None
+    base = package[: len(package) - (level - 1)]
+    return base + tuple(module.split(".")) if module else base
+
+
 def code_modules(code_dir: Path) -> list[Path]:
-    """The component's module files; fails unless they are flat and import each
-    other only relatively (so they work under any package name)."""
+    """The component's module files, relative to `code_dir`: its own and its subpackages'
+    (each with its `__init__.py`; the top-level `__init__.py` is the packaged pipeline's
+    own). Fails unless every .py file is in a package (or it would be left out), every
+    relative import resolves inside the tree (so the code works under any package name)
+    and no module imports bilstm_ner or scripts by name."""
     if not code_dir.is_dir():
         raise SystemExit(f"code folder not found: {code_dir}")
-    subpackages = [p.name for p in code_dir.iterdir() if p.is_dir() and (p / "__init__.py").exists()]
-    if subpackages:
-        raise SystemExit(f"{code_dir} has subpackages {subpackages}: the model package holds flat modules")
-    files = sorted(p for p in code_dir.glob("*.py") if p.name != "__init__.py")
-    names = {p.stem for p in files}
-    for path in files:
+    every = sorted((p.relative_to(code_dir) for p in code_dir.rglob("*.py")), key=Path.as_posix)
+    for relative in every:
+        outside = [
+            d for d in relative.parents if d != Path(".") and not (code_dir / d / "__init__.py").is_file()
+        ]
+        if outside:
+            raise SystemExit(
+                f"{code_dir / relative}: {code_dir / outside[-1]} has no __init__.py, so the model "
+                "package would leave this module out"
+            )
+    names = {module_name(relative) for relative in every}
+    shipped = [relative for relative in every if relative != Path("__init__.py")]
+    for relative in shipped:
+        path = code_dir / relative
         for node in ast.walk(ast.parse(path.read_text(encoding="utf8"), str(path))):
             if isinstance(node, ast.ImportFrom) and node.level:
-                target = (node.module or "").split(".")[0]
-                targets = [target] if target else [alias.name for alias in node.names]
-                if node.level != 1 or any(t not in names for t in targets):
-                    raise SystemExit(f"{path}:{node.lineno}: relative import outside {code_dir}")
+                base = resolve_relative(relative, node.level, node.module)
+                if node.module:
+                    targets = [base]
+                else:
+                    targets = [None if base is None else base + (alias.name,) for alias in node.names]
+                if any(target is None or target not in names for target in targets):
+                    raise SystemExit(f"{path}:{node.lineno}: relative import of a module not in {code_dir}")
             elif isinstance(node, ast.Import | ast.ImportFrom):
                 modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
                 for module in modules:
@@ -112,7 +148,7 @@ def code_modules(code_dir: Path) -> list[Path]:
                         raise SystemExit(
                             f"{path}:{node.lineno}: imports {module}, which the package will not have"
                         )
-    return files
+    return shipped
 
 
 def installed_code() -> Path:
@@ -278,12 +314,27 @@ def main(
         raise SystemExit(
             f"{setup}: spaCy's setup.py template changed; cannot add the extras {sorted(extras)}"
         )
+    # spaCy's template lists the one package: its subpackages are added, or setuptools
+    # would leave their modules out of the wheel
+    subpackages = [".".join(module_name(relative)) for relative in files if relative.name == "__init__.py"]
+    if SETUP_PACKAGES not in setup_text:
+        raise SystemExit(f"{setup}: spaCy's setup.py template changed; cannot add the subpackages")
+    setup_text = setup_text.replace(SETUP_PACKAGES, SETUP_SUBPACKAGES.format(subpackages=subpackages))
     setup.write_text(setup_text.replace(SETUP_ZIP_SAFE, SETUP_ZIP_SAFE + SETUP_EXTRAS), encoding="utf8")
-    for path in files:
-        shutil.copy(path, package_path / path.name)
-    registrations = [p.stem for p in files if p.stem not in COMMAND_MODULES]
+    for relative in files:
+        (package_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(code / relative, package_path / relative)
+    registrations = [
+        ".".join(module_name(relative))
+        for relative in files
+        if relative.name != "__init__.py" and ".".join(module_name(relative)) not in COMMAND_MODULES
+    ]
     imports = IMPORT_BLOCK.format(modules=registrations)
     (package_path / "__init__.py").write_text(TEMPLATE_INIT.format(imports=imports), encoding="utf8")
+    # setuptools' build folder from an earlier package of this name and version keeps the
+    # modules it copied then, and the wheel would carry those too (a module since moved or
+    # removed): spaCy renews the package folder, this renews the build
+    shutil.rmtree(main_path / "build", ignore_errors=True)
     command = [sys.executable, "-m", "build", ".", "--wheel"] + ([] if isolation else ["--no-isolation"])
     subprocess.run(command, cwd=main_path, check=True)
     wheel_name = re.sub("_+", "_", f"{package_name}-{version}") + "-py3-none-any.whl"

@@ -122,7 +122,7 @@ def reads_teacher(config: Path) -> bool:
     return "teacher" in load_config(config, interpolate=False).get("paths", {})
 
 
-# the layer that reads the pretrained transformer (components/bilstm_ner/transformer_context.py)
+# the layer that reads the pretrained transformer (components/bilstm_ner/layers/transformer_context.py)
 TRANSFORMER_LAYER = "bilstm_ner.TransformerContext.v1"
 
 

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 import numpy
-from bilstm_ner.crf import split_tag, tag_index, transition_masks
-from bilstm_ner.distillation import soft_targets
+from bilstm_ner.layers.crf import split_tag, tag_index, transition_masks
+from bilstm_ner.training.distillation import soft_targets
 from spacy.attrs import SENT_START
 from spacy.training import Example
 from thinc.api import get_array_module

@@ -31,7 +31,6 @@ TEXTS = [
 ] * 3
 
 
-
 @pytest.fixture(scope="module")
 def txt_input(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("input") / "texts.txt"

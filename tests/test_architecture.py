@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 import spacy
-from bilstm_ner.torch_encoder import EncoderSettings
+from bilstm_ner.layers.torch_encoder import EncoderSettings
 from confection import ConfigValidationError
 from spacy.util import registry
 

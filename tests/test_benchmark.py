@@ -134,7 +134,7 @@ def test_the_float_lstm_row_loads_ours_again_without_int8(
 ) -> None:
     import spacy
     from benchmark import ours_runs_int8
-    from bilstm_ner.int8_lstm import float_lstm_overrides
+    from bilstm_ner.layers.int8_lstm import float_lstm_overrides
 
     nlp = make_tiny_nlp(model={**small_model, "int8_lstm": True})
     train_tiny(nlp, tiny_examples(nlp), steps=3)

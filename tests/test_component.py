@@ -7,9 +7,9 @@ import numpy
 import pytest
 import spacy
 from bilstm_ner.architectures import OUTPUT_LAYER
-from bilstm_ner.crf import biluo_tag_names
 from bilstm_ner.errors import TrainingDivergedError
-from bilstm_ner.featurize import featurize_docs, sentence_starts, window_bounds
+from bilstm_ner.layers.crf import biluo_tag_names
+from bilstm_ner.layers.featurize import featurize_docs, sentence_starts, window_bounds
 from confection import ConfigValidationError
 from spacy.language import Language
 from spacy.tokens import Doc

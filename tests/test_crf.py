@@ -6,8 +6,8 @@ import crf_numpy_reference as reference
 import numpy
 import pytest
 import torch
-from bilstm_ner import crf as crf_module
-from bilstm_ner.crf import (
+from bilstm_ner.layers import crf as crf_module
+from bilstm_ner.layers.crf import (
     BILUOCRF,
     FORBIDDEN,
     biluo_tag_names,
@@ -119,7 +119,7 @@ def test_get_loss_matches_the_numpy_code(
     """The component's loss and gradient (float32, averaged over the known
     tokens) against get_loss as it was, on docs with sentence boundaries, an
     unknown gold tag and a teacher's marginals on one of them."""
-    from bilstm_ner.distillation import SOFT_TARGETS
+    from bilstm_ner.training.distillation import SOFT_TARGETS
     from spacy.tokens import Doc
     from spacy.training import Example
 

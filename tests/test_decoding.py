@@ -5,7 +5,7 @@ import itertools
 
 import numpy
 import pytest
-from bilstm_ner.crf import (
+from bilstm_ner.layers.crf import (
     BILUOCRF,
     biluo_tag_names,
     path_to_spans,

@@ -3,8 +3,8 @@ a teacher's tag distributions."""
 
 import numpy
 import pytest
-from bilstm_ner.crf import BILUOCRF, biluo_tag_names
-from bilstm_ner.distillation import SOFT_TARGETS, create_teacher_corpus
+from bilstm_ner.layers.crf import BILUOCRF, biluo_tag_names
+from bilstm_ner.training.distillation import SOFT_TARGETS, create_teacher_corpus
 
 TAGS = biluo_tag_names(("LOC", "PER"))
 
@@ -107,9 +107,7 @@ def test_the_teacher_runs_once_per_distinct_input_across_passes(
     teacher.to_disk(tmp_path / "teacher")
     student = make_tiny_nlp(seed=1)
     examples = tiny_examples(student)
-    lowered = [
-        type(eg)(student.make_doc(eg.predicted.text.lower()), eg.reference) for eg in examples[:2]
-    ]
+    lowered = [type(eg)(student.make_doc(eg.predicted.text.lower()), eg.reference) for eg in examples[:2]]
     seen_docs = []
     original = BiLSTMEntityRecognizer.tag_marginals
 

@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterator
 import numpy
 import pytest
 import spacy
-from bilstm_ner import architectures, pipeline, torch_encoder
-from bilstm_ner.featurize import utf8_rows
+from bilstm_ner import architectures, pipeline
+from bilstm_ner.layers import torch_encoder
+from bilstm_ner.layers.featurize import utf8_rows
 from bilstm_ner.pipeline import token_slices
 from spacy.attrs import ORTH
 from spacy.language import Language

@@ -11,7 +11,7 @@ import numpy
 import spacy
 import torch
 from bilstm_ner.architectures import ENCODER
-from bilstm_ner.int8_lstm import int8_copy
+from bilstm_ner.layers.int8_lstm import int8_copy
 from spacy.language import Language
 from spacy.training import Example
 from thinc.api import Adam
@@ -121,7 +121,7 @@ def test_a_teacher_folder_loads_on_the_float_lstm(
     tmp_path: Path,
 ) -> None:
     """The teacher's marginals must not depend on which documents share its batch."""
-    from bilstm_ner.distillation import load_teacher
+    from bilstm_ner.training.distillation import load_teacher
 
     nlp = make_tiny_nlp(model={**small_model, "int8_lstm": True})
     train_tiny(nlp, tiny_examples(nlp), steps=5)

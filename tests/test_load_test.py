@@ -13,7 +13,6 @@ from load_test import Outcome, Workload, bad_requests, summary
 REPO = Path(__file__).resolve().parent.parent
 
 
-
 def test_requests_take_the_texts_in_turn() -> None:
     workload = Workload(["a b", "c", "d e f"], [2, 1, 3], per_request=2)
     assert [workload.request(i)[1:] for i in range(3)] == [(2, 3), (2, 5), (2, 4)]

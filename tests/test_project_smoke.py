@@ -177,7 +177,7 @@ def test_a_second_run_skips_every_step_until_the_code_changes(project_dir: Path)
     commands = {c["name"]: c for c in config["commands"]}
     due = [name for name in config["workflows"]["all"] if check_rerun(project_dir, commands[name])]
     assert due == []
-    code = project_dir / "components" / "bilstm_ner" / "crf.py"
+    code = project_dir / "components" / "bilstm_ner" / "layers" / "crf.py"
     original = code.read_text(encoding="utf8")
     try:
         code.write_text(original + "\n# edited\n", encoding="utf8")
@@ -190,7 +190,7 @@ def test_a_second_run_skips_every_step_until_the_code_changes(project_dir: Path)
 def test_error_report_counts_add_up_to_the_test_set(project_dir: Path) -> None:
     """metrics/errors.json (beside errors.md): each gold entity of the test set is counted
     once under one kind, each predicted entity too."""
-    from bilstm_ner.corpus import gold_tokens_doc
+    from bilstm_ner.training.corpus import gold_tokens_doc
     from spacy.tokens import DocBin
 
     nlp = spacy.load(project_dir / "training" / "model-best")

@@ -34,7 +34,6 @@ TEXTS = [
 LIMITS = {"max_body_bytes": 4000, "max_texts": 6, "max_chars": 300}
 
 
-
 @pytest.fixture(scope="module")
 def nlp(model_dir: Path) -> Language:
     return spacy.load(model_dir)

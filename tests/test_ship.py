@@ -321,21 +321,109 @@ def test_training_plot_from_a_jsonl_log(tmp_path: Path) -> None:
         read_log(empty)
 
 
+# ---------------------------------------------------------------- the code tree the wheel carries
+
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf8")
+    return root
+
+
+TREE = {
+    "__init__.py": "from .pipeline import make\n",
+    "pipeline.py": "from .layers.crf import decode\nfrom .training import corpus\n",
+    "errors.py": "",
+    "layers/__init__.py": "",
+    "layers/crf.py": "from ..errors import *\nfrom . import featurize\n",
+    "layers/featurize.py": "import numpy\n",
+    "training/__init__.py": "",
+    "training/corpus.py": "from ..layers.featurize import x\nfrom .. import errors\n",
+}
+
+
+def test_code_modules_ship_the_subpackages_with_their_init(tmp_path: Path) -> None:
+    from package import code_modules
+
+    root = write_tree(tmp_path / "code", TREE)
+    (root / "__pycache__").mkdir()
+    (root / "__pycache__" / "pipeline.cpython-311.pyc").write_bytes(b"")
+    assert [p.as_posix() for p in code_modules(root)] == sorted(set(TREE) - {"__init__.py"})
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("layers/crf.py", "from ...outside import x\n", "relative import of a module not in"),
+        ("layers/crf.py", "from ..nowhere import x\n", "relative import of a module not in"),
+        # errors.py is one level up, not in layers/
+        ("layers/crf.py", "from .errors import x\n", "relative import of a module not in"),
+        ("training/corpus.py", "from .. import nowhere\n", "relative import of a module not in"),
+        ("layers/crf.py", "from bilstm_ner.errors import x\n", "imports bilstm_ner.errors"),
+        ("training/corpus.py", "import scripts.package\n", "imports scripts.package"),
+        ("helpers/util.py", "", "has no __init__.py"),
+    ],
+)
+def test_code_modules_refuse_what_the_package_would_break(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    from package import code_modules
+
+    root = write_tree(tmp_path / "code", {**TREE, name: text})
+    with pytest.raises(SystemExit, match=message):
+        code_modules(root)
+
+
+def test_code_digest_covers_the_subpackages_and_not_the_top_init(tmp_path: Path) -> None:
+    """The digest two packaged copies compare: a subpackage's module is part of it (also a
+    subpackage's __init__), the top-level __init__ (each package writes its own) and
+    folders that are not packages (a packaged pipeline's data) are not."""
+    from bilstm_ner.code_identity import code_digest, module_files
+
+    first = write_tree(tmp_path / "first", TREE)
+    assert module_files(first) == sorted(set(TREE) - {"__init__.py"})
+    digest = code_digest(first)
+    copy = write_tree(tmp_path / "copy", {**TREE, "__init__.py": "# a packaged pipeline's own\n"})
+    write_tree(copy, {"en_x-0.0.1/ner/model.py": "data, not code\n", "en_x-0.0.1/meta.json": "{}"})
+    assert code_digest(copy) == digest
+    for name in ("layers/crf.py", "training/__init__.py", "pipeline.py"):
+        edited = write_tree(tmp_path / name.replace("/", "_"), {**TREE, name: TREE[name] + "# edited\n"})
+        assert code_digest(edited) != digest, name
+    moved = {**TREE, "layers/errors.py": TREE["errors.py"]}
+    del moved["errors.py"]
+    assert code_digest(write_tree(tmp_path / "moved", moved)) != digest  # the same bytes elsewhere
+
+
+def test_the_project_package_and_its_digest_agree_with_the_wheel_layout() -> None:
+    """The installed package's digest is over what scripts/package.py ships."""
+    from bilstm_ner.code_identity import CODE_DIGEST, code_digest, module_files
+    from package import code_modules
+
+    code = REPO / "components" / "bilstm_ner"
+    assert module_files(code) == [p.as_posix() for p in code_modules(code)]
+    assert CODE_DIGEST == code_digest(code)
+
+
 # ---------------------------------------------------------------- the wheel
 
 PACKAGE_NAME = "tiny_ship"
-LOAD_AND_TAG = """
+# what the packaged pipeline tags, and the folder it was built from must tag the same
+TAGGED_TEXTS = [text for text, _ in TRAIN_DATA] + ["Mary Smith flew from Berlin to New York with Acme Corp ."]
+LOAD_AND_TAG = f"""
 import importlib.util, json, sys
 import spacy
 nlp = spacy.load("en_tiny_ship")
 ner = nlp.get_pipe("ner")
 doc = nlp("John Smith lives in New York .")
-print(json.dumps({
+print(json.dumps({{
     "component_module": type(ner).__module__,
     "project_package_importable": importlib.util.find_spec("bilstm_ner") is not None,
     "temperature": ner.temperature,
     "ents": [[e.text, e.label_, e._.confidence] for e in doc.ents],
-}))
+    "tagged": [[[e.start_char, e.end_char, e.label_, e._.confidence] for e in d.ents]
+               for d in nlp.pipe({TAGGED_TEXTS!r})],
+}}))
 """
 
 
@@ -474,16 +562,53 @@ def test_wheel_meta_has_description_licences_sources_and_test_scores(
 
 
 def test_wheel_carries_the_code_and_declares_torch_not_the_project(wheel: Path) -> None:
+    """Every module of the component's package, its subpackages' too, at the same place
+    under the pipeline's package (setuptools leaves out a subpackage it is not told of);
+    the top-level __init__ is the pipeline's own."""
     names = zipfile.ZipFile(wheel).namelist()
-    modules = {Path(n).name for n in names if n.startswith("en_tiny_ship/") and n.count("/") == 1}
-    shipped = {p.name for p in (REPO / "components" / "bilstm_ner").glob("*.py")}
-    assert shipped - {"__init__.py"} <= modules
+    modules = {
+        n.removeprefix("en_tiny_ship/") for n in names if n.startswith("en_tiny_ship/") and n.endswith(".py")
+    }
+    code = REPO / "components" / "bilstm_ner"
+    shipped = {p.relative_to(code).as_posix() for p in code.rglob("*.py")}
+    assert {"layers/__init__.py", "layers/crf.py", "training/__init__.py", "training/corpus.py"} <= shipped
+    assert modules == shipped
+    archive = zipfile.ZipFile(wheel)
+    for module in shipped - {"__init__.py"}:
+        assert archive.read(f"en_tiny_ship/{module}") == (code / module).read_bytes(), module
+    assert b"load_component_code(__name__" in archive.read("en_tiny_ship/__init__.py")
     requirements = {requirement_name(r) for r in wheel_requirements(wheel) if "extra ==" not in r}
     assert {"spacy", "torch", "thinc"} <= requirements
     assert "bilstm-ner" not in requirements
     assert not {"fastapi", "uvicorn"} & requirements  # the service's are an extra, not needed to load
     serve_extra = {requirement_name(r) for r in wheel_requirements(wheel) if 'extra == "serve"' in r}
     assert serve_extra == {"fastapi", "uvicorn"}
+
+
+def test_packaging_again_into_the_same_folder_ships_only_the_code_of_now(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """A second `package` of the same name and version into the same folder (the
+    project's `packages/`) after the code changed: nothing of the first build's code is
+    left in the wheel (setuptools' build/ folder would otherwise keep the old modules,
+    e.g. flat ones from before the layout, and the copy's digest would no longer be the code's)."""
+    code = REPO / "components" / "bilstm_ner"
+    before = tmp_path / "before" / "bilstm_ner"
+    shutil.copytree(code, before, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(before / "layers" / "crf.py", before / "crf.py")  # as the flat layout had it
+    (before / "layers" / "retired.py").write_text("RETIRED = True\n", encoding="utf8")
+    output = tmp_path / "packages"
+    first = build_wheel(tiny_model_dir, output, "tiny_again", before, tmp_path)
+    assert {"en_tiny_again/crf.py", "en_tiny_again/layers/retired.py"} <= set(
+        zipfile.ZipFile(first).namelist()
+    )
+    wheel = build_wheel(tiny_model_dir, output, "tiny_again", code, tmp_path)
+    modules = {
+        n.removeprefix("en_tiny_again/")
+        for n in zipfile.ZipFile(wheel).namelist()
+        if n.startswith("en_tiny_again/") and n.endswith(".py")
+    }
+    assert modules == {p.relative_to(code).as_posix() for p in code.rglob("*.py")}
 
 
 def test_wheel_serves_over_http_without_the_project(wheel: Path, tmp_path: Path) -> None:
@@ -558,29 +683,39 @@ def run_from_root(python: Path | str, target: Path, code: str = "", *args: str) 
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def check_entities(loaded: dict) -> None:
+def check_entities(loaded: dict, model_dir: Path) -> None:
+    """The packaged pipeline's entities and confidences are those of the folder it was
+    built from, loaded here with the project's own package."""
     assert loaded["temperature"] == 1.5
     assert loaded["ents"], "the tiny model finds its training entities"
     for _, label, confidence in loaded["ents"]:
         assert label in {"PER", "LOC", "ORG"}
         assert 0.0 <= confidence <= 1.0
+    nlp = spacy.load(model_dir)
+    expected = [[[e.start_char, e.end_char, e.label_] for e in doc.ents] for doc in nlp.pipe(TAGGED_TEXTS)]
+    assert [[ent[:3] for ent in doc] for doc in loaded["tagged"]] == expected
+    assert sum(map(len, expected)) >= len(TAGGED_TEXTS)
+    confidences = [e._.confidence for doc in nlp.pipe(TAGGED_TEXTS) for e in doc.ents]
+    assert [ent[3] for doc in loaded["tagged"] for ent in doc] == pytest.approx(confidences, abs=1e-6)
 
 
-def test_wheel_loads_by_name_without_the_project(wheel: Path, tmp_path: Path) -> None:
+def test_wheel_loads_by_name_without_the_project(wheel: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
     python = isolated_site(tmp_path)
     loaded = run_from_root(python, install_target(wheel, tmp_path))
     assert not loaded["project_package_importable"]
     assert loaded["component_module"] == "en_tiny_ship.pipeline"  # the copy inside the wheel
-    check_entities(loaded)
+    check_entities(loaded, tiny_model_dir)
 
 
-def test_wheel_loads_beside_the_installed_project_package(wheel: Path, tmp_path: Path) -> None:
+def test_wheel_loads_beside_the_installed_project_package(
+    wheel: Path, tiny_model_dir: Path, tmp_path: Path
+) -> None:
     """With the project's package installed too, its entry points own the factory:
     the packaged model uses it rather than registering a second copy (spaCy E004)."""
     loaded = run_from_root(sys.executable, install_target(wheel, tmp_path))
     assert loaded["project_package_importable"]
     assert loaded["component_module"] == "bilstm_ner.pipeline"
-    check_entities(loaded)
+    check_entities(loaded, tiny_model_dir)
 
 
 def test_wheel_runs_the_annotation_without_the_project(wheel: Path, tmp_path: Path) -> None:
@@ -686,7 +821,7 @@ def side_by_side(
     twin = build_wheel(tiny_model_dir, output, "tiny_twin", code, root)
     edited = root / "edited" / "bilstm_ner"
     shutil.copytree(code, edited, ignore=shutil.ignore_patterns("__pycache__"))
-    crf = edited / "crf.py"
+    crf = edited / "layers" / "crf.py"  # a subpackage's module: the digest must see it
     crf.write_text(crf.read_text(encoding="utf8") + "\n# another version\n", encoding="utf8")
     other = build_wheel(tiny_model_dir, output, "tiny_other", edited, root)
     target = root / "installed"

@@ -23,7 +23,6 @@ def torch_at_two() -> Iterator[None]:
     torch.set_num_threads(previous)
 
 
-
 def threads_inside_predict(ner: BiLSTMEntityRecognizer, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """A list that gets torch's thread count each time the model is called."""
     seen: list[int] = []

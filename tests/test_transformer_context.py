@@ -7,7 +7,7 @@ import numpy
 import pytest
 import spacy
 import torch
-from bilstm_ner.transformer_context import (
+from bilstm_ner.layers.transformer_context import (
     build_transformer_context,
     fitting_encodings,
     normalized_key,

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy
 import pytest
 import spacy
-from bilstm_ner import torch_encoder
-from bilstm_ner.featurize import NO_VECTORS_MESSAGE, featurize_docs, token_vectors
+from bilstm_ner.layers import torch_encoder
+from bilstm_ner.layers.featurize import NO_VECTORS_MESSAGE, featurize_docs, token_vectors
 from spacy.cli.train import train
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span

@@ -6,12 +6,12 @@ its scorer and its corpus reader; the package's entry points do the same lazily,
 """
 
 from .architectures import build_bilstm_tagger
-from .augment import create_case_augmenter
-from .corpus import create_corpus_reader
-from .distillation import create_teacher_corpus
+from .layers.transformer_context import build_transformer_context
 from .pipeline import BiLSTMEntityRecognizer, make_bilstm_ner
 from .scoring import make_entity_scorer
-from .transformer_context import build_transformer_context
+from .training.augment import create_case_augmenter
+from .training.corpus import create_corpus_reader
+from .training.distillation import create_teacher_corpus
 
 __all__ = [
     "BiLSTMEntityRecognizer",

@@ -38,7 +38,7 @@ thread by default, in one process or many (`--torch-threads N` says otherwise).
 once per actor (`map_batches` with `--n-process` actors); `ray.init()` joins
 the cluster named by RAY_ADDRESS, or starts a local one.
 
-scripts/package.py copies this module flat into packaged pipelines, so it
+scripts/package.py copies this module into packaged pipelines, so it
 imports nothing from its own package, and ray only when asked for.
 """
 

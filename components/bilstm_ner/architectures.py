@@ -20,9 +20,9 @@ of windows as the BiLSTM reads it (BiLSTMEncoder.tag_scores): the
 stays bounded on long documents, and the scores are the same up to float
 rounding.
 
-Where the parts live: the torch module and its settings in torch_encoder.py,
-the converters between numpy and torch in torch_wrapper.py, the featurizer in
-featurize.py.
+Where the parts live (layers/): the torch module and its settings in
+torch_encoder.py, the converters between numpy and torch in torch_wrapper.py,
+the featurizer in featurize.py.
 """
 
 import inspect
@@ -46,15 +46,17 @@ from thinc.layers.chain import forward as chain_forward
 from thinc.layers.chain import init as chain_init
 from thinc.types import Floats2d
 
-from .featurize import DocFeaturizer
-from .torch_encoder import BiLSTMEncoder, EncoderSettings
-from .torch_wrapper import batch_to_torch, load_torch_weights, torch_to_ragged
+from .layers.featurize import DocFeaturizer
+from .layers.torch_encoder import BiLSTMEncoder, EncoderSettings
+from .layers.torch_wrapper import batch_to_torch, load_torch_weights, torch_to_ragged
 
 ARCHITECTURE = "bilstm_ner.BiLSTMTagger.v1"
 OUTPUT_LAYER = "output_layer"
 # References to the featurizer and the wrapped encoder, which inference reads.
 FEATURIZER = "featurizer"
 ENCODER = "encoder"
+
+
 def takes_encoder_settings(builder: Callable[..., Any]) -> Callable[..., Any]:
     """Give `builder` (whose `**settings` become an EncoderSettings) a signature
     with one keyword parameter per EncoderSettings field, its type and default,
@@ -93,7 +95,7 @@ def build_bilstm_tagger(
     window: longest stretch of tokens the LSTM reads at once; documents are
         cut into windows on sentence boundaries.
     context: a layer giving each token a frozen transformer's hidden layers
-        (bilstm_ner.TransformerContext.v1, transformer_context.py): the
+        (bilstm_ner.TransformerContext.v1, layers/transformer_context.py): the
         accurate pipeline's input. The encoder learns a softmax mix of the
         layers and projects it to `context_width`, beside the other inputs.
     settings: the encoder's, one keyword each, as torch_encoder.EncoderSettings

@@ -2,7 +2,7 @@
 and the measures that show whether a confidence means what it says.
 
 An entity's confidence is the probability, under the model, that this exact
-span carries this exact label (see crf.py). A tagger trained to fit its
+span carries this exact label (see layers/crf.py). A tagger trained to fit its
 training set is usually too sure of itself on new text: its scores are too
 far apart. Dividing the scores by one number, the temperature, before the
 span probabilities are computed spreads them out without changing which path

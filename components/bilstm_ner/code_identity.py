@@ -5,9 +5,10 @@ packages ships a copy of the component's modules, and a second copy that
 registers `bilstm_ner` from other files is spaCy's error E004. So a packaged
 pipeline's `__init__` calls `load_component_code` instead of importing its
 modules: the first copy registers the factory; a later one whose code is the
-same (same digest of the module files) leaves it and shares that code; a later
-one whose code differs stops with `ComponentCodeConflict`, naming both copies,
-rather than running a model on code other than the code it was trained with.
+same (same digest of the module files, its subpackages' too) leaves it and
+shares that code; a later one whose code differs stops with
+`ComponentCodeConflict`, naming both copies, rather than running a model on
+code other than the code it was trained with.
 
 Only spaCy and the standard library are imported here (no registrations), so
 the check runs before any of the component's own modules is imported.
@@ -29,16 +30,32 @@ class ComponentCodeConflict(ImportError):
     """Two packages carry different code for the `bilstm_ner` factory; one process can run only one."""
 
 
-def code_digest(folder: Path) -> str:
-    """sha256 of the component's modules in `folder` (names and bytes, sorted by name).
+def module_files(folder: Path) -> list[str]:
+    """The component's module files under `folder`, as sorted relative paths
+    ("pipeline.py", "layers/crf.py"): the package's own and those of its
+    subpackages (folders with an `__init__.py`, at any depth, their `__init__.py`
+    included); the package's own `__init__.py` is left out. Folders that are
+    not packages (the pipeline's data folder in a packaged pipeline) are not read.
+    """
+    found = []
+    for path in folder.iterdir():
+        if path.is_dir() and (path / "__init__.py").is_file():
+            found += [f"{path.name}/{name}" for name in module_files(path)] + [f"{path.name}/__init__.py"]
+        elif path.suffix == ".py" and path.name != "__init__.py" and path.is_file():
+            found.append(path.name)
+    return sorted(found)
 
-    `__init__.py` is left out: each package writes its own, while the modules,
-    which decide what the model computes, are copied unchanged.
+
+def code_digest(folder: Path) -> str:
+    """sha256 of the component's modules in `folder` and its subpackages
+    (relative paths and bytes, sorted by path; see module_files).
+
+    The top-level `__init__.py` is left out: each package writes its own, while
+    the modules, which decide what the model computes, are copied unchanged.
     """
     digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.py")):
-        if path.name != "__init__.py":
-            digest.update(path.name.encode("utf8") + b"\0" + path.read_bytes() + b"\0")
+    for name in module_files(folder):
+        digest.update(name.encode("utf8") + b"\0" + (folder / name).read_bytes() + b"\0")
     return digest.hexdigest()
 
 
@@ -69,6 +86,8 @@ def registered_copy() -> tuple[str, str | None] | None:
 def load_component_code(package: str, modules: Sequence[str]) -> str:
     """Register the factory from `package`'s copy of `modules`, or share the copy
     already registered if its code is the same; return the package in use.
+    `modules` are named relative to `package`, a subpackage's with a dot
+    (`pipeline`, `layers.crf`), and imported in that order.
 
     Raises ComponentCodeConflict when the registered copy's code differs (or is
     too old to tell), naming both packages and what to do.

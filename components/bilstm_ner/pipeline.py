@@ -27,7 +27,8 @@ from thinc.types import Floats2d
 
 from .architectures import OUTPUT_LAYER
 from .calibration import DEFAULT_TEMPERATURE
-from .crf import (
+from .errors import ComponentLoadError, CorruptWeightsError, IncompatibleWeightsError, TrainingDivergedError
+from .layers.crf import (
     BILUOCRF,
     OUTSIDE,
     biluo_tag_names,
@@ -37,10 +38,9 @@ from .crf import (
     tag_index,
     within_sentences,
 )
-from .distillation import soft_targets
-from .errors import ComponentLoadError, CorruptWeightsError, IncompatibleWeightsError, TrainingDivergedError
+from .layers.torch_wrapper import refuse_averaging
 from .torch_threads import limited_torch_threads, resolve_torch_threads
-from .torch_wrapper import refuse_averaging
+from .training.distillation import soft_targets
 
 FACTORY = "bilstm_ner"
 CONFIDENCE = "confidence"
@@ -97,7 +97,7 @@ def make_bilstm_ner(
 ) -> "BiLSTMEntityRecognizer":
     """Create a BiLSTM entity recognizer (factory "bilstm_ner").
 
-    It trains on whole tag sequences with a CRF (crf.py), normalised over the
+    It trains on whole tag sequences with a CRF (layers/crf.py), normalised over the
     valid BILUO paths, and gives exact span probabilities as confidences.
     torch_threads: torch threads at inference (see torch_threads.py); null:
     BILSTM_NER_TORCH_THREADS, else 1; 0: torch's own setting. A run-time
@@ -233,7 +233,7 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         """Per doc, (n_tokens, n_tags) probabilities of each BILUO tag at each token
         under the model's CRF (scores divided by `temperature`), entities kept
         within sentences as in `predict`: what a teacher hands a student
-        (distillation.py)."""
+        (training/distillation.py)."""
         tag_names = self.tag_names
         scores = [
             within_sentences(s.astype("float64") / temperature, doc.to_array(SENT_START) == 1, tag_names)
@@ -304,7 +304,7 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         super().finish_update(sgd)
 
     def get_loss(self, examples: Iterable[Example], scores: list[Floats2d]) -> tuple[float, list[Floats2d]]:
-        """-log P(gold path) over the valid paths (crf.py) and its gradient w.r.t.
+        """-log P(gold path) over the valid paths (layers/crf.py) and its gradient w.r.t.
         the logits, averaged over the tokens with a known gold tag, computed in
         torch on the scores' device. Tokens whose gold tag is unknown (missing or
         misaligned annotation) are left free. As in `predict`, paths that carry

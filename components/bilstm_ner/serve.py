@@ -30,7 +30,7 @@ torch_threads.py). It binds to 127.0.0.1 unless `--host` says otherwise. On
 SIGTERM or Ctrl-C, uvicorn stops accepting connections, the requests in flight
 are answered, then the worker exits (`--graceful-timeout` bounds the wait).
 
-scripts/package.py copies this module flat into packaged pipelines: it imports
+scripts/package.py copies this module into packaged pipelines: it imports
 only its neighbour `annotate` from its own package (which imports none), and
 FastAPI and uvicorn only here (the package's `__init__` does not import this
 module), so a pipeline without them installed still loads

@@ -34,9 +34,9 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
+from ..layers.int8_lstm import float_lstm_overrides
+from ..layers.transformer_context import enable_cache
 from .corpus import gold_tokens_doc
-from .int8_lstm import float_lstm_overrides
-from .transformer_context import enable_cache
 
 TEACHER_READER = "bilstm_ner.TeacherCorpus.v1"
 # Doc.user_data key of the soft targets: (tag names, (n_tokens, n_tags) marginals, weight)
@@ -47,7 +47,7 @@ def load_teacher(path: str | Path) -> tuple[Language, str]:
     """The teacher pipeline and the name of its bilstm_ner component."""
     import spacy
 
-    from .pipeline import BiLSTMEntityRecognizer
+    from ..pipeline import BiLSTMEntityRecognizer
 
     teacher = spacy.load(path, config=float_lstm_overrides(path))
     names = [name for name, pipe in teacher.pipeline if isinstance(pipe, BiLSTMEntityRecognizer)]

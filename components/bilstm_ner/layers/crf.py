@@ -486,7 +486,7 @@ class BILUOCRF:
         forbidden: per document None or an (n_tokens, n_tags) bool mask of scores
         replaced by FORBIDDEN first (sentence_constraints).
 
-        soft_targets (distillation.py): per document None, or a teacher's tag
+        soft_targets (training/distillation.py): per document None, or a teacher's tag
         marginals q and a weight w. The loss is then (1 - w) -log P(gold) +
         w H(teacher, model), the cross-entropy between the teacher's and the
         model's path distributions, log Z - sum_t q_t . s_t, whose gradient is

@@ -12,7 +12,7 @@ import torch
 from thinc.api import ArgsKwargs, Model, Optimizer, Ragged, torch2xp, xp2torch
 from torch import nn
 
-from .errors import CorruptWeightsError, IncompatibleWeightsError
+from ..errors import CorruptWeightsError, IncompatibleWeightsError
 from .featurize import PaddedBatch
 
 AVERAGES_REFUSED = (
