@@ -67,7 +67,7 @@ class EncoderSettings:
     architecture is given a `context` layer (transformer_context.py)."""
     int8_lstm: bool = True
     """At inference on a CPU, run the BiLSTM with int8 weights (int8_lstm.py):
-    about 1.5 times as fast on one thread, dev F1 within 0.06 (docs/speed.md);
+    1.5 to 2.2 times as fast on one thread, dev F1 within 0.06 (docs/speed.md);
     training, GPUs and the saved weights stay float32. false: the float LSTM."""
 
 
