@@ -184,15 +184,6 @@ def set_component_threads(nlp, n_threads: int | None) -> None:
             pipe.torch_threads = n_threads
 
 
-def ours_runs_int8(nlp) -> bool:
-    """Whether a bilstm_ner component of the pipeline runs its LSTM with int8 weights."""
-    components = nlp.config["components"]
-    return any(
-        components[name].get("factory") == "bilstm_ner" and components[name]["model"].get("int8_lstm", False)
-        for name in nlp.pipe_names
-    )
-
-
 def component_threads(nlp) -> int | None:
     """The thread setting of the pipeline's bilstm_ner component(s), None without one."""
     settings = [pipe.torch_threads for _, pipe in nlp.pipeline if hasattr(pipe, "torch_threads")]
@@ -674,7 +665,7 @@ def run_benchmark(
 
     results: dict[str, Any] = {"machine": machine_info()}
     pipelines = {OURS: load(ours, torch_threads), BASELINE: load(baseline, torch_threads)}
-    float_overrides = float_lstm_overrides(ours) if float_lstm and ours_runs_int8(pipelines[OURS]) else {}
+    float_overrides = float_lstm_overrides(ours) if float_lstm else {}
     if float_overrides:
         pipelines[OURS_FLOAT] = load(ours, torch_threads, config=float_overrides)
     texts = corpus_texts(corpus, pipelines[OURS].vocab)

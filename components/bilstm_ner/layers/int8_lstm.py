@@ -55,9 +55,10 @@ class Int8LSTMCache:
 
 
 def float_lstm_overrides(path: str | Path) -> dict[str, bool]:
-    """`spacy.load` overrides that keep a pipeline folder's bilstm_ner
-    components on the float LSTM (int8_lstm = false); {} for a folder without
-    a config (an installed package's name).
+    """`spacy.load` overrides that put a pipeline folder's bilstm_ner
+    components running the int8 LSTM on the float one (int8_lstm = false); {}
+    when none does, or for a folder without a config (an installed package's
+    name).
 
     The int8 copy quantizes each step's inputs with a scale taken over the
     whole batch, so a document's scores move slightly (about 1e-3) with the
@@ -72,5 +73,5 @@ def float_lstm_overrides(path: str | Path) -> dict[str, bool]:
     return {
         f"components.{name}.model.int8_lstm": False
         for name, component in components.items()
-        if component.get("factory") == "bilstm_ner"
+        if component.get("factory") == "bilstm_ner" and component["model"].get("int8_lstm", True)
     }
