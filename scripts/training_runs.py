@@ -75,8 +75,6 @@ VECTORS_CONFIG = "bilstm_ner_vectors"
 SCRATCH_CONFIG = "bilstm_ner"
 # short names for `--vars.config`
 ALIASES = {"accurate": "bilstm_ner_accurate", "fast": VECTORS_CONFIG}
-# the pipeline that teaches a config whose training corpus reads paths.teacher
-TEACHER_CONFIG = Path("configs/bilstm_ner_accurate.cfg")
 
 
 def has_vectors(vectors: Path | None) -> bool:
@@ -115,21 +113,13 @@ def choose_config(
     return Path(name) if name.endswith(".cfg") else configs_dir / f"{name}.cfg"
 
 
-def reads_teacher(config: Path) -> bool:
-    """Whether the config's training corpus is taught by a teacher pipeline (paths.teacher)."""
-    from spacy.util import load_config
-
-    return "teacher" in load_config(config, interpolate=False).get("paths", {})
-
-
 # the layer that reads the pretrained transformer (components/bilstm_ner/layers/transformer_context.py)
 TRANSFORMER_LAYER = "bilstm_ner.TransformerContext.v1"
 
 
 def needs_transformer(config: Path) -> bool:
-    """Whether training with the config reads the transformer: its own model
-    names the layer, or it is taught by a teacher (the accurate pipeline)."""
-    return TRANSFORMER_LAYER in config.read_text(encoding="utf8") or reads_teacher(config)
+    """Whether training with the config reads the transformer: its model names the layer."""
+    return TRANSFORMER_LAYER in config.read_text(encoding="utf8")
 
 
 def vectors_overrides(config: Path, vectors: Path | None) -> dict[str, str]:

@@ -1,5 +1,4 @@
-"""Where the accurate pipeline's transformer comes from (scripts/transformer.py), and
-the teacher step for configs that need none (scripts/teacher.py)."""
+"""Where the accurate pipeline's transformer comes from (scripts/transformer.py)."""
 
 import shutil
 import zipfile
@@ -7,9 +6,7 @@ from pathlib import Path
 
 import pytest
 import transformer
-from teacher import NOTE
-from teacher import main as teacher_main
-from training_runs import choose_config, reads_teacher
+from training_runs import choose_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -58,27 +55,15 @@ def test_a_transformer_dir_without_the_wheel_says_what_to_put_there(project, tmp
         transformer.make_transformer_folder(project / "out", project, verify=True)
 
 
-def test_only_the_taught_config_needs_a_teacher(tmp_path):
-    assert reads_teacher(REPO / "configs/bilstm_ner_taught.cfg")
-    for name in ("accurate", "bilstm_ner_vectors", "bilstm_ner"):
-        assert not reads_teacher(REPO / choose_config(name, None, configs_dir=REPO / "configs"))
-    teacher_main(
-        "bilstm_ner", tmp_path / "vectors", tmp_path / "teacher", 0, 0, Path("x"), Path("y"), "en", -1
-    )
-    assert "learns from no teacher" in (tmp_path / "teacher" / NOTE).read_text()
-
-
 def test_the_transformer_step_unpacks_only_for_a_config_that_reads_it(
     project, tmp_path, tiny_transformer, monkeypatch
 ):
     """The default (fast) config reads no transformer: its step writes a note and
-    fetches nothing; the accurate config and the taught one (through its teacher) get
-    the folder."""
+    fetches nothing; the accurate config gets the folder."""
     configs = REPO / "configs"
     assert not transformer.needs_transformer(choose_config("bilstm_ner_vectors", None, configs_dir=configs))
     assert not transformer.needs_transformer(choose_config("bilstm_ner", None, configs_dir=configs))
     assert transformer.needs_transformer(choose_config("accurate", None, configs_dir=configs))
-    assert transformer.needs_transformer(configs / "bilstm_ner_taught.cfg")
     monkeypatch.chdir(REPO)  # choose_config reads configs/ from the project folder
     # no wheel anywhere: a step that tried to fetch would fail
     monkeypatch.setenv(transformer.ENV_VAR, str(tmp_path / "empty"))

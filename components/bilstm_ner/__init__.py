@@ -11,7 +11,6 @@ from .pipeline import BiLSTMEntityRecognizer, make_bilstm_ner
 from .scoring import make_entity_scorer
 from .training.augment import create_case_augmenter
 from .training.corpus import create_corpus_reader
-from .training.distillation import create_teacher_corpus
 
 __all__ = [
     "BiLSTMEntityRecognizer",
@@ -19,7 +18,6 @@ __all__ = [
     "build_bilstm_tagger",
     "build_transformer_context",
     "create_corpus_reader",
-    "create_teacher_corpus",
     "make_bilstm_ner",
     "make_entity_scorer",
 ]

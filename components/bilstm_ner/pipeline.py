@@ -40,7 +40,6 @@ from .layers.crf import (
 )
 from .layers.torch_wrapper import refuse_averaging
 from .torch_threads import limited_torch_threads, resolve_torch_threads
-from .training.distillation import soft_targets
 
 FACTORY = "bilstm_ner"
 CONFIDENCE = "confidence"
@@ -229,18 +228,6 @@ class BiLSTMEntityRecognizer(TrainablePipe):
 
     # --- end of confidence calibration ---
 
-    def tag_marginals(self, docs: list[Doc], temperature: float = 1.0) -> list[numpy.ndarray]:
-        """Per doc, (n_tokens, n_tags) probabilities of each BILUO tag at each token
-        under the model's CRF (scores divided by `temperature`), entities kept
-        within sentences as in `predict`: what a teacher hands a student
-        (training/distillation.py)."""
-        tag_names = self.tag_names
-        scores = [
-            within_sentences(s.astype("float64") / temperature, doc.to_array(SENT_START) == 1, tag_names)
-            for doc, s in zip(docs, self.model_scores(docs), strict=True)
-        ]
-        return self.crf.marginals(scores)
-
     def model_scores(self, docs: list[Doc]) -> list[numpy.ndarray]:
         """The model's (n_tokens, n_tags) scores for each doc.
 
@@ -321,13 +308,7 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         forbidden = [
             sentence_constraints(eg.predicted.to_array(SENT_START) == 1, tag_names) for eg in examples
         ]
-        targets = [soft_targets(eg.predicted, tag_names) for eg in examples]
-        total, grads = self.crf.loss_and_gradient(
-            [torch.as_tensor(s) for s in scores],
-            truths,
-            targets if any(t is not None for t in targets) else None,
-            forbidden,
-        )
+        total, grads = self.crf.loss_and_gradient([torch.as_tensor(s) for s in scores], truths, forbidden)
         d_scores = [torch2xp((grad / n_known).float(), ops=self.model.ops) for grad in grads]
         return total / n_known, d_scores
 

@@ -208,14 +208,6 @@ def forward_transformer_context(
     return context_features(model, docs, cache), lambda d_features: []
 
 
-def enable_cache(model: Model) -> None:
-    """Let the transformer layers inside model keep features across calls, as in
-    training: for a teacher that predicts on the same documents every epoch."""
-    for node in model.walk():
-        if node.name == CONTEXT_LAYER:
-            node.shims[0]._model.cache.active = True
-
-
 def init_transformer_context(model: Model, X: list[Doc] | None = None, Y: None = None) -> None:
     module: FrozenTransformer = model.shims[0]._model
     if module.encoder is None:
