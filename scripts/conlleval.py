@@ -19,7 +19,7 @@ from pathlib import Path
 import spacy
 import srsly
 import typer
-from bilstm_ner.training.corpus import gold_tokens_doc
+from bilstm_ner.corpora.corpus import gold_tokens_doc
 from prf import from_spacy
 from spacy.scorer import get_ner_prf
 from spacy.tokens import Doc, DocBin

@@ -16,7 +16,7 @@ there; and it lists the component's own distribution (`bilstm-ner`, found
 through the entry points; not on PyPI) as a requirement, but not torch. So
 this script lets `spacy package` lay out the package and meta.json, then
 copies the component's package tree into it (its modules and its subpackages
-`layers/` and `training/`, which import each other only relatively, e.g.
+`layers/` and `corpora/`, which import each other only relatively, e.g.
 `from ..layers.crf import ...`, so they work under any package name; the
 subpackages are added to setup.py's `packages`), sets the requirements to
 the component's declared dependencies (pyproject.toml), and builds the wheel.

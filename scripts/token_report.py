@@ -23,7 +23,7 @@ from pathlib import Path
 import spacy
 import srsly
 import typer
-from bilstm_ner.training.corpus import gold_tokens_doc
+from bilstm_ner.corpora.corpus import gold_tokens_doc
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 from spacy.tokens import Doc, DocBin
 

@@ -7,7 +7,7 @@ import pytest
 import spacy
 import srsly
 import typer
-from bilstm_ner.training.corpus import gold_tokens_doc
+from bilstm_ner.corpora.corpus import gold_tokens_doc
 from conlleval import entity_texts, exact_match, novelty_warning, score_on_gold_tokens
 from conlleval import main as conlleval_main
 from report import format_casings

@@ -190,7 +190,7 @@ def test_a_second_run_skips_every_step_until_the_code_changes(project_dir: Path)
 def test_error_report_counts_add_up_to_the_test_set(project_dir: Path) -> None:
     """metrics/errors.json (beside errors.md): each gold entity of the test set is counted
     once under one kind, each predicted entity too."""
-    from bilstm_ner.training.corpus import gold_tokens_doc
+    from bilstm_ner.corpora.corpus import gold_tokens_doc
     from spacy.tokens import DocBin
 
     nlp = spacy.load(project_dir / "training" / "model-best")

@@ -333,13 +333,13 @@ def write_tree(root: Path, files: dict[str, str]) -> Path:
 
 TREE = {
     "__init__.py": "from .pipeline import make\n",
-    "pipeline.py": "from .layers.crf import decode\nfrom .training import corpus\n",
+    "pipeline.py": "from .layers.crf import decode\nfrom .corpora import corpus\n",
     "errors.py": "",
     "layers/__init__.py": "",
     "layers/crf.py": "from ..errors import *\nfrom . import featurize\n",
     "layers/featurize.py": "import numpy\n",
-    "training/__init__.py": "",
-    "training/corpus.py": "from ..layers.featurize import x\nfrom .. import errors\n",
+    "corpora/__init__.py": "",
+    "corpora/corpus.py": "from ..layers.featurize import x\nfrom .. import errors\n",
 }
 
 
@@ -359,9 +359,9 @@ def test_code_modules_ship_the_subpackages_with_their_init(tmp_path: Path) -> No
         ("layers/crf.py", "from ..nowhere import x\n", "relative import of a module not in"),
         # errors.py is one level up, not in layers/
         ("layers/crf.py", "from .errors import x\n", "relative import of a module not in"),
-        ("training/corpus.py", "from .. import nowhere\n", "relative import of a module not in"),
+        ("corpora/corpus.py", "from .. import nowhere\n", "relative import of a module not in"),
         ("layers/crf.py", "from bilstm_ner.errors import x\n", "imports bilstm_ner.errors"),
-        ("training/corpus.py", "import scripts.package\n", "imports scripts.package"),
+        ("corpora/corpus.py", "import scripts.package\n", "imports scripts.package"),
         ("helpers/util.py", "", "has no __init__.py"),
     ],
 )
@@ -387,7 +387,7 @@ def test_code_digest_covers_the_subpackages_and_not_the_top_init(tmp_path: Path)
     copy = write_tree(tmp_path / "copy", {**TREE, "__init__.py": "# a packaged pipeline's own\n"})
     write_tree(copy, {"en_x-0.0.1/ner/model.py": "data, not code\n", "en_x-0.0.1/meta.json": "{}"})
     assert code_digest(copy) == digest
-    for name in ("layers/crf.py", "training/__init__.py", "pipeline.py"):
+    for name in ("layers/crf.py", "corpora/__init__.py", "pipeline.py"):
         edited = write_tree(tmp_path / name.replace("/", "_"), {**TREE, name: TREE[name] + "# edited\n"})
         assert code_digest(edited) != digest, name
     moved = {**TREE, "layers/errors.py": TREE["errors.py"]}
@@ -571,7 +571,7 @@ def test_wheel_carries_the_code_and_declares_torch_not_the_project(wheel: Path) 
     }
     code = REPO / "components" / "bilstm_ner"
     shipped = {p.relative_to(code).as_posix() for p in code.rglob("*.py")}
-    assert {"layers/__init__.py", "layers/crf.py", "training/__init__.py", "training/corpus.py"} <= shipped
+    assert {"layers/__init__.py", "layers/crf.py", "corpora/__init__.py", "corpora/corpus.py"} <= shipped
     assert modules == shipped
     archive = zipfile.ZipFile(wheel)
     for module in shipped - {"__init__.py"}:

@@ -9,8 +9,8 @@ from .architectures import build_bilstm_tagger
 from .layers.transformer_context import build_transformer_context
 from .pipeline import BiLSTMEntityRecognizer, make_bilstm_ner
 from .scoring import make_entity_scorer
-from .training.augment import create_case_augmenter
-from .training.corpus import create_corpus_reader
+from .corpora.augment import create_case_augmenter
+from .corpora.corpus import create_corpus_reader
 
 __all__ = [
     "BiLSTMEntityRecognizer",

@@ -38,7 +38,7 @@ from .layers.crf import (
     tag_index,
     within_sentences,
 )
-from .layers.torch_wrapper import refuse_averaging
+from .layers.torch_converters import refuse_averaging
 from .torch_threads import limited_torch_threads, resolve_torch_threads
 
 FACTORY = "bilstm_ner"
@@ -285,7 +285,7 @@ class BiLSTMEntityRecognizer(TrainablePipe):
 
     def finish_update(self, sgd: Optimizer) -> None:
         """Update the weights; an optimizer with `use_averages = true` is refused
-        (torch_wrapper.AVERAGES_REFUSED says why). spacy train calls this after
+        (torch_converters.AVERAGES_REFUSED says why). spacy train calls this after
         each batch's `update`, so such a config stops at its first step."""
         refuse_averaging(sgd, self.name)
         super().finish_update(sgd)
@@ -390,7 +390,7 @@ class BiLSTMEntityRecognizer(TrainablePipe):
     def _load_error(self, source: str, err: Exception, read_model: Callable[[], bytes]) -> ComponentLoadError:
         """What went wrong, said so a user knows what to fix, as the error type
         code can tell apart: the torch weights say so themselves
-        (torch_wrapper.load_torch_weights); otherwise saved data that thinc
+        (torch_converters.load_torch_weights); otherwise saved data that thinc
         can read but not load into this model was made by another config."""
         if isinstance(err, ComponentLoadError):
             kind: type[ComponentLoadError] = type(err)

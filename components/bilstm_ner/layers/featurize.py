@@ -31,7 +31,7 @@ _DOC_SALT = 0x9E3779B97F4A7C15
 _MASK_64 = (1 << 64) - 1
 _SENTENCE_FINAL = (".", "!", "?")
 # The arrays of a PaddedBatch: numpy arrays from the featurizer, torch tensors
-# once on the encoder's device (torch_wrapper.batch_to_torch).
+# once on the encoder's device (torch_converters.batch_to_torch).
 Array = TypeVar("Array")
 Converted = TypeVar("Converted")
 

@@ -26,7 +26,7 @@ batch; and the component stays one pipe that `spacy.load` rebuilds alone.
   the wheel need nothing else; `path` is only read by `initialize`.
 - Casing: the key of a cached window is its words as the tokenizer normalizes
   them, so an uncased model computes a lowercased or uppercased copy of a
-  training document (training/augment.py) only once.
+  training document (corpora/augment.py) only once.
 """
 
 import json
