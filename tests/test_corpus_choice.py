@@ -4,8 +4,8 @@ the vectors `auto` picks per language, and the step budget that `max_steps` scal
 from pathlib import Path
 
 import pytest
-from training_runs import step_budget_overrides
-from vectors import resolve_auto
+from scripts.train import step_budget_overrides
+from scripts.assets import resolve_auto
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "configs"

@@ -21,7 +21,7 @@ from bilstm_ner import serve as serve_module
 from bilstm_ner.annotate import annotate_records
 from bilstm_ner.serve import MicroBatcher, ServiceSettings, create_app
 from fastapi.testclient import TestClient
-from load_test import free_port, wait_until_healthy
+from benchmarks.load_test import free_port, wait_until_healthy
 from spacy.language import Language
 
 REPO = Path(__file__).resolve().parent.parent

@@ -16,17 +16,22 @@ import numpy
 import pytest
 import spacy
 import srsly
+from bilstm_ner import calibration
+from bilstm_ner.corpora.conll import docs_to_conll
 from bilstm_ner.calibration import (
     expected_calibration_error,
     fit_temperature,
+    judge,
     log_loss,
+    recalibrate,
     reliability_bins,
+    score_corpus,
     threshold_curve,
 )
-from calibrate import entity_outcomes, judge, score_corpus
-from package import requirement_name, wheel_requirements
-from plot_training import plot, read_log
-from render_entities import LABEL_COLORS, PALETTE, doc_view, label_colors, render_page
+from bilstm_ner.evaluation import evaluate
+from scripts.error_report import LABEL_COLORS, PALETTE, doc_view, label_colors, render_page
+from scripts.package import requirement_name, wheel_requirements
+from scripts.plot_training import plot, read_log
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
@@ -175,19 +180,6 @@ def test_temperature_survives_serialization(
     assert from_bytes.get_pipe("ner").temperature == 1.5
 
 
-def test_entity_outcomes_count_as_spacy_evaluate() -> None:
-    nlp = spacy.blank("en")
-    reference = nlp.make_doc("Anna Berg met Bob in Oslo .")
-    reference.ents = [
-        Span(reference, 0, 2, "PER"),
-        Span(reference, 3, 4, "PER"),
-        Span(reference, 5, 6, "LOC"),
-    ]
-    example = Example(nlp.make_doc(reference.text), reference)
-    spans = [(0, 2, "PER"), (3, 4, "ORG"), (5, 7, "LOC"), (1, 2, "PER")]
-    assert entity_outcomes(example, spans) == [True, False, False, False]
-
-
 def write_dev(examples: list[Example], path: Path) -> Path:
     """The tiny examples' gold documents as a DocBin, the dev set of a calibration fit."""
     docbin = DocBin()
@@ -203,11 +195,11 @@ def test_fit_command_writes_the_temperature(
     nlp = spacy.load(tiny_model_dir)
     dev = write_dev(tiny_examples(nlp, TRAIN_DATA), tmp_path / "dev.spacy")
     ner = nlp.get_pipe("ner")
-    scored = score_corpus(nlp, ner, dev)
+    scored = score_corpus(ner, [eg.reference for eg in tiny_examples(nlp, TRAIN_DATA)])
     confidences, correct = judge(ner, scored)
     assert len(confidences) == len(correct) and scored.n_gold == 6
     result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "calibrate.py"), "fit", str(tiny_model_dir), str(dev)],
+        [sys.executable, "-m", "bilstm_ner.calibration", "fit", str(tiny_model_dir), str(dev)],
         capture_output=True,
         text=True,
         check=True,
@@ -229,7 +221,7 @@ def test_fit_into_calibrates_a_copy_and_leaves_the_source(
     copy = tmp_path / "calibrated"
     (copy / "stale").mkdir(parents=True)  # an older copy is replaced, not merged into
     subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "calibrate.py"), "fit", str(tiny_model_dir), str(dev)]
+        [sys.executable, "-m", "bilstm_ner.calibration", "fit", str(tiny_model_dir), str(dev)]
         + ["--into", str(copy)],
         capture_output=True,
         text=True,
@@ -264,10 +256,10 @@ def test_entity_page_marks_errors_side_by_side() -> None:
     clean.ents = [Span(clean, 0, 1, "PER")]
     clean_predicted = Doc(nlp.vocab, words=["Bob", "slept", "."], spaces=[True, False, False])
     clean_predicted.ents = [Span(clean_predicted, 0, 1, "PER")]
-    views = [doc_view(predicted, reference, "doc one"), doc_view(clean_predicted, clean, "doc two")]
+    views = [doc_view(reference, predicted, "doc one"), doc_view(clean, clean_predicted, "doc two")]
     (sentence,) = views[0].sentences
-    assert sentence.wrong == [(12, 23, "ORG", pytest.approx(0.41))]
-    assert sorted(sentence.missed) == [(18, 23, "ORG"), (27, 31, "LOC")]
+    assert sentence.wrong == [(12, 23, "ORG", pytest.approx(0.41), False)]
+    assert sorted(sentence.missed) == [(18, 23, "ORG", False), (27, 31, "LOC", False)]
     assert not views[1].sentences[0].wrong and not views[1].sentences[0].missed
     page = render_page(views, "Test <page>")
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
@@ -276,8 +268,8 @@ def test_entity_page_marks_errors_side_by_side() -> None:
     assert page.count('<tr class="error">') == 1
     assert "Test &lt;page&gt;" in page and "&lt;Big&gt;" in page and "<Big>" not in page
     assert '<b class="bad">1 wrong</b>' in page and '<b class="bad">2 missed</b>' in page
-    with pytest.raises(ValueError, match="mismatch: predicted and reference texts differ"):
-        doc_view(clean_predicted, reference, "mismatch")
+    with pytest.raises(ValueError, match="mismatch: predicted and gold tokens differ"):
+        doc_view(reference, clean_predicted, "mismatch")
 
 
 def test_labels_of_any_corpus_get_their_own_colours() -> None:
@@ -344,7 +336,7 @@ TREE = {
 
 
 def test_code_modules_ship_the_subpackages_with_their_init(tmp_path: Path) -> None:
-    from package import code_modules
+    from scripts.package import code_modules
 
     root = write_tree(tmp_path / "code", TREE)
     (root / "__pycache__").mkdir()
@@ -368,7 +360,7 @@ def test_code_modules_ship_the_subpackages_with_their_init(tmp_path: Path) -> No
 def test_code_modules_refuse_what_the_package_would_break(
     tmp_path: Path, name: str, text: str, message: str
 ) -> None:
-    from package import code_modules
+    from scripts.package import code_modules
 
     root = write_tree(tmp_path / "code", {**TREE, name: text})
     with pytest.raises(SystemExit, match=message):
@@ -398,7 +390,7 @@ def test_code_digest_covers_the_subpackages_and_not_the_top_init(tmp_path: Path)
 def test_the_project_package_and_its_digest_agree_with_the_wheel_layout() -> None:
     """The installed package's digest is over what scripts/package.py ships."""
     from bilstm_ner.code_identity import CODE_DIGEST, code_digest, module_files
-    from package import code_modules
+    from scripts.package import code_modules
 
     code = REPO / "components" / "bilstm_ner"
     assert module_files(code) == [p.as_posix() for p in code_modules(code)]
@@ -465,32 +457,34 @@ def test_metrics(
 ) -> Path:
     """metrics/test.json and metrics/test_conlleval.json as `evaluate` writes them, measured
     on the tiny pipeline's own sentences (spaCy's scorer, and exact match on gold tokens)."""
-    from conlleval import entity_texts, novelty_warning, score_on_gold_tokens
-
     nlp = spacy.load(tiny_model_dir)
     examples = tiny_examples(nlp, TRAIN_DATA)
     metrics = tmp_path_factory.mktemp("metrics")
     srsly.write_json(metrics / "test.json", nlp.evaluate(examples))
     gold = [example.reference for example in examples]
-    conll = score_on_gold_tokens(nlp, gold, seen=entity_texts(gold))
-    conll["warnings"] = [novelty_warning(conll)]
-    srsly.write_json(metrics / "test_conlleval.json", conll)
+    srsly.write_json(metrics / "test_conlleval.json", evaluate(nlp, gold, train=gold))
     return metrics
 
 
 @pytest.fixture(scope="module")
 def wheel(tiny_model_dir: Path, test_metrics: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny pipeline packaged by scripts/package.py as the project's package step does:
-    test scores from metrics/, trained on the CoNLL-2003 asset with en_core_web_md's vectors."""
+    test scores from metrics/, trained on the CoNLL-2003 asset with en_core_web_md's vectors
+    (whose source the vectors step's folder lists)."""
+    from scripts.assets import vectors_sources
+
     output = tmp_path_factory.mktemp("packages")
     code = REPO / "components" / "bilstm_ner"
+    # the vectors step's folder names the vectors' source in its meta
+    vectors = tmp_path_factory.mktemp("vectors")
+    srsly.write_json(vectors / "meta.json", {"sources": vectors_sources("en_core_web_md", "en", vectors)})
     extra = (
         "--metrics",
         str(test_metrics),
         "--train-file",
         "assets/eng.train",
         "--vectors",
-        "en_core_web_md",
+        str(vectors),
     )
     extra += ("--project-dir", str(REPO))
     return build_wheel(tiny_model_dir, output, PACKAGE_NAME, code, tmp_path_factory.mktemp("cwd"), extra)
@@ -502,7 +496,7 @@ def test_wheel_meta_has_description_licences_sources_and_test_scores(
     """Issue 24: the meta says what the pipeline is, under which terms, and how it scored
     on test (not the dev score of training time); the package's README shows how to load
     it and what it scores; `spacy info` on the installed package prints it all."""
-    from wheel_meta import CONLL_SOURCE
+    from scripts.wheel_meta import CONLL_SOURCE
 
     archive = zipfile.ZipFile(wheel)
     meta = json.loads(archive.read("en_tiny_ship/meta.json"))
@@ -615,7 +609,7 @@ def test_wheel_serves_over_http_without_the_project(wheel: Path, tmp_path: Path)
     """`python -m en_tiny_ship.serve --port P` (MODEL: the package) in a site without
     the project's package: /health, then /ents with the package's entities."""
     import httpx
-    from load_test import free_port, wait_until_healthy
+    from benchmarks.load_test import free_port, wait_until_healthy
 
     python = isolated_site(tmp_path)
     target = install_target(wheel, tmp_path)
@@ -748,42 +742,98 @@ def test_wheel_runs_the_annotation_without_the_project(wheel: Path, tmp_path: Pa
         assert ent["label"] in {"PER", "LOC", "ORG"} and 0.0 <= ent["confidence"] <= 1.0
 
 
+USE_THE_WHEEL = """
+import json, sys
+import spacy
+from en_tiny_ship.calibration import recalibrate
+from en_tiny_ship.evaluation import evaluate
+nlp = spacy.load("en_tiny_ship")
+scores = evaluate(nlp, sys.argv[1], casings=True)
+fit = recalibrate(nlp, sys.argv[2])
+print(json.dumps({"scores": scores, "fit": fit, "set": nlp.get_pipe("ner").temperature}))
+"""
+
+
+def mixed_dev(nlp: Language, examples: list[Example], copies: int = 10) -> list[Doc]:
+    """Copies of the tiny examples' gold documents, every other copy with labels the
+    model cannot match: enough entities, some right and some wrong, for a fit."""
+    swap = {"PER": "ORG", "ORG": "LOC", "LOC": "PER"}
+    docs = []
+    for copy in range(copies):
+        for example in examples:
+            reference = example.reference
+            if copy % 2:
+                reference.ents = [Span(reference, e.start, e.end, swap[e.label_]) for e in reference.ents]
+            docs.append(reference)
+    return docs
+
+
+def test_a_user_of_the_wheel_scores_and_recalibrates_it_on_conll_files(
+    wheel: Path, tiny_model_dir: Path, tmp_path: Path, tiny_examples: Callable[..., list[Example]]
+) -> None:
+    """Without the project, on CoNLL files: the package's `evaluation` and `calibration`
+    modules, called from Python (docs/packaging.md) and as commands, give what the
+    project's own package gives for the pipeline folder the wheel was built from."""
+    python = isolated_site(tmp_path)
+    target = install_target(wheel, tmp_path)
+    nlp = spacy.load(tiny_model_dir)
+    test_file, dev_file = tmp_path / "test.txt", tmp_path / "dev.txt"
+    test_file.write_text(docs_to_conll([eg.reference for eg in tiny_examples(nlp, TRAIN_DATA)]))
+    dev_file.write_text(docs_to_conll(mixed_dev(nlp, tiny_examples(nlp, TRAIN_DATA))))
+    expected_scores = evaluate(nlp, test_file, casings=True)
+    expected_fit = recalibrate(nlp, dev_file)
+    assert expected_fit["fitted"] and expected_fit["temperature"] != 1.5, "the dev file must be fit"
+    used = run_from_root(python, target, USE_THE_WHEEL, str(test_file), str(dev_file))
+    assert used["scores"] == pytest.approx(expected_scores, abs=1e-9)
+    assert used["scores"]["f"] > 0.5, "the tiny model finds its training entities"
+    assert used["fit"] == pytest.approx(expected_fit, rel=1e-6)
+    assert used["set"] == used["fit"]["temperature"]
+    env = {"PYTHONPATH": str(target), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    mine, scores = tmp_path / "mine", tmp_path / "scores.json"
+    for command in (
+        ["evaluation", "en_tiny_ship", str(test_file), "--casings", "--output", str(scores)],
+        ["calibration", "fit", "en_tiny_ship", str(dev_file), "--into", str(mine)],
+    ):
+        result = subprocess.run(
+            [str(python), "-m", f"en_tiny_ship.{command[0]}", *command[1:]],
+            cwd="/",
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "RuntimeWarning" not in result.stderr  # __init__ does not import the command
+    assert srsly.read_json(scores) == pytest.approx(expected_scores, abs=1e-9)
+    calibrated = run_from_root(
+        python, target, "import json, spacy, sys; print(json.dumps(spacy.load(sys.argv[1]).get_pipe('ner').cfg))", str(mine)
+    )
+    assert calibrated["temperature"] == pytest.approx(expected_fit["temperature"], rel=1e-6)
+
+
 def test_cross_fitted_ece_judges_each_half_with_the_other_halfs_temperature(
     tiny_model_dir: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     tiny_examples: Callable[..., list[Example]],
 ) -> None:
-    import calibrate
-
     nlp = spacy.load(tiny_model_dir)
-    docbin = DocBin()
-    swap = {"PER": "ORG", "ORG": "LOC", "LOC": "PER"}
-    for copy in range(4):
-        for example in tiny_examples(nlp, TRAIN_DATA):
-            reference = example.reference
-            if copy % 2:  # gold labels the model cannot match: some entities must be wrong
-                reference.ents = [Span(reference, e.start, e.end, swap[e.label_]) for e in reference.ents]
-            docbin.add(reference)
-    dev = tmp_path / "dev.spacy"
-    docbin.to_disk(dev)
     ner = nlp.get_pipe("ner")
-    scored = score_corpus(nlp, ner, dev)
+    scored = score_corpus(ner, mixed_dev(nlp, tiny_examples(nlp, TRAIN_DATA), copies=4))
     # too few entities per half: no figure rather than a meaningless one
-    assert calibrate.cross_fitted(ner, scored) is None
-    monkeypatch.setattr(calibrate, "MIN_ENTITIES_TO_FIT", 1)
+    assert calibration.cross_fitted(ner, scored) is None
+    monkeypatch.setattr(calibration, "MIN_ENTITIES_TO_FIT", 1)
     seen: list[int] = []
-    real_fit = calibrate.fit_temperature
+    real_fit = calibration.fit_temperature
 
     def spy(confidences_at, correct, **kwargs):
         seen.append(len(correct))
         return real_fit(confidences_at, correct, **kwargs)
 
-    monkeypatch.setattr(calibrate, "fit_temperature", spy)
+    monkeypatch.setattr(calibration, "fit_temperature", spy)
     _, correct = judge(ner, scored, 1.0)
     if correct.all() or not correct.any():
         pytest.fail("the tiny model should get some entities right and some wrong at temperature 1")
-    result = calibrate.cross_fitted(ner, scored)
+    result = calibration.cross_fitted(ner, scored)
     assert result is not None
     ece, temperatures = result
     assert 0.0 <= ece <= 1.0 and len(temperatures) == 2

@@ -1,5 +1,5 @@
-"""Where the word vectors come from (scripts/vectors.py) and how a run picks its
-config from them (scripts/training_runs.py): every source must give the same
+"""Where the word vectors come from (scripts/assets.py vectors) and how a run picks its
+config from them (scripts/train.py): every source must give the same
 table it names, and every failure must say what to do, before any training."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import numpy
 import pytest
 import spacy
 import srsly
-import vectors
+from scripts import assets
 from spacy.strings import StringStore
 from spacy.vectors import Vectors
-from training_runs import choose_config, has_vectors, uses_static_vectors, vectors_overrides
-from vectors import DEFAULT, DEFAULT_WHEEL, VECTOR_FILES, WHEEL_VOCAB, VectorsError, make_vectors_pipeline
+from scripts.train import choose_config, has_vectors, uses_static_vectors, vectors_overrides
+from scripts.assets import DEFAULT, DEFAULT_WHEEL, VECTOR_FILES, WHEEL_VOCAB, AssetError, make_vectors_pipeline
 
 REPO = Path(__file__).resolve().parent.parent
 WIDTH = 4
@@ -64,7 +64,7 @@ def text_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def vectors_folder(tmp_path: Path, text_file: Path, project_dir: Path) -> Path:
-    """A pipeline folder with the tiny table, as scripts/vectors.py writes one."""
+    """A pipeline folder with the tiny table, as scripts/assets.py vectors writes one."""
     path = tmp_path / "vectors"
     make_vectors_pipeline(str(text_file), "en", project_dir, prune=0, verify=True).to_disk(path)
     return path
@@ -72,7 +72,7 @@ def vectors_folder(tmp_path: Path, text_file: Path, project_dir: Path) -> Path:
 
 @pytest.fixture
 def none_folder(tmp_path: Path, project_dir: Path) -> Path:
-    """The folder scripts/vectors.py writes for `none`: an empty table."""
+    """The folder scripts/assets.py vectors writes for `none`: an empty table."""
     path = tmp_path / "novectors"
     make_vectors_pipeline("none", "en", project_dir, prune=0, verify=True).to_disk(path)
     return path
@@ -106,7 +106,7 @@ def test_text_file_pruned(text_file: Path, project_dir: Path) -> None:
 
 
 def test_missing_text_file(tmp_path: Path, project_dir: Path) -> None:
-    with pytest.raises(VectorsError, match=r"the vectors file .*absent\.vec does not exist"):
+    with pytest.raises(AssetError, match=r"the vectors file .*absent\.vec does not exist"):
         make_vectors_pipeline(str(tmp_path / "absent.vec"), "en", project_dir, prune=0, verify=True)
 
 
@@ -150,24 +150,24 @@ def test_pipeline_folder_pruned(vectors_folder: Path, project_dir: Path) -> None
 
 
 def test_pipeline_folder_without_vectors(none_folder: Path, project_dir: Path) -> None:
-    with pytest.raises(VectorsError, match=r"holds no word vectors"):
+    with pytest.raises(AssetError, match=r"holds no word vectors"):
         make_vectors_pipeline(str(none_folder), "en", project_dir, prune=0, verify=True)
 
 
 def test_folder_that_is_no_pipeline(tmp_path: Path, project_dir: Path) -> None:
-    with pytest.raises(VectorsError, match=r"is not a spaCy pipeline folder \(no vocab/ in it\)"):
+    with pytest.raises(AssetError, match=r"is not a spaCy pipeline folder \(no vocab/ in it\)"):
         make_vectors_pipeline(str(tmp_path), "en", project_dir, prune=0, verify=True)
 
 
 def test_unknown_package(project_dir: Path) -> None:
-    with pytest.raises(VectorsError, match=r"neither an installed spaCy package nor a folder"):
+    with pytest.raises(AssetError, match=r"neither an installed spaCy package nor a folder"):
         make_vectors_pipeline("en_no_such_pipeline_xyz", "en", project_dir, prune=0, verify=True)
 
 
 def test_plain_file_that_is_not_a_vectors_file(tmp_path: Path, project_dir: Path) -> None:
     path = tmp_path / "vectors.bin"
     path.write_bytes(b"\x00\x01")
-    with pytest.raises(VectorsError, match=r"is a file but not a vectors text file"):
+    with pytest.raises(AssetError, match=r"is a file but not a vectors text file"):
         make_vectors_pipeline(str(path), "en", project_dir, prune=0, verify=True)
 
 
@@ -214,7 +214,7 @@ def offline_wheel(tmp_path: Path, project_dir: Path, monkeypatch: pytest.MonkeyP
     """The stand-in wheel in a folder of its own that VECTORS_DIR names, its md5 declared."""
     wheel = make_wheel(tmp_path / "offline")
     write_project(project_dir, md5(wheel))
-    monkeypatch.setenv(vectors.ENV_VAR, str(wheel.parent))
+    monkeypatch.setenv(assets.VECTORS_ENV, str(wheel.parent))
     return wheel
 
 
@@ -240,7 +240,7 @@ def test_default_reads_the_wheel_already_in_assets(
     """Without VECTORS_DIR, a verified wheel in assets/ is used without any download."""
     wheel = make_wheel(project_dir / "assets")
     write_project(project_dir, md5(wheel))
-    monkeypatch.delenv(vectors.ENV_VAR, raising=False)
+    monkeypatch.delenv(assets.VECTORS_ENV, raising=False)
     assert_table(make_vectors_pipeline(DEFAULT, "en", project_dir, prune=0, verify=True).vocab.vectors)
 
 
@@ -250,8 +250,8 @@ def test_default_wheel_with_wrong_md5(
 ) -> None:
     wheel = make_wheel(tmp_path / "offline")
     write_project(project_dir, "0" * 32)
-    monkeypatch.setenv(vectors.ENV_VAR, str(wheel.parent))
-    with pytest.raises(VectorsError, match=rf"{re.escape(DEFAULT_WHEEL)} has the wrong md5"):
+    monkeypatch.setenv(assets.VECTORS_ENV, str(wheel.parent))
+    with pytest.raises(AssetError, match=rf"{re.escape(DEFAULT_WHEEL)} has the wrong md5"):
         make_vectors_pipeline(DEFAULT, "en", project_dir, prune=0, verify=True)
     assert not (project_dir / "assets" / DEFAULT_WHEEL).exists()
 
@@ -263,8 +263,8 @@ def test_default_wheel_missing_from_vectors_dir(
     empty = tmp_path / "empty"
     empty.mkdir()
     write_project(project_dir, "0" * 32)
-    monkeypatch.setenv(vectors.ENV_VAR, str(empty))
-    with pytest.raises(VectorsError, match=rf"{re.escape(DEFAULT_WHEEL)} is not in VECTORS_DIR="):
+    monkeypatch.setenv(assets.VECTORS_ENV, str(empty))
+    with pytest.raises(AssetError, match=rf"{re.escape(DEFAULT_WHEEL)} is not in VECTORS_DIR="):
         make_vectors_pipeline(DEFAULT, "en", project_dir, prune=0, verify=True)
 
 
@@ -274,23 +274,23 @@ def test_default_wheel_without_the_table(
 ) -> None:
     wheel = make_wheel(tmp_path / "offline", with_vocab=False)
     write_project(project_dir, md5(wheel))
-    monkeypatch.setenv(vectors.ENV_VAR, str(wheel.parent))
-    with pytest.raises(VectorsError, match=r"is not the expected wheel .*delete it"):
+    monkeypatch.setenv(assets.VECTORS_ENV, str(wheel.parent))
+    with pytest.raises(AssetError, match=r"is not the expected wheel .*delete it"):
         make_vectors_pipeline(DEFAULT, "en", project_dir, prune=0, verify=True)
 
 
 @needs_no_md
 def test_default_not_declared_in_project(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     srsly.write_yaml(project_dir / "project.yml", {"title": "test", "assets": []})
-    monkeypatch.delenv(vectors.ENV_VAR, raising=False)
-    with pytest.raises(VectorsError, match=rf"project\.yml declares no asset {re.escape(DEFAULT_WHEEL)}"):
+    monkeypatch.delenv(assets.VECTORS_ENV, raising=False)
+    with pytest.raises(AssetError, match=rf"project\.yml declares no asset {re.escape(DEFAULT_WHEEL)}"):
         make_vectors_pipeline(DEFAULT, "en", project_dir, prune=0, verify=True)
 
 
 @needs_no_md
 def test_project_declares_the_default_wheel() -> None:
     """The real project.yml must declare the wheel the default source reads."""
-    (asset,) = vectors.project_assets(REPO / "project.yml", (DEFAULT_WHEEL,))
+    (asset,) = assets.project_assets(REPO / "project.yml", (DEFAULT_WHEEL,))
     assert asset["dest"] == f"assets/{DEFAULT_WHEEL}"
     assert len(asset["checksum"]) == 32
 
@@ -301,7 +301,7 @@ def test_project_declares_the_default_wheel() -> None:
 def test_cli_error_exits_1_without_output(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "scripts/vectors.py", "nosuchthing", str(out)],
+        [sys.executable, "scripts/assets.py", "vectors", "nosuchthing", str(out)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -315,7 +315,7 @@ def test_cli_error_exits_1_without_output(tmp_path: Path) -> None:
 def test_cli_writes_the_pipeline(tmp_path: Path, text_file: Path) -> None:
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "scripts/vectors.py", str(text_file), str(out), "--prune", "3"],
+        [sys.executable, "scripts/assets.py", "vectors", str(text_file), str(out), "--prune", "3"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -324,9 +324,12 @@ def test_cli_writes_the_pipeline(tmp_path: Path, text_file: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert f"{len(WORDS)} keys, 3 vectors of width {WIDTH}" in result.stdout
     assert spacy.load(out).vocab.vectors.shape == (3, WIDTH)
+    # the meta names the vectors' source for the package step (scripts/package.py)
+    (source,) = srsly.read_json(out / "meta.json")["sources"]
+    assert source == {"name": f"word vectors from {text_file.name}", "license": "not stated (its own terms)"}
 
 
-# --- training_runs: picking the config ---------------------------------------------------
+# --- scripts/train.py: picking the config ---------------------------------------------------
 
 VECTORS_CFG = REPO / "configs" / "bilstm_ner_vectors.cfg"
 SCRATCH_CFG = REPO / "configs" / "bilstm_ner.cfg"
@@ -345,6 +348,10 @@ def test_choose_config(vectors_folder: Path, none_folder: Path) -> None:
     assert choose_config("auto", None) == Path("configs/bilstm_ner.cfg")
     assert choose_config("x.cfg", vectors_folder) == Path("x.cfg")
     assert choose_config("spacy_ner", none_folder) == Path("configs/spacy_ner.cfg")
+    # spaCy's own ner for the seeds' comparison, with the same vectors when there are some
+    assert choose_config("baseline", vectors_folder) == Path("configs/spacy_ner_vectors.cfg")
+    assert choose_config("baseline", none_folder) == Path("configs/spacy_ner.cfg")
+    assert choose_config("accurate", none_folder) == Path("configs/bilstm_ner_accurate.cfg")
     # the configs "auto" picks exist
     assert (REPO / choose_config("auto", vectors_folder)).is_file()
     assert (REPO / choose_config("auto", none_folder)).is_file()

@@ -1,5 +1,6 @@
-"""scripts/wheel_meta.py: the sources, licences and scores the packaged pipeline's meta
-gives (issue 24). The wheel built with them is tested in test_ship.py."""
+"""The sources, licences and scores the packaged pipeline's meta gives (issue 24): the
+package step's (scripts/package.py), and the vectors' sources the vectors step writes
+(scripts/assets.py). The wheel built with them is tested in test_ship.py."""
 
 from __future__ import annotations
 
@@ -8,15 +9,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from package import code_license, licenses_sources
-from wheel_meta import (
+from scripts.assets import WHEEL_META, vectors_sources
+from scripts.package import (
     CONLL_SOURCE,
-    WHEEL_META,
+    code_license,
     data_source,
     describe,
+    licenses_sources,
     score_groups,
     score_line,
-    vectors_sources,
 )
 
 REPO = Path(__file__).resolve().parent.parent

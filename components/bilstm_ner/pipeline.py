@@ -26,7 +26,6 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp
 from thinc.types import Floats2d
 
 from .architectures import OUTPUT_LAYER
-from .calibration import DEFAULT_TEMPERATURE
 from .errors import ComponentLoadError, CorruptWeightsError, IncompatibleWeightsError, TrainingDivergedError
 from .layers.crf import (
     BILUOCRF,
@@ -48,6 +47,9 @@ MISSING = -1
 TRAINED_LABELS = "bilstm_ner_labels"
 # Tokens per model call at inference (see BiLSTMEntityRecognizer.model_scores).
 PREDICT_TOKENS = 4096
+# What the scores are divided by before confidences are computed, until a fit on
+# held-out data (calibration.py) says otherwise.
+DEFAULT_TEMPERATURE = 1.0
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -191,20 +193,24 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         docs = list(docs)
         if not any(len(doc) for doc in docs):
             return [EntityPrediction([], numpy.zeros((0,), dtype="float32")) for _ in docs]
-        tag_names = self.tag_names
         # the CRF's forward-backward computes in torch too
         with limited_torch_threads(self.torch_threads):
-            scores = [
-                within_sentences(s, doc.to_array(SENT_START) == 1, tag_names)
-                for doc, s in zip(docs, self.model_scores(docs), strict=True)
-            ]
-            return self.decode_scores(scores)
+            return self.decode_scores(self.sentence_scores(docs))
+
+    def sentence_scores(self, docs: list[Doc]) -> list[numpy.ndarray]:
+        """The model's scores for each doc, every path that would carry an entity
+        across a sentence boundary of the Doc forbidden (crf.within_sentences)."""
+        tag_names = self.tag_names
+        return [
+            within_sentences(s, doc.to_array(SENT_START) == 1, tag_names)
+            for doc, s in zip(docs, self.model_scores(docs), strict=True)
+        ]
 
     # --- confidence calibration (issue 5; fitting and measures in calibration.py) ---
     @property
     def temperature(self) -> float:
         """What the scores are divided by before confidences are computed: fitted
-        on dev (scripts/calibrate.py fit) and saved in cfg. Spans do not depend on it."""
+        on dev (calibration.recalibrate) and saved in cfg. Spans do not depend on it."""
         return float(self.cfg.get("temperature", DEFAULT_TEMPERATURE))
 
     def decode_scores(
