@@ -28,7 +28,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -198,9 +198,20 @@ class TrainingThreads:
     machine spent outside this process and trains on the cores left idle.
     Every choice and every change is printed, once each."""
 
-    def __init__(self, threads: int | str = AUTO, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        threads: int | str = AUTO,
+        environ: Mapping[str, str] | None = None,
+        machine: Callable[[], tuple[float, float] | None] = cpu_ticks,
+        own: Callable[[], float] = own_cpu_seconds,
+        cores: int | None = None,
+    ) -> None:
+        """`machine`, `own` and `cores` are what it measures (the machine's busy
+        and total CPU seconds, this process's CPU seconds, the usable cores):
+        Linux's figures unless a test gives others."""
         self.setting, self.source = resolve_training_threads(threads, environ)
-        self.cores = usable_cores()
+        self.cores = usable_cores() if cores is None else cores
+        self.machine, self.own = machine, own
         self._last_check: tuple[float, float, float] | None = None  # wall, machine busy, own
         self._next_check = 0.0
         self.current: int | None = None
@@ -216,19 +227,19 @@ class TrainingThreads:
         now = time.monotonic()
         if self.current is not None and now < self._next_check:
             return
-        ticks = cpu_ticks()
+        ticks = self.machine()
         if ticks is None:  # no /proc/stat: torch's own setting
             if self.current is None:
                 self.current = torch.get_num_threads()
                 self._say(f"{self.current} torch thread(s) (auto: the machine's load cannot be read here)")
             return
-        sample = (now, ticks[0], own_cpu_seconds())
+        sample = (now, ticks[0], self.own())
         previous, self._last_check = self._last_check, sample
         if previous is None:
             # the first step: how busy the machine was over a short look
             time.sleep(0.25)
-            ticks_after = cpu_ticks() or ticks
-            later = (time.monotonic(), ticks_after[0], own_cpu_seconds())
+            ticks_after = self.machine() or ticks
+            later = (time.monotonic(), ticks_after[0], self.own())
             previous, self._last_check = sample, later
             sample = later
         wall = max(1e-6, sample[0] - previous[0])
