@@ -1,7 +1,7 @@
 """Training under load: update-step words/s of a config quiet, beside one busy
 process, and beside one other training, for several torch thread settings.
 
-    python benchmarks/training_under_load.py corpus/vectors [--config fast]
+    python benchmarks/training_under_load.py corpus/vectors [--config CFG] [--glove corpus/glove]
         [--settings default,one,torch] [--steps 30] [--output metrics/training_under_load]
 
 Each measurement is a fresh process (thread settings and OpenMP's environment
@@ -76,7 +76,12 @@ def worker(args: argparse.Namespace) -> None:
 
     config = util.load_config(
         Path(args.config),
-        overrides={"paths.vectors": args.vectors, "paths.train": args.train, "paths.dev": args.dev},
+        overrides={
+            "paths.vectors": args.vectors,
+            "paths.train": args.train,
+            "paths.dev": args.dev,
+            **({"paths.glove": args.glove} if args.glove else {}),
+        },
         interpolate=False,
     )
     nlp = init_nlp(config)
@@ -124,6 +129,7 @@ def measure(args: argparse.Namespace, setting: str, result: Path) -> dict[str, A
     command = [sys.executable, __file__, args.vectors, "--worker", "--setting", setting, "--result", str(result)]
     command += ["--config", args.config, "--train", args.train, "--dev", args.dev]
     command += ["--steps", str(args.steps), "--warmup", str(args.warmup)]
+    command += ["--glove", args.glove] if args.glove else []
     subprocess.run(command, env=setting_environment(setting), check=True, stdout=subprocess.DEVNULL)
     return json.loads(result.read_text())
 
@@ -140,7 +146,7 @@ def start_load(args: argparse.Namespace, load: str, scratch: Path) -> subprocess
     ready.unlink(missing_ok=True)
     command = [sys.executable, __file__, args.vectors, "--worker", "--forever", "--setting", "one"]
     command += ["--config", args.config, "--train", args.train, "--dev", args.dev, "--ready", str(ready)]
-    command += ["--seed", "1"]
+    command += ["--seed", "1"] + (["--glove", args.glove] if args.glove else [])
     env = setting_environment("one")
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while not ready.exists():  # past its initialization: training
@@ -234,6 +240,7 @@ def main() -> None:
     parser.add_argument("--config", default="configs/bilstm_ner_vectors.cfg")
     parser.add_argument("--train", default="corpus/train.spacy")
     parser.add_argument("--dev", default="corpus/dev.spacy")
+    parser.add_argument("--glove", default=None, help="the word table folder (corpus/glove), for a config that reads it")
     parser.add_argument("--settings", default="default,one,torch")
     parser.add_argument("--loads", default=",".join(LOADS))
     parser.add_argument("--steps", type=int, default=30)
