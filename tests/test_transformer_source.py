@@ -61,9 +61,9 @@ def test_the_transformer_step_unpacks_only_for_a_config_that_reads_it(
     fetches nothing; the accurate config gets the folder."""
     configs = REPO / "configs"
     for config in ("auto", "baseline", "fast", "bilstm_ner_vectors", "bilstm_ner", str(configs / "bilstm_ner.cfg")):
-        assert not transformer.reads_transformer(config, configs), config
+        assert not transformer.reads(config, transformer.TRANSFORMER_LAYER, None, configs), config
     for config in ("accurate", "bilstm_ner_accurate", str(configs / "bilstm_ner_accurate.cfg")):
-        assert transformer.reads_transformer(config, configs), config
+        assert transformer.reads(config, transformer.TRANSFORMER_LAYER, None, configs), config
     monkeypatch.chdir(REPO)  # the config is read from configs/ of the project folder
     # no wheel anywhere: a step that tried to fetch would fail
     monkeypatch.setenv(transformer.TRANSFORMER_ENV, str(tmp_path / "empty"))
