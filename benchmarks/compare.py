@@ -43,8 +43,8 @@ def to_markdown(results: dict[str, dict]) -> str:
 
 
 def main(
-    ours_config: str = typer.Option("auto", help="The train step's --config for ours: auto (by --vectors), a name"),
-    vectors: Path = typer.Option(Path("corpus/vectors"), help="Pipeline folder made by scripts/vectors.py"),
+    ours_config: Path = typer.Option(Path("corpus/config.cfg"), help="Our config (the inputs step's)"),
+    baseline_config: Path = typer.Option(Path("corpus/baseline.cfg"), help="spaCy's ner's, with the same vectors"),
     ours: Path = typer.Option(Path("training/compare/bilstm_ner"), help="Folder of our trained pipeline"),
     baseline: Path = typer.Option(Path("training/compare/spacy_ner"), help="Folder of spaCy's trained ner"),
     train_path: Path = typer.Option(Path("corpus/train.spacy")),
@@ -60,18 +60,18 @@ def main(
 ) -> None:
     """Train (or reuse) both pipelines, score them on dev and test, write the comparison.
 
-    With word vectors, spaCy's ner reads the same table as ours
-    (configs/spacy_ner_vectors.cfg), so the comparison stays like for like."""
+    With word vectors, spaCy's ner reads the same table as ours (the inputs step's
+    baseline.cfg is configs/spacy_ner_vectors.cfg then), so the comparison stays like for like."""
     overrides: dict = {"paths.train": train_path, "paths.dev": dev_path, "nlp.lang": lang}
     if max_steps:
         overrides["training.max_steps"] = max_steps
     if baseline_only:
-        seconds = train_or_reuse("baseline", baseline, vectors, overrides, gpu_id)
+        seconds = train_or_reuse(baseline_config, baseline, overrides, gpu_id)
         print(f"spaCy ner in {baseline}/model-best (trained in {seconds or 0:.0f} s)")
         return
     results = {}
-    for name, config, folder in (("bilstm_ner", ours_config, ours), ("spaCy ner", "baseline", baseline)):
-        seconds = train_or_reuse(config, folder, vectors, overrides, gpu_id)
+    for name, config, folder in (("bilstm_ner", ours_config, ours), ("spaCy ner", baseline_config, baseline)):
+        seconds = train_or_reuse(config, folder, overrides, gpu_id)
         results[name] = {"train_seconds": seconds}
         for split, corpus in (("dev", dev_path), ("test", test_path)):
             results[name][split] = score(folder / "model-best", corpus, use_gpu=gpu_id)

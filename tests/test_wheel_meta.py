@@ -107,10 +107,11 @@ def test_code_licence_from_pyproject_and_the_sources_file() -> None:
 
 
 def test_a_pipeline_with_the_word_table_names_glove_and_its_licence() -> None:
+    from scripts.assets import training_config
     from scripts.package import word_table_sources
 
-    fast = (REPO / "configs" / "bilstm_ner_vectors.cfg").read_text(encoding="utf8")
-    scratch = (REPO / "configs" / "bilstm_ner.cfg").read_text(encoding="utf8")
+    fast = training_config("fast", True, REPO / "configs").to_str()
+    scratch = training_config("fast", False, REPO / "configs").to_str()
     (entry,) = word_table_sources(fast)
     assert "GloVe" in entry["name"] and entry["license"].startswith("PDDL-1.0")
     assert word_table_sources(scratch) == []
