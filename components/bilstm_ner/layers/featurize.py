@@ -34,7 +34,7 @@ _SENTENCE_FINAL = (".", "!", "?")
 CONTEXT_REF = "context"
 WORD_TABLE_REF = "word_table"
 # The arrays of a PaddedBatch: numpy arrays from the featurizer, torch tensors
-# once on the encoder's device (torch_wrapper.batch_to_torch).
+# once on the encoder's device (torch_converters.batch_to_torch).
 Array = TypeVar("Array")
 Converted = TypeVar("Converted")
 
@@ -171,7 +171,7 @@ def _outside_in(data: bytes, n_chars: int) -> bytes:
 NO_VECTORS_MESSAGE = (
     "include_static_vectors = true, but the pipeline's vocab has no word vectors. Make them "
     "with `python -m spacy init vectors en VECTORS_FILE OUTPUT_DIR` and point [initialize] "
-    "vectors at OUTPUT_DIR (with configs/bilstm_ner_vectors.cfg: --paths.vectors OUTPUT_DIR), "
+    "vectors at OUTPUT_DIR (with configs/bilstm_ner.cfg: --paths.vectors OUTPUT_DIR), "
     "or set include_static_vectors = false."
 )
 

@@ -23,7 +23,7 @@ INFERENCE_WINDOWS = 64
 
 
 # What the encoder reads: the featurizer's batch, its arrays as tensors on the
-# encoder's device (torch_wrapper.batch_to_torch).
+# encoder's device (torch_converters.batch_to_torch).
 EncoderInputs = PaddedBatch[torch.Tensor]
 
 
