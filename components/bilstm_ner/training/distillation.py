@@ -34,7 +34,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
-from ..layers.int8_lstm import float_lstm_overrides
+from ..layers.cpu_precision import float_overrides
 from ..layers.transformer_context import enable_cache
 from .corpus import gold_tokens_doc
 
@@ -49,7 +49,7 @@ def load_teacher(path: str | Path) -> tuple[Language, str]:
 
     from ..pipeline import BiLSTMEntityRecognizer
 
-    teacher = spacy.load(path, config=float_lstm_overrides(path))
+    teacher = spacy.load(path, config=float_overrides(path))
     names = [name for name, pipe in teacher.pipeline if isinstance(pipe, BiLSTMEntityRecognizer)]
     if not names:
         raise ValueError(f"[{TEACHER_READER}] the teacher {path} has no bilstm_ner component")
