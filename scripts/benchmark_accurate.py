@@ -10,14 +10,15 @@ config overrides (space-separated key=value, values read as JSON when they
 parse), e.g. `components.ner.model.context.precision=int8`; a key
 `context.NAME` sets the transformer layer's attribute NAME after loading
 (`context.window=64`, `context.batch_pieces=2048`): those are saved with the
-weights, so a config override does not reach them. The variants and the
-other pipelines (`--other`: the fast pipeline, spaCy's `ner`) run over the test texts in alternating rounds in this one
-process, one torch thread, as scripts/benchmark.py times them (the texts
-tokenized beforehand, each pipeline's own batch size; words/s is the median
-over rounds). Each variant is also scored on dev on CoNLL's tokens, as
-scripts/conlleval.py does. Writes a Markdown table (words/s, the ratio to the
-first variant and to each other pipeline, dev F1 and its change from the first
-variant) and JSON; the machine and its load average before and after.
+weights, so a config override does not reach them. The variants and the other
+pipelines (`--other`: the fast pipeline, spaCy's `ner`) run over the test
+texts in alternating rounds in this one process, one torch thread, as
+scripts/benchmark.py times them (the texts tokenized beforehand, each
+pipeline's own batch size; words/s is the median over rounds). Each variant is
+also scored on dev on CoNLL's tokens, as scripts/conlleval.py does. Writes a
+Markdown table (words/s, the ratio to the first variant and to each other
+pipeline, dev F1 and its change from the first variant) and JSON; the machine
+and its load average before and after.
 """
 
 from __future__ import annotations
