@@ -1,7 +1,7 @@
 """The accurate pipeline's speed levers, measured in one run: words/s and dev F1 of each.
 
     OMP_NUM_THREADS=1 python scripts/benchmark_accurate.py training/model-best \
-        --variant "float: components.ner.model.context.int8=false" --variant "int8:" \
+        --variant "float32: components.ner.model.context.precision=float32" --variant "auto:" \
         --other fast=FAST_PIPELINE --other spacy_ner=SPACY_NER_PIPELINE \
         --test corpus/test.spacy --dev corpus/dev.spacy --output metrics/accurate_speed.md
 
