@@ -39,21 +39,27 @@ from training_runs import percent
 CONTEXT_PREFIX = "context."
 
 
-def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
-    """ "NAME: key=value key=value" -> (NAME, overrides); "NAME:" is the pipeline as saved."""
-    name, sep, settings = text.partition(":")
-    if not sep or not name.strip():
-        raise typer.BadParameter(f"a variant is given as 'NAME: key=value ...', got {text!r}")
+def parse_settings(settings: list[str]) -> dict[str, Any]:
+    """key=value settings, the values read as JSON when they parse (true, 128,
+    "first"), else as strings."""
     overrides: dict[str, Any] = {}
-    for setting in settings.split():
+    for setting in settings:
         key, eq, raw = setting.partition("=")
         if not eq or not key:
-            raise typer.BadParameter(f"settings are key=value, got {setting!r} in {text!r}")
+            raise typer.BadParameter(f"settings are key=value, got {setting!r}")
         try:
             overrides[key] = json.loads(raw)
         except json.JSONDecodeError:
             overrides[key] = raw
-    return name.strip(), overrides
+    return overrides
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
+    """ "NAME: key=value key=value" -> (NAME, settings); "NAME:" is the pipeline as saved."""
+    name, sep, settings = text.partition(":")
+    if not sep or not name.strip():
+        raise typer.BadParameter(f"a variant is given as 'NAME: key=value ...', got {text!r}")
+    return name.strip(), parse_settings(settings.split())
 
 
 def load_variant(path: Path, settings: dict[str, Any]):

@@ -1,7 +1,8 @@
 """Where a bilstm_ner pipeline's inference time goes, stage by stage, on the test texts.
 
     OMP_NUM_THREADS=1 python scripts/inference_breakdown.py MODEL corpus/test.spacy \
-        --output metrics/breakdown.md [--rounds 3] [--set components.ner.model.int8_lstm=true]
+        --output metrics/breakdown.md [--rounds 3] [--set components.ner.model.int8_lstm=true] \
+        [--set context.batch_pieces=2048]
 
 Each round tokenizes the texts (`nlp.make_doc`) and runs `nlp.pipe` over them
 with the pipeline's batch size on one torch thread, while timers wrapped
@@ -12,7 +13,7 @@ around the component's functions add up the seconds spent in each stage:
   tokenizer's normalizer (the cache key, transformer_context.normalized_key);
 - transformer, sub-word tokenizer: the windows' encodings (fitting_encodings);
 - transformer, forward: the encoder itself (FrozenTransformer.hidden_layers);
-- transformer, pooling: the hidden states to per-word features (pool_words);
+- transformer, pooling: the hidden states to per-word features (pool_batch);
 - transformer, the rest: batching, copies into per-doc arrays (what of
   context_features is none of the above);
 - featurize: hashed attributes, bytes, vectors, windows and padding
@@ -46,6 +47,7 @@ from typing import Any
 
 import typer
 from benchmark import corpus_texts, machine_info
+from benchmark_accurate import load_variant, parse_settings
 from report_files import write_report
 
 # (stage, module path, attribute path), in the order of the table. Patching a
@@ -55,7 +57,7 @@ PATCHES: list[tuple[str, str, str]] = [
     ("transformer, window keys", "bilstm_ner.layers.transformer_context", "normalized_key"),
     ("transformer, sub-word tokenizer", "bilstm_ner.layers.transformer_context", "fitting_encodings"),
     ("transformer, forward", "bilstm_ner.layers.transformer_context", "FrozenTransformer.hidden_layers"),
-    ("transformer, pooling", "bilstm_ner.layers.transformer_context", "pool_words"),
+    ("transformer, pooling", "bilstm_ner.layers.transformer_context", "pool_batch"),
     ("transformer, all", "bilstm_ner.layers.transformer_context", "context_features"),
     ("featurize", "bilstm_ner.layers.featurize", "featurize_docs"),
     ("to torch", "bilstm_ner.architectures", "batch_to_torch"),
@@ -144,23 +146,6 @@ def stage_timers(watch: Stopwatch) -> Iterator[None]:
             setattr(owner, leaf, original)
 
 
-def parse_settings(settings: list[str]) -> dict[str, Any]:
-    """`key=value` pairs as spacy.load's config overrides, the values read as JSON
-    when they parse (true, 128, "first"), else as strings."""
-    import json
-
-    overrides: dict[str, Any] = {}
-    for setting in settings:
-        key, sep, raw = setting.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"settings are given as key=value, got {setting!r}")
-        try:
-            overrides[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            overrides[key] = raw
-    return overrides
-
-
 def one_round(nlp, texts: list[str]) -> dict[str, Any]:
     """Tokenize and annotate the texts once under the timers."""
     watch = Stopwatch()
@@ -241,15 +226,16 @@ def main(
     corpus: Path = typer.Argument(..., help="DocBin whose texts are annotated (e.g. corpus/test.spacy)"),
     output: Path = typer.Option(Path("metrics/breakdown.md"), help="Markdown table (JSON beside it)"),
     rounds: int = typer.Option(3, min=1, help="Timed rounds (after one warm-up)"),
-    setting: list[str] = typer.Option([], "--set", help="spacy.load config override key=value (repeatable)"),
+    setting: list[str] = typer.Option(
+        [], "--set", help="key=value: a spacy.load config override, or context.NAME (benchmark_accurate.py)"
+    ),
 ) -> None:
     """Time each stage of the pipeline's inference and write the breakdown."""
-    import spacy
     import torch
 
     torch.set_num_threads(1)
     overrides = parse_settings(setting)
-    nlp = spacy.load(model, config=overrides)
+    nlp = load_variant(model, overrides)
     for _, pipe in nlp.pipeline:
         if hasattr(pipe, "torch_threads"):
             pipe.torch_threads = 1

@@ -160,8 +160,8 @@ class FrozenTransformer(nn.Module):
 
     def hidden_layers(
         self, input_ids: torch.Tensor, mask: torch.Tensor, n_layers: int, precision: str = "float32"
-    ) -> torch.Tensor:
-        """(batch, pieces, n_layers, width): the last n_layers hidden states, computed
+    ) -> tuple[torch.Tensor, ...]:
+        """The last n_layers hidden states, each (batch, pieces, width), computed
         by the encoder or its copy in `precision` (see running_precision)."""
         if self.encoder is None:
             raise ValueError("the transformer is not loaded: initialize the pipeline first")
@@ -169,7 +169,7 @@ class FrozenTransformer(nn.Module):
         encoder.eval()
         with torch.no_grad():
             output = encoder(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
-        return torch.stack(output.hidden_states[-n_layers:], dim=2)
+        return tuple(output.hidden_states[-n_layers:])
 
     def forget_copies_if_trained(self) -> None:
         """Drop the reduced-precision copies before a training call when the
@@ -294,6 +294,11 @@ def transformer_width(model: Model) -> int:
     return int(json.loads(module.config_json)["hidden_size"])
 
 
+def window_key(tokenizer, words: Sequence[str]) -> str:
+    """The window as `tokenizer` sees it (normalized_key); without one, its words as they are."""
+    return "\x00".join(words) if tokenizer is None else normalized_key(tokenizer, words)
+
+
 def normalized_key(tokenizer, words: Sequence[str]) -> str:
     """The window as the tokenizer sees it: what its normalizer makes of each word."""
     normalizer = tokenizer.normalizer
@@ -313,11 +318,14 @@ def context_features(
     # features of a reduced-precision copy are cached apart from the float ones
     # (a training run's dev scoring computes them, its updates the float ones)
     mode = "" if precision == "float32" else f"\x01{precision}\x01"
+    # outside a training run nothing is kept: the words themselves key the windows
+    # of this batch, and the normalizer (a call per word) is not needed
+    tokenizer = module.tokenizer if cache.active else None
     windows: list[tuple[int, int, int, str, list[str]]] = []
     for doc_index, doc in enumerate(docs):
         words = [token.text for token in doc]
         for start, end in window_bounds(len(doc), sentence_starts(doc), model.attrs["window"]):
-            key = mode + normalized_key(module.tokenizer, words[start:end])
+            key = mode + window_key(tokenizer, words[start:end])
             windows.append((doc_index, start, end, key, words[start:end]))
     found: dict[str, numpy.ndarray] = {}
     missing: dict[str, list[str]] = {}
@@ -359,12 +367,12 @@ def encode_windows(
             piece_ids = segments[i][2].ids
             ids[row, : len(piece_ids)] = piece_ids
             mask[row, : len(piece_ids)] = 1
-        hidden = module.hidden_layers(
+        states = module.hidden_layers(
             torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device), n_layers, precision
         )
-        hidden = hidden.float().cpu().numpy()
-        for row, i in enumerate(chosen):
-            features[i] = pool_words(hidden[row], segments[i][2].word_ids, attrs["pooling"])
+        pooled = pool_batch(states, [segments[i][2].word_ids for i in chosen], attrs["pooling"])
+        for i, value in zip(chosen, pooled, strict=True):
+            features[i] = value
     results = [numpy.zeros((len(words), n_layers, width), dtype="float16") for words in windows]
     for (index, offset, _), value in zip(segments, features, strict=True):
         results[index][offset : offset + len(value)] = value
@@ -397,18 +405,40 @@ def piece_batches(lengths: list[int], batch_pieces: int) -> list[list[int]]:
     return batches
 
 
-def pool_words(hidden: numpy.ndarray, word_ids: list[int | None], pooling: str) -> numpy.ndarray:
-    """(n_words, layers, width) from one segment's (pieces, layers, width) states:
-    each word's first piece, or the mean of its pieces; zeros for a word without pieces."""
-    pieces = numpy.array([-1 if w is None else w for w in word_ids[: hidden.shape[0]]], dtype="int64")
-    n_words = int(pieces.max()) + 1 if len(pieces) and pieces.max() >= 0 else 0
-    pooled = numpy.zeros((n_words, hidden.shape[1], hidden.shape[2]), dtype="float32")
-    real = numpy.flatnonzero(pieces >= 0)
-    if pooling == "first":
-        words, first = numpy.unique(pieces[real], return_index=True)
-        pooled[words] = hidden[real[first]]
-    else:
-        numpy.add.at(pooled, pieces[real], hidden[real])
-        counts = numpy.bincount(pieces[real], minlength=n_words).clip(min=1)
+def pool_batch(
+    states: Sequence[torch.Tensor], word_ids: Sequence[Sequence[int | None]], pooling: str
+) -> list[numpy.ndarray]:
+    """Per row of a batch, (n_words, layers, width) float16 features from the
+    layers' hidden states (each (rows, pieces, width)) and each row's piece ->
+    word map (None for a special piece): a word's first piece ("first") or the
+    mean of its pieces ("mean"); zeros for a word without pieces. n_words is
+    one more than the row's highest word id.
+
+    Only the pieces that are pooled are gathered from the states, on their
+    device, and converted once: the padded batch itself never leaves it."""
+    n_pieces = states[0].shape[1]
+    rows, cols, slots, sizes = [], [], [], []
+    for row, ids in enumerate(word_ids):
+        pieces = numpy.array([-1 if w is None else w for w in ids[:n_pieces]], dtype="int64")
+        real = numpy.flatnonzero(pieces >= 0)
+        if pooling == "first":  # word ids do not decrease along a row: a word starts where its id changes
+            real = real[numpy.r_[True, pieces[real][1:] != pieces[real][:-1]]] if len(real) else real
+        rows.append(numpy.full(len(real), row))
+        cols.append(real)
+        slots.append(pieces[real] + sum(sizes))
+        sizes.append(int(pieces.max()) + 1 if len(real) else 0)
+    device = states[0].device
+    take_rows, take_cols = (torch.from_numpy(numpy.concatenate(a)).to(device) for a in (rows, cols))
+    slot = torch.from_numpy(numpy.concatenate(slots)).to(device)
+    pooled = torch.zeros((sum(sizes), len(states), states[0].shape[-1]), dtype=torch.float32, device=device)
+    for layer, state in enumerate(states):
+        picked = state[take_rows, take_cols].float()
+        if pooling == "first":
+            pooled[slot, layer] = picked
+        else:
+            pooled[:, layer].index_add_(0, slot, picked)
+    if pooling != "first":
+        counts = torch.bincount(slot, minlength=len(pooled)).clamp(min=1)
         pooled /= counts[:, None, None]
-    return pooled.astype("float16")
+    flat = pooled.to(torch.float16).cpu().numpy()
+    return numpy.split(flat, numpy.cumsum(sizes)[:-1])
