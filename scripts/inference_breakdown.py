@@ -6,7 +6,9 @@
 
 Each round tokenizes the texts (`nlp.make_doc`) and runs `nlp.pipe` over them
 with the pipeline's batch size on one torch thread, while timers wrapped
-around the component's functions add up the seconds spent in each stage:
+around the component's functions add up the CPU seconds of each stage (the
+thread's CPU time: on a machine that others share, wall-clock stages would
+mostly measure the waits):
 
 - spaCy tokenizer: `nlp.make_doc` on the raw texts;
 - transformer, window keys: each window's words through the sub-word
@@ -52,12 +54,15 @@ from report_files import write_report
 
 # (stage, module path, attribute path), in the order of the table. Patching a
 # module attribute catches the calls through that module's global name; a
-# class attribute, every call of the method.
+# class attribute, every call of the method. An attribute the code does not
+# have (another version of it) is left out.
 PATCHES: list[tuple[str, str, str]] = [
     ("transformer, window keys", "bilstm_ner.layers.transformer_context", "normalized_key"),
     ("transformer, sub-word tokenizer", "bilstm_ner.layers.transformer_context", "fitting_encodings"),
     ("transformer, forward", "bilstm_ner.layers.transformer_context", "FrozenTransformer.hidden_layers"),
     ("transformer, pooling", "bilstm_ner.layers.transformer_context", "pool_batch"),
+    # the code before pool_batch (commit 3212357 and earlier), for the breakdown before
+    ("transformer, pooling", "bilstm_ner.layers.transformer_context", "pool_words"),
     ("transformer, all", "bilstm_ner.layers.transformer_context", "context_features"),
     ("featurize", "bilstm_ner.layers.featurize", "featurize_docs"),
     ("to torch", "bilstm_ner.architectures", "batch_to_torch"),
@@ -87,7 +92,10 @@ REMAINDERS = {
 
 
 class Stopwatch:
-    """Seconds per stage; a stage entered again inside itself (recursion) counts once."""
+    """CPU seconds of this thread per stage (time.thread_time: what the stage
+    computed, whatever else runs on the machine; torch computes on this thread
+    at one torch thread); a stage entered again inside itself (recursion)
+    counts once."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
@@ -98,13 +106,13 @@ class Stopwatch:
     def stage(self, name: str) -> Iterator[None]:
         depth = self._depth.get(name, 0)
         self._depth[name] = depth + 1
-        start = time.perf_counter()
+        start = time.thread_time()
         try:
             yield
         finally:
             self._depth[name] = depth
             if depth == 0:
-                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.thread_time() - start
                 self.calls[name] = self.calls.get(name, 0) + 1
 
     def wrap(self, name: str, function: Callable) -> Callable:
@@ -129,6 +137,8 @@ def stage_timers(watch: Stopwatch) -> Iterator[None]:
         *parents, leaf = attribute.split(".")
         for parent in parents:
             owner = getattr(owner, parent)
+        if leaf not in owner.__dict__:
+            continue
         original = owner.__dict__[leaf]
         undo.append((owner, leaf, original))
         setattr(owner, leaf, watch.wrap(name, original))
@@ -151,20 +161,20 @@ def one_round(nlp, texts: list[str]) -> dict[str, Any]:
     watch = Stopwatch()
     gc.collect()
     with stage_timers(watch):
-        start = time.perf_counter()
+        wall, start = time.perf_counter(), time.thread_time()
         with watch.stage(TOKENIZER_STAGE):
             docs = [nlp.make_doc(text) for text in texts]
         for _ in nlp.pipe(docs, batch_size=nlp.batch_size):
             pass
-        total = time.perf_counter() - start
-    return {"total": total, "words": sum(len(doc) for doc in docs), "stages": watch.seconds}
+        total, wall = time.thread_time() - start, time.perf_counter() - wall
+    return {"total": total, "wall": wall, "words": sum(len(doc) for doc in docs), "stages": watch.seconds}
 
 
 def table_rows(stages: dict[str, float], total: float) -> dict[str, float]:
     """The table's stages: the enclosing ones replaced by their remainders, plus `other`."""
     rows: dict[str, float] = {TOKENIZER_STAGE: stages.get(TOKENIZER_STAGE, 0.0)}
     inner = {name for _, parts in REMAINDERS.values() for name in parts}
-    for name, _, _ in PATCHES:
+    for name in dict.fromkeys(name for name, _, _ in PATCHES):
         if name in REMAINDERS:
             rest, parts = REMAINDERS[name]
             for part in parts:
@@ -182,6 +192,7 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     words = rounds[0]["words"]
     per_round = [table_rows(r["stages"], r["total"]) for r in rounds]
     total = statistics.median(r["total"] for r in rounds)
+    wall = statistics.median(r["wall"] for r in rounds)
     rows = {}
     for name in per_round[0]:
         seconds = statistics.median(r[name] for r in per_round)
@@ -190,7 +201,14 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             "share": seconds / total if total else 0.0,
             "us_per_word": 1e6 * seconds / words,
         }
-    return {"words": words, "total_seconds": total, "words_per_second": words / total, "stages": rows}
+    return {
+        "words": words,
+        "total_seconds": total,
+        "words_per_cpu_second": words / total,
+        "wall_seconds": wall,
+        "words_per_second": words / wall,
+        "stages": rows,
+    }
 
 
 def to_markdown(results: dict[str, Any]) -> str:
@@ -200,7 +218,7 @@ def to_markdown(results: dict[str, Any]) -> str:
         f"{results['rounds']} rounds, median; one torch thread"
         + (f"; settings {results['settings']}" if results["settings"] else ""),
         "",
-        "| stage | seconds | share | µs per word |",
+        "| stage | CPU seconds | share | CPU µs per word |",
         "|---|---:|---:|---:|",
     ]
     for name, row in summary["stages"].items():
@@ -214,7 +232,8 @@ def to_markdown(results: dict[str, Any]) -> str:
     machine = results["machine"]
     lines += [
         "",
-        f"{summary['words_per_second']:,.0f} words/s with the timers on (tokenizer included). "
+        f"{summary['words_per_cpu_second']:,.0f} words per CPU second, {summary['words_per_second']:,.0f} "
+        f"words/s of wall clock, with the timers on (tokenizer included). "
         f"Machine: {machine.get('cpu', '?')}, {machine.get('cores')} cores; load average "
         f"{results['load_before']} before, {results['load_after']} after.",
     ]
