@@ -1,5 +1,5 @@
-"""Reduced-precision copies of torch modules for inference on a CPU, the choice
-among them, and the overrides that turn them off.
+"""Reduced-precision copies of torch modules for inference on a CPU, and the
+choice among them.
 
 On one CPU thread a model's matrix products are most of its time, and they
 run faster on narrower numbers:
@@ -25,7 +25,6 @@ a user's every load are silenced here, where they are expected.
 
 import copy
 import warnings
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -96,33 +95,3 @@ class PrecisionCopies:
 
     def forget(self) -> None:
         self.copies.clear()
-
-
-def float_overrides(path: str | Path) -> dict[str, object]:
-    """`spacy.load` overrides that put every reduced-precision part of a pipeline
-    folder's bilstm_ner components on float32 at inference: the LSTM
-    (`int8_lstm = false`) and the transformer (`[model.context] precision =
-    "float32"`); {} when none needs it, or for a folder without a config (an
-    installed package's name).
-
-    The reduced-precision copies give slightly different scores, and the int8
-    ones quantize each call's inputs with a scale taken over the whole batch,
-    so a document's scores move with the documents beside it: a teacher's
-    targets should not."""
-    from spacy.util import load_config
-
-    from .int8_lstm import float_lstm_overrides
-    from .transformer_context import CONTEXT_ARCHITECTURE
-
-    config_file = Path(path) / "config.cfg"
-    if not config_file.exists():
-        return {}
-    overrides: dict[str, object] = dict(float_lstm_overrides(path))
-    for name, component in load_config(config_file)["components"].items():
-        context = (
-            component.get("model", {}).get("context") if component.get("factory") == "bilstm_ner" else None
-        )
-        if context and context.get("@architectures") == CONTEXT_ARCHITECTURE:
-            if context.get("precision", "auto") != "float32":
-                overrides[f"components.{name}.model.context.precision"] = "float32"
-    return overrides

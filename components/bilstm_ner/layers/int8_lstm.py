@@ -57,8 +57,7 @@ def float_lstm_overrides(path: str | Path) -> dict[str, bool]:
 
     The int8 copy quantizes each step's inputs with a scale taken over the
     whole batch, so a document's scores move slightly (about 1e-3) with the
-    documents beside it: a teacher's targets should not, and the benchmark
-    times the float LSTM beside the int8 one."""
+    documents beside it; the benchmark times the float LSTM beside the int8 one."""
     from spacy.util import load_config
 
     config_file = Path(path) / "config.cfg"

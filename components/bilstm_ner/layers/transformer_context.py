@@ -37,7 +37,7 @@ batch; and the component stays one pipe that `spacy.load` rebuilds alone.
   the float32 weights.
 - Casing: the key of a cached window is its words as the tokenizer normalizes
   them, so an uncased model computes a lowercased or uppercased copy of a
-  training document (training/augment.py) only once.
+  training document (corpora/augment.py) only once.
 """
 
 import json
@@ -268,14 +268,6 @@ def forward_transformer_context(
         module.cache.active = True
         module.forget_copies_if_trained()
     return context_features(model, docs, module.cache, is_train), lambda d_features: []
-
-
-def enable_cache(model: Model) -> None:
-    """Let the transformer layers inside model keep features across calls, as in
-    training: for a teacher that predicts on the same documents every epoch."""
-    for node in model.walk():
-        if node.name == CONTEXT_LAYER:
-            node.shims[0]._model.cache.active = True
 
 
 def init_transformer_context(model: Model, X: list[Doc] | None = None, Y: None = None) -> None:

@@ -1,6 +1,6 @@
 """The accurate pipeline's transformer alone, in each precision, piece budget and runtime.
 
-    OMP_NUM_THREADS=1 python scripts/benchmark_transformer_runtimes.py corpus/transformer corpus/test.spacy \
+    OMP_NUM_THREADS=1 python -m benchmarks.transformer_runtimes corpus/transformer corpus/test.spacy \
         --output metrics/transformer_runtimes.md [--budgets 1024,2048,4096,8192] [--rounds 3]
 
 The encoder (a Hugging Face folder, as the `transformer` step unpacks it) runs
@@ -29,9 +29,8 @@ from typing import Any
 
 import numpy
 import typer
-from benchmark import machine_info
-from option_lists import comma_ints
-from report_files import write_report
+
+from benchmarks.reporting import comma_ints, machine_info, write_report
 
 N_LAYERS = 4
 

@@ -1,6 +1,6 @@
 """Where a bilstm_ner pipeline's inference time goes, stage by stage, on the test texts.
 
-    OMP_NUM_THREADS=1 python scripts/inference_breakdown.py MODEL corpus/test.spacy \
+    OMP_NUM_THREADS=1 python -m benchmarks.inference_breakdown MODEL corpus/test.spacy \
         --output metrics/breakdown.md [--rounds 3] [--set components.ner.model.int8_lstm=true] \
         [--set context.batch_pieces=2048]
 
@@ -31,7 +31,7 @@ mostly measure the waits):
 
 The timers cost a few microseconds per call: the words/s printed are those of
 the timed rounds, and a speed comparison between pipelines belongs to
-scripts/benchmark_accurate.py (alternating rounds, no timers). Writes a Markdown
+benchmarks/accurate_levers.py (alternating rounds, no timers). Writes a Markdown
 table and JSON (median seconds per stage over the rounds, share of the total,
 microseconds per word), the machine and its load before and after.
 """
@@ -48,9 +48,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from benchmark import corpus_texts, machine_info
-from benchmark_accurate import load_variant, parse_settings
-from report_files import write_report
+
+from benchmarks.accurate_levers import load_variant, parse_settings
+from benchmarks.benchmark import corpus_texts
+from benchmarks.reporting import machine_info, write_report
 
 # (stage, module path, attribute path), in the order of the table. Patching a
 # module attribute catches the calls through that module's global name; a
@@ -246,7 +247,7 @@ def main(
     output: Path = typer.Option(Path("metrics/breakdown.md"), help="Markdown table (JSON beside it)"),
     rounds: int = typer.Option(3, min=1, help="Timed rounds (after one warm-up)"),
     setting: list[str] = typer.Option(
-        [], "--set", help="key=value: a spacy.load config override, or context.NAME (benchmark_accurate.py)"
+        [], "--set", help="key=value: a spacy.load config override, or context.NAME (accurate_levers.py)"
     ),
 ) -> None:
     """Time each stage of the pipeline's inference and write the breakdown."""

@@ -1,6 +1,6 @@
 """The accurate pipeline's speed levers, measured in one run: words/s and dev F1 of each.
 
-    OMP_NUM_THREADS=1 python scripts/benchmark_accurate.py training/model-best \
+    OMP_NUM_THREADS=1 python -m benchmarks.accurate_levers training/model-best \
         --variant "float32: components.ner.model.context.precision=float32" --variant "auto:" \
         --other fast=FAST_PIPELINE --other spacy_ner=SPACY_NER_PIPELINE \
         --test corpus/test.spacy --dev corpus/dev.spacy --output metrics/accurate_speed.md
@@ -13,9 +13,9 @@ parse), e.g. `components.ner.model.context.precision=int8`; a key
 weights, so a config override does not reach them. The variants and the other
 pipelines (`--other`: the fast pipeline, spaCy's `ner`) run over the test
 texts in alternating rounds in this one process, one torch thread, as
-scripts/benchmark.py times them (the texts tokenized beforehand, each
+benchmarks/benchmark.py times them (the texts tokenized beforehand, each
 pipeline's own batch size; words/s is the median over rounds). Each variant is
-also scored on dev on CoNLL's tokens, as scripts/conlleval.py does. Writes a
+also scored on dev on CoNLL's tokens (bilstm_ner.evaluation). Writes a
 Markdown table (words/s, the ratio to the first variant and to each other
 pipeline, dev F1 and its change from the first variant) and JSON; the machine
 and its load average before and after.
@@ -29,11 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from benchmark import corpus_texts, inference_rounds, machine_info, time_pipe
-from conlleval import score_on_gold_tokens
-from report_files import write_report
-from spacy.tokens import DocBin
-from training_runs import percent
+from bilstm_ner.evaluation import evaluate
+
+from benchmarks.benchmark import corpus_texts, inference_rounds, time_pipe
+from benchmarks.reporting import machine_info, percent, write_report
 
 # a variant's settings that set the transformer layer's attrs rather than the config
 CONTEXT_PREFIX = "context."
@@ -154,9 +153,8 @@ def main(
     timings = inference_rounds(runners, rounds)
     rows: dict[str, dict[str, Any]] = {name: {"settings": settings} for name, settings in variants.items()}
     if dev is not None:
-        dev_docs = list(DocBin().from_disk(dev).get_docs(first.vocab))
         for name in variants:
-            rows[name]["dev_f"] = score_on_gold_tokens(models[name], dev_docs)["f"]
+            rows[name]["dev_f"] = evaluate(models[name], dev)["f"]
     results = {
         "accurate": str(accurate),
         "variants": rows,
