@@ -55,9 +55,9 @@ class PaddedBatch(Generic[Array]):
     vectors: (n_windows, max_len, vectors_width) float32 static word vectors,
         zeros for padding and for words without a vector; None unless the
         model reads static vectors.
-    context: (n_windows, max_len, layers, width) float32 transformer layers
-        per token (transformer_context.py), zeros for padding; None unless
-        the model reads them.
+    context: (n_windows, max_len, layers, width) transformer layers per token
+        (transformer_context.py), float16 as that layer gives them, zeros for
+        padding; None unless the model reads them.
     """
 
     ids: Array
@@ -267,7 +267,7 @@ def featurize_docs(
             groups=numpy.zeros((0, 0), dtype="int64"),
             n_groups=0,
             vectors=None if all_vectors is None else all_vectors.reshape(0, 0, all_vectors.shape[1]),
-            context=None if context_features is None else numpy.zeros((0, 0, 0, 0), dtype="float32"),
+            context=None if context_features is None else numpy.zeros((0, 0, 0, 0), dtype="float16"),
         )
     all_ids = numpy.concatenate(hashed).astype("int64")
     all_chars = utf8_rows(numpy.concatenate(orth_arrays), docs[0].vocab.strings, n_chars).astype("int64")
@@ -300,7 +300,9 @@ def featurize_docs(
     context = None
     if context_features is not None:
         all_context = numpy.concatenate([c for c in context_features if len(c)])
-        context = numpy.zeros((len(windows), max_len, *all_context.shape[1:]), dtype="float32")
+        # kept in its own precision (float16 from transformer_context): the encoder's mix
+        # of the layers computes in float32 (torch_encoder.BiLSTMEncoder.encode_windows)
+        context = numpy.zeros((len(windows), max_len, *all_context.shape[1:]), dtype=all_context.dtype)
         context[win_rows, win_cols] = all_context[source]
     return PaddedBatch(ids, chars, lengths, rows, cols, doc_lengths, groups, n_groups, vectors, context)
 
