@@ -44,7 +44,7 @@ def to_markdown(results: dict[str, dict]) -> str:
 
 def main(
     ours_config: Path = typer.Option(Path("corpus/config.cfg"), help="Our config (the inputs step's)"),
-    baseline_config: Path = typer.Option(Path("corpus/baseline.cfg"), help="spaCy's ner's, with the same vectors"),
+    baseline_config: Path = typer.Option(Path("corpus/baseline.cfg"), help="spaCy's ner's, the same vectors"),
     ours: Path = typer.Option(Path("training/compare/bilstm_ner"), help="Folder of our trained pipeline"),
     baseline: Path = typer.Option(Path("training/compare/spacy_ner"), help="Folder of spaCy's trained ner"),
     train_path: Path = typer.Option(Path("corpus/train.spacy")),

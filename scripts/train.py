@@ -64,11 +64,11 @@ def training_threads_override(threads: str) -> dict[str, int | str]:
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def main(
     ctx: typer.Context,
-    config: Path = typer.Argument(..., help="The config to train (corpus/config.cfg, made by the inputs step)"),
+    config: Path = typer.Argument(..., help="The config to train (the inputs step's corpus/config.cfg)"),
     output: Path = typer.Argument(..., help="Output folder (model-best, model-last)"),
     gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
     threads: str = typer.Option(
-        "auto", help="torch threads in training: auto (the idle cores, re-measured), or a number (0: torch's own)"
+        "auto", help="torch threads in training: auto (the idle cores, re-measured), or a number (0: torch's)"
     ),
 ) -> None:
     """Train CONFIG, with any config overrides."""

@@ -174,7 +174,7 @@ def test_two_processes_give_identical_output(model_dir: Path, txt_input: Path, t
 @pytest.fixture(scope="module")
 def ray_data():
     """A local Ray for this module's tests of the optional Ray engine."""
-    ray = pytest.importorskip("ray", reason="the Ray engine's own requirement: pip install -r requirements-ray.txt")
+    ray = pytest.importorskip("ray", reason="the Ray engine's: pip install -r requirements-ray.txt")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True

@@ -33,7 +33,9 @@ def test_a_misspelt_or_mistyped_setting_is_refused_by_the_config() -> None:
         nlp.add_pipe("bilstm_ner", name="ner", config={"model": {"hidden_width": "wide"}})
 
 
-@pytest.mark.parametrize(("name", "value"), [("mix_width", 64), ("mix_activation", "relu"), ("vectors_dropout", 0.1)])
+@pytest.mark.parametrize(
+    ("name", "value"), [("mix_width", 64), ("mix_activation", "relu"), ("vectors_dropout", 0.1)]
+)
 def test_a_removed_setting_is_refused_by_the_config(name: str, value: object) -> None:
     """Settings that lost on dev were removed (issue #23), not kept as no-ops: given a value
     such a setting would have taken, the config refuses the name itself."""

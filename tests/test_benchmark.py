@@ -4,6 +4,7 @@ import os
 import time
 
 import pytest
+
 from benchmarks.benchmark import (
     alternation,
     batch_label,
@@ -98,7 +99,16 @@ def test_under_load_compares_the_defaults_and_measures_the_switching(
 ) -> None:
     import spacy
     import torch
-    from benchmarks.benchmark import BASELINE, DEFAULTS, NO_SWITCH, OURS, SPACY_DEFAULTS, TORCH_OWN, under_load
+
+    from benchmarks.benchmark import (
+        BASELINE,
+        DEFAULTS,
+        NO_SWITCH,
+        OURS,
+        SPACY_DEFAULTS,
+        TORCH_OWN,
+        under_load,
+    )
 
     ours = make_tiny_nlp()
     train_tiny(ours, tiny_examples(ours), steps=5)
@@ -151,8 +161,9 @@ def test_the_float_lstm_row_loads_ours_again_without_int8(int8_ours, tmp_path) -
 
 def test_the_report_gives_ours_beside_its_float_lstm(int8_ours, tiny_examples, tmp_path) -> None:
     import spacy
-    from benchmarks.benchmark import BASELINE, OURS, OURS_FLOAT, run_benchmark, to_markdown
     from spacy.tokens import DocBin
+
+    from benchmarks.benchmark import BASELINE, OURS, OURS_FLOAT, run_benchmark, to_markdown
 
     ours = spacy.load(int8_ours)
     baseline = spacy.blank("en")

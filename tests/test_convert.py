@@ -8,12 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bilstm_ner.corpora import conll
-from scripts import convert
 import pytest
 import typer
+from bilstm_ner.corpora import conll
 from spacy.tokens import Doc, DocBin
 from typer.testing import CliRunner
+
+from scripts import convert
 
 SCRIPT = Path(convert.__file__).resolve()
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bilstm_ner.corpora import conll
-from scripts import convert
 import pytest
 import spacy
 import typer
+from bilstm_ner.corpora import conll
 from spacy.tokens import Doc, DocBin, Span
 from typer.testing import CliRunner
+
+from scripts import convert
 
 
 def spans(doc: Doc) -> list[tuple[int, int, str]]:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from bilstm_ner.corpora import conll
-from scripts import convert
 import pytest
 import typer
+from bilstm_ner.corpora import conll
 from spacy.tokens import Doc, DocBin
 from typer.testing import CliRunner
+
+from scripts import convert
 
 # (name, UTF-8 bytes) of each character the reader removes at a column's ends.
 INVISIBLE_BYTES = [

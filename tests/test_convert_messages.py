@@ -7,11 +7,12 @@ import os
 import stat
 from pathlib import Path
 
-from bilstm_ner.corpora import conll
-from scripts import convert
 import pytest
 import typer
+from bilstm_ner.corpora import conll
 from typer.testing import CliRunner
+
+from scripts import convert
 
 GOOD = b"-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n"
 

@@ -1,11 +1,11 @@
-"""Property tests for the CoNLL reader (bilstm_ner.corpora.conll): round trips and robustness on arbitrary input."""
+"""Property tests for the CoNLL reader (bilstm_ner.corpora.conll): round trips and robustness
+on arbitrary input."""
 
 from __future__ import annotations
 
 import re
 
 from bilstm_ner.corpora import conll
-from scripts import convert
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from spacy.tokens import Doc, Span

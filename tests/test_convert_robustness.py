@@ -12,14 +12,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bilstm_ner.corpora import conll
-from scripts import convert
 import pytest
 import typer
+from bilstm_ner.corpora import conll
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from spacy.tokens import Doc, DocBin
 from typer.testing import CliRunner
+
+from scripts import convert
 
 VOCAB = conll.blank_english_vocab()
 

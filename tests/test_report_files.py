@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy
 import pytest
 import srsly
+
 from benchmarks.reporting import comma_ints, write_report
 
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from scripts import run_settings
 import srsly
 import typer
 from typer.testing import CliRunner
+
+from scripts import run_settings
 
 PROJECT = """\
 vars:

@@ -1,6 +1,7 @@
 """The seeds summary: median, min and max over runs, and its Markdown table."""
 
 import pytest
+
 from benchmarks.seeds import summarize, to_markdown
 
 

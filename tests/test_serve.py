@@ -20,8 +20,9 @@ import spacy
 from bilstm_ner import serve as serve_module
 from bilstm_ner.serve import MicroBatcher, ServiceSettings, create_app
 from fastapi.testclient import TestClient
-from benchmarks.load_test import free_port, wait_until_healthy
 from spacy.language import Language
+
+from benchmarks.load_test import free_port, wait_until_healthy
 
 REPO = Path(__file__).resolve().parent.parent
 TEXTS = [
@@ -65,9 +66,10 @@ def test_entities_are_the_pipelines_own_with_character_offsets(client: TestClien
         [(e.start_char, e.end_char, e.label_, e.text, e._.confidence) for e in doc.ents]
         for doc in nlp.pipe(TEXTS, batch_size=len(TEXTS))
     ]
-    got = [[(e["start"], e["end"], e["label"], e["text"], e["confidence"]) for e in doc["ents"]] for doc in docs]
+    got = [[(e["start"], e["end"], e["label"], e["text"], e["confidence"]) for e in d["ents"]] for d in docs]
     assert [[ent[:4] for ent in doc] for doc in got] == [[ent[:4] for ent in doc] for doc in expected]
-    assert [ent[4] for doc in got for ent in doc] == pytest.approx([ent[4] for doc in expected for ent in doc])
+    confidences = [ent[4] for doc in expected for ent in doc]
+    assert [ent[4] for doc in got for ent in doc] == pytest.approx(confidences)
     assert [doc["text"] for doc in docs] == TEXTS
     assert docs[1] == {"text": "", "ents": []}
     assert docs[0]["ents"], "the tiny model finds its training entities"

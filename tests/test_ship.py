@@ -18,7 +18,6 @@ import pytest
 import spacy
 import srsly
 from bilstm_ner import calibration
-from bilstm_ner.corpora.conll import docs_to_conll
 from bilstm_ner.calibration import (
     expected_calibration_error,
     fit_temperature,
@@ -29,13 +28,15 @@ from bilstm_ner.calibration import (
     score_corpus,
     threshold_curve,
 )
+from bilstm_ner.corpora.conll import docs_to_conll
 from bilstm_ner.evaluation import evaluate
-from scripts.error_report import LABEL_COLORS, PALETTE, doc_view, label_colors, render_page
-from scripts.package import requirement_name, wheel_requirements
-from scripts.plot_training import plot, read_log
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
+
+from scripts.error_report import LABEL_COLORS, PALETTE, doc_view, label_colors, render_page
+from scripts.package import requirement_name, wheel_requirements
+from scripts.plot_training import plot, read_log
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -391,6 +392,7 @@ def test_code_digest_covers_the_subpackages_and_not_the_top_init(tmp_path: Path)
 def test_the_project_package_and_its_digest_agree_with_the_wheel_layout() -> None:
     """The installed package's digest is over what scripts/package.py ships."""
     from bilstm_ner.code_identity import CODE_DIGEST, code_digest, module_files
+
     from scripts.package import code_modules
 
     code = REPO / "components" / "bilstm_ner"
@@ -610,6 +612,7 @@ def test_wheel_serves_over_http_without_the_project(wheel: Path, tmp_path: Path)
     """`python -m en_tiny_ship.serve --port P` (MODEL: the package) in a site without
     the project's package: /health, then /ents with the package's entities."""
     import httpx
+
     from benchmarks.load_test import free_port, wait_until_healthy
 
     python = isolated_site(tmp_path)
@@ -808,7 +811,10 @@ def test_a_user_of_the_wheel_scores_and_recalibrates_it_on_conll_files(
         assert "RuntimeWarning" not in result.stderr  # __init__ does not import the command
     assert srsly.read_json(scores) == srsly.json_loads(srsly.json_dumps(expected_scores))  # as written
     # a folder: loaded where the package has registered the component (imported first)
-    load_mine = "import json, spacy, sys, en_tiny_ship; print(json.dumps(spacy.load(sys.argv[1]).get_pipe('ner').cfg))"
+    load_mine = (
+        "import json, spacy, sys, en_tiny_ship; "
+        "print(json.dumps(spacy.load(sys.argv[1]).get_pipe('ner').cfg))"
+    )
     calibrated = run_from_root(python, target, load_mine, str(mine))
     assert calibrated["temperature"] == pytest.approx(expected_fit["temperature"], rel=1e-6)
 

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 import typer
-from benchmarks.side_by_side import accuracy, parse_pairs, to_markdown
 from spacy.tokens import DocBin
+
+from benchmarks.side_by_side import accuracy, parse_pairs, to_markdown
 
 
 def test_pairs_are_name_equals_path():

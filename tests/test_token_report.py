@@ -3,8 +3,9 @@
 import pytest
 import spacy
 from bilstm_ner.corpora.conll import iob_tags
-from scripts import token_report as tr
 from spacy.tokens import Doc, Span
+
+from scripts import token_report as tr
 
 
 def test_iob2_tags_of_a_doc() -> None:

@@ -5,6 +5,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from scripts import assets as transformer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -77,4 +78,5 @@ def test_the_inputs_step_unpacks_it_only_for_a_config_that_reads_it(
     run = CliRunner().invoke(transformer.app, [*args, "--config", "accurate"])
     assert run.exit_code == 0, run.output
     assert transformer.is_model_folder(out / "transformer")
-    assert load_config(out / "config.cfg", interpolate=False)["paths"]["transformer"] == str(out / "transformer")
+    paths = load_config(out / "config.cfg", interpolate=False)["paths"]
+    assert paths["transformer"] == str(out / "transformer")

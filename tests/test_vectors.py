@@ -14,7 +14,6 @@ import spacy
 from bilstm_ner.layers import torch_encoder
 from bilstm_ner.layers.featurize import NO_VECTORS_MESSAGE, featurize_docs, token_vectors
 from bilstm_ner.layers.word_table import make_table, save_table
-from scripts.assets import training_config
 from spacy.cli.train import train
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
@@ -22,6 +21,8 @@ from spacy.training import Example
 from spacy.training.initialize import init_nlp
 from spacy.util import load_config
 from thinc.api import Adam, fix_random_seed
+
+from scripts.assets import training_config
 
 REPO = Path(__file__).resolve().parent.parent
 VECTORS_CONFIG = REPO / "configs" / "bilstm_ner.cfg"

@@ -17,6 +17,11 @@ import numpy
 import pytest
 import spacy
 import srsly
+from spacy.strings import StringStore
+from spacy.util import load_config
+from spacy.vectors import Vectors
+from typer.testing import CliRunner
+
 from scripts import assets
 from scripts.assets import (
     DEFAULT,
@@ -28,10 +33,6 @@ from scripts.assets import (
     make_vectors_pipeline,
     training_config,
 )
-from spacy.strings import StringStore
-from spacy.util import load_config
-from spacy.vectors import Vectors
-from typer.testing import CliRunner
 
 REPO = Path(__file__).resolve().parent.parent
 WIDTH = 4
@@ -365,7 +366,8 @@ def test_the_configs_are_the_base_and_what_differs() -> None:
         assert training_config(name, True, CONFIGS) == base, name
     accurate = training_config("accurate", True, CONFIGS)
     assert training_config("bilstm_ner_accurate", True, CONFIGS) == accurate
-    assert accurate["components"]["ner"]["model"]["context"]["@architectures"] == "bilstm_ner.TransformerContext.v1"
+    context = accurate["components"]["ner"]["model"]["context"]
+    assert context["@architectures"] == "bilstm_ner.TransformerContext.v1"
     assert accurate["paths"]["transformer"] == "corpus/transformer"
     assert accurate["components"]["ner"]["model"]["int8_lstm"] is False
     assert "context" not in base["components"]["ner"]["model"] and "transformer" not in base["paths"]

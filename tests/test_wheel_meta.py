@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from scripts.assets import WHEEL_META, vectors_sources
 from scripts.package import (
     CONLL_SOURCE,

@@ -6,12 +6,12 @@ its scorer and its corpus reader; the package's entry points do the same lazily,
 """
 
 from .architectures import build_bilstm_tagger
+from .corpora.augment import create_case_augmenter
+from .corpora.corpus import create_corpus_reader
 from .layers.transformer_context import build_transformer_context
 from .layers.word_table import build_word_table
 from .pipeline import BiLSTMEntityRecognizer, make_bilstm_ner
 from .scoring import make_entity_scorer
-from .corpora.augment import create_case_augmenter
-from .corpora.corpus import create_corpus_reader
 
 __all__ = [
     "BiLSTMEntityRecognizer",

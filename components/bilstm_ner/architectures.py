@@ -47,8 +47,8 @@ from thinc.layers.chain import init as chain_init
 from thinc.types import Floats2d
 
 from .layers.featurize import DocFeaturizer
-from .layers.torch_encoder import BiLSTMEncoder, EncoderSettings
 from .layers.torch_converters import batch_to_torch, load_torch_weights, torch_to_ragged
+from .layers.torch_encoder import BiLSTMEncoder, EncoderSettings
 
 ARCHITECTURE = "bilstm_ner.BiLSTMTagger.v1"
 OUTPUT_LAYER = "output_layer"

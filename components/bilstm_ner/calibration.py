@@ -198,7 +198,8 @@ class Scored:
 
     def halves(self) -> tuple[Scored, Scored]:
         """Alternate documents: the two halves of a cross-fit."""
-        return Scored(self.scores[0::2], self.gold_docs[0::2]), Scored(self.scores[1::2], self.gold_docs[1::2])
+        first, second = (Scored(self.scores[k::2], self.gold_docs[k::2]) for k in (0, 1))
+        return first, second
 
 
 def entity_recognizer(nlp: Language) -> tuple[str, Any]:
@@ -388,7 +389,8 @@ def calibration_report(nlp: Language, dev: Corpus, test: Corpus | None = None, n
         ]
     if test is not None:
         test_scored = score_corpus(ner, gold_docs_of(nlp, test))
-        lines += split_section(f"test (`{test}`), held out: the temperature never saw it", ner, test_scored)[0]
+        title = f"test (`{test}`), held out: the temperature never saw it"
+        lines += split_section(title, ner, test_scored)[0]
     return "\n".join(lines + threshold_markdown(dev_conf, dev_correct, dev_scored.n_gold))
 
 

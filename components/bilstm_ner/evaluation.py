@@ -70,7 +70,8 @@ def predict_on_gold_tokens(
 def from_spacy(scores: dict[str, Any]) -> dict[str, Any]:
     """spaCy's entity scores (ents_p, ents_r, ents_f, ents_per_type: what `spacy evaluate`
     writes) as this module's {"p", "r", "f", "per_type"}; None stays None."""
-    return {**{key: scores.get(f"ents_{key}") for key in "prf"}, "per_type": scores.get("ents_per_type") or {}}
+    prf = {key: scores.get(f"ents_{key}") for key in "prf"}
+    return {**prf, "per_type": scores.get("ents_per_type") or {}}
 
 
 def exact_match(gold_docs: Sequence[Doc], predicted_docs: Sequence[Doc]) -> dict[str, Any]:
@@ -175,7 +176,8 @@ def evaluate(
         scores["warnings"] = [warning] if warning else []
     if casings:
         for casing in ("lower", "upper"):
-            scores[casing] = exact_match(gold_docs, predict_on_gold_tokens(nlp, gold_docs, batch_size, casing))
+            recased = predict_on_gold_tokens(nlp, gold_docs, batch_size, casing)
+            scores[casing] = exact_match(gold_docs, recased)
     return scores
 
 
@@ -208,7 +210,7 @@ def cli(
     casings: bool = typer.Option(
         False, "--casings", help="Also score the words lowercased and uppercased (keys lower, upper)"
     ),
-    train: Path | None = typer.Option(None, help="Training data: also the recall of names seen / unseen in it"),
+    train: Path | None = typer.Option(None, help="Training data: the recall of names seen / unseen in it"),
     min_unseen: float = typer.Option(
         MIN_UNSEEN_SHARE, help="With --train: warn when fewer than this share of the entities are unseen"
     ),
@@ -224,7 +226,8 @@ def cli(
         columns.update(lowercased=scores["lower"], uppercased=scores["upper"])
     print(f"{corpus}, exact matches on its own tokens:\n\n{prf_table(columns)}")
     for name in ("seen", "unseen") if train is not None else ():
-        print(f"recall of names {name} in training: {100 * scores[name]['r']:.2f} ({scores[name]['n']} entities)")
+        recall, n = 100 * scores[name]["r"], scores[name]["n"]
+        print(f"recall of names {name} in training: {recall:.2f} ({n} entities)")
     for warning in scores["warnings"]:
         print(f"warning: {corpus}: {warning}")
     if output is not None:

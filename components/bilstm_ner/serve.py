@@ -397,7 +397,10 @@ def create_app(settings: ServiceSettings, nlp=None):
     @app.post(
         "/ents",
         openapi_extra={
-            "requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": model.model_json_schema()}},
+            }
         },
     )
     async def ents(request: Request) -> JSONResponse:

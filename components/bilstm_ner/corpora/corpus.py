@@ -38,7 +38,7 @@ def gold_tokens_doc(
     """A fresh Doc with the reference's words, spaces and sentence boundaries
     (when it has them), and nothing else: the input conlleval's figure is
     computed on, for training (`gold_tokens_example`) and scoring
-    (scripts/conlleval.py) alike. `recase` (e.g. str.lower) rewrites every
+    (evaluation.py) alike. `recase` (e.g. str.lower) rewrites every
     word, to score the same tokens cased otherwise; the words are recased one
     by one, so the tokens stay the reference's even where a casing changes a
     word's length ("ß".upper() == "SS"). `vocab` (default: the reference's)
