@@ -1,8 +1,11 @@
 """Build an installable wheel of a trained pipeline, with the component's code inside.
 
-    python scripts/package.py training/model-best packages --name conll03_bilstm_ner --version 0.1.0
+    python scripts/package.py training/fast/model-best packages/fast --name conll03_bilstm_ner --version 0.1.0
 
-writes packages/en_conll03_bilstm_ner-0.1.0/dist/en_conll03_bilstm_ner-0.1.0-py3-none-any.whl.
+writes packages/fast/en_conll03_bilstm_ner-0.1.0/dist/en_conll03_bilstm_ner-0.1.0-py3-none-any.whl.
+With `--config accurate` (the config the run trained) the package is
+en_conll03_bilstm_ner_accurate: a config other than the default one (`fast`) adds its
+name, so the wheels of two configs can be installed and loaded side by side.
 The component's code is taken from the installed `bilstm_ner` package (this
 repository's components/bilstm_ner, installed editable by requirements.txt)
 or `--code`; its requirements from the nearest pyproject.toml above the code.
@@ -66,7 +69,7 @@ from pathlib import Path
 import srsly
 import typer
 from spacy.cli.package import TEMPLATE_INIT, package
-from training_runs import TRANSFORMER_LAYER
+from training_runs import ALIASES, DEFAULT_CONFIG, TRANSFORMER_LAYER
 from wheel_meta import data_source, describe, read_test_scores, transformer_sources, vectors_sources
 
 # The name the component's package has when installed on its own (pyproject.toml).
@@ -208,6 +211,18 @@ def declared_dependencies(
 TRANSFORMER_EXTRA = "transformer"
 
 
+def config_suffix(config: str) -> str:
+    """What a package's name gets for the config its pipeline was trained with: nothing for
+    the default (fast, or the scripts' `auto`), else `_` and the config's short name
+    (`accurate`; a file of configs/ without its `bilstm_ner_` prefix; a .cfg path's stem)."""
+    if config in (DEFAULT_CONFIG, "auto"):
+        return ""
+    short = {full: alias for alias, full in ALIASES.items()}.get(config, config)
+    short = Path(short).stem if short.endswith(".cfg") else short
+    short = short.removeprefix("bilstm_ner_")
+    return "_" + re.sub(r"[^0-9A-Za-z_]+", "_", short)
+
+
 def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -239,6 +254,9 @@ def main(
     model: Path = typer.Argument(..., help="Trained pipeline folder (e.g. training/model-best)", exists=True),
     output_dir: Path = typer.Argument(..., help="Parent folder of the package (e.g. packages)"),
     name: str = typer.Option(..., help="Package name without the language prefix"),
+    config: str = typer.Option(
+        DEFAULT_CONFIG, help="The config the pipeline was trained with: another than fast adds its name"
+    ),
     version: str = typer.Option(..., help="Package version"),
     code: Path | None = typer.Option(None, help="Folder of the component's modules [installed bilstm_ner]"),
     pyproject: Path | None = typer.Option(
@@ -255,6 +273,7 @@ def main(
 ) -> None:
     """Package the pipeline with the component's code and build a wheel whose meta
     describes it: description, licences, sources and test scores (scripts/wheel_meta.py)."""
+    name += config_suffix(config)
     code = code or installed_code()
     files = code_modules(code)
     own_name, dependencies, extras = declared_dependencies(code, pyproject)
