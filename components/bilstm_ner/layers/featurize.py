@@ -8,10 +8,14 @@ boundaries where the Doc has them, so the LSTM sees cross-sentence context
 while memory and the length of its sequential loop stay bounded whatever the
 document's size. Optional static word vectors are read from the Doc's vocab
 (`spacy init vectors` output) at featurization time, so they are never copied
-into the model's weights.
+into the model's weights; the component names the table to read instead
+(`reading_static_vectors`), so that in a pipeline it was sourced into it reads
+the vectors it was trained with.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from typing import Any, Generic, TypeVar
 
@@ -19,7 +23,7 @@ import numpy
 from spacy.attrs import IDS, LOWER, ORTH, SENT_START
 from spacy.strings import StringStore
 from spacy.tokens import Doc
-from spacy.vocab import Vocab
+from spacy.vectors import Vectors
 from thinc.api import Model
 from thinc.util import to_numpy
 
@@ -173,9 +177,33 @@ NO_VECTORS_MESSAGE = (
 )
 
 
-def vectors_width(vocab: Vocab) -> int:
-    """Width of the vocab's static vectors; ValueError saying how to add them if it has none."""
-    n_rows, width = vocab.vectors.shape
+# The table the featurizer reads while a component says so (pipeline.py): the vectors of
+# the pipeline the component was made in. A component handed to another pipeline by
+# spaCy's `add_pipe(source=...)` keeps that vocab, while the docs come with the new
+# pipeline's, whose vectors are other ones or none. Unset: the docs' vocab's vectors.
+_STATIC_VECTORS: ContextVar[Vectors | None] = ContextVar("bilstm_ner_static_vectors", default=None)
+
+
+@contextmanager
+def reading_static_vectors(vectors: Vectors) -> Iterator[None]:
+    """Within the block (in this thread), the featurizer reads `vectors`, whatever the
+    docs' vocab holds."""
+    token = _STATIC_VECTORS.set(vectors)
+    try:
+        yield
+    finally:
+        _STATIC_VECTORS.reset(token)
+
+
+def static_vectors_of(docs: Sequence[Doc]) -> Vectors:
+    """The table the featurizer reads for these docs (see `reading_static_vectors`)."""
+    named = _STATIC_VECTORS.get()
+    return docs[0].vocab.vectors if named is None else named
+
+
+def vectors_width(vectors: Vectors) -> int:
+    """Width of the static vectors; ValueError saying how to add them if there are none."""
+    n_rows, width = vectors.shape
     if n_rows == 0 or width == 0:
         raise ValueError(NO_VECTORS_MESSAGE)
     return int(width)
@@ -193,9 +221,8 @@ def token_vectors(docs: Sequence[Doc]) -> numpy.ndarray:
     survive saving for default-mode tables (spaCy 3.8 keeps `attr` for floret
     only).
     """
-    vocab = docs[0].vocab
-    width = vectors_width(vocab)
-    vectors = vocab.vectors
+    vectors = static_vectors_of(docs)
+    width = vectors_width(vectors)
     key_attr = getattr(vectors, "attr", ORTH)
     key_arrays = [doc.to_array([key_attr, LOWER]) for doc in docs if len(doc)]
     if not key_arrays:
@@ -325,7 +352,7 @@ def DocFeaturizer(
 def _featurizer_init(model: Model, X: list[Doc] | None = None, Y: None = None) -> None:
     # Fail at `nlp.initialize`, before any training, when the vectors are missing.
     if model.attrs["include_static_vectors"] and X:
-        vectors_width(X[0].vocab)
+        vectors_width(static_vectors_of(X))
     for layer in model.layers:
         layer.initialize(X=X)
 
