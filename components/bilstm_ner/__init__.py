@@ -7,6 +7,7 @@ its scorer and its corpus reader; the package's entry points do the same lazily,
 
 from .architectures import build_bilstm_tagger
 from .layers.transformer_context import build_transformer_context
+from .layers.word_table import build_word_table
 from .pipeline import BiLSTMEntityRecognizer, make_bilstm_ner
 from .scoring import make_entity_scorer
 from .training.augment import create_case_augmenter
@@ -18,6 +19,7 @@ __all__ = [
     "create_case_augmenter",
     "build_bilstm_tagger",
     "build_transformer_context",
+    "build_word_table",
     "create_corpus_reader",
     "create_teacher_corpus",
     "make_bilstm_ner",

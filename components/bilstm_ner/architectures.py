@@ -86,6 +86,7 @@ def build_bilstm_tagger(
     attrs: list[str],
     window: int,
     context: Model | None = None,
+    word_table: Model | None = None,
     **settings: Any,
 ) -> Model[list[Doc], list[Floats2d]]:
     """A BiLSTM tagger over hashed lexical attributes and characters.
@@ -98,12 +99,16 @@ def build_bilstm_tagger(
         (bilstm_ner.TransformerContext.v1, layers/transformer_context.py): the
         accurate pipeline's input. The encoder learns a softmax mix of the
         layers and projects it to `context_width`, beside the other inputs.
+    word_table: a frozen table of word vectors looked up by the lowercased word
+        (bilstm_ner.WordTable.v1, layers/word_table.py; GloVe 6B's 400,000
+        words): its vectors join the vocab's static vectors (or stand in for
+        them) before their projection, with a learned vector for words it lacks.
     settings: the encoder's, one keyword each, as torch_encoder.EncoderSettings
         declares and documents them.
     """
     encoder_settings = EncoderSettings(**settings)
     context_layers = 0 if context is None else int(context.attrs["layers"])
-    encoder = BiLSTMEncoder(encoder_settings, context_layers=context_layers)
+    encoder = BiLSTMEncoder(encoder_settings, context_layers=context_layers, word_table=word_table is not None)
     wrapped = PyTorchWrapper_v3(
         encoder,
         convert_inputs=batch_to_torch,
@@ -118,6 +123,7 @@ def build_bilstm_tagger(
         window,
         encoder_settings.include_static_vectors,
         context=context,
+        word_table=word_table,
     )
     # The layers, their order and the dims are those of thinc's chain of them,
     # which the pipelines trained so far saved: their weights load unchanged.

@@ -34,6 +34,9 @@ _HIGH_BITS = numpy.uint64(32)
 _DOC_SALT = 0x9E3779B97F4A7C15
 _MASK_64 = (1 << 64) - 1
 _SENTENCE_FINAL = (".", "!", "?")
+# the featurizer's frozen children, when the config gives them
+CONTEXT_REF = "context"
+WORD_TABLE_REF = "word_table"
 # The arrays of a PaddedBatch: numpy arrays from the featurizer, torch tensors
 # once on the encoder's device (torch_wrapper.batch_to_torch).
 Array = TypeVar("Array")
@@ -249,9 +252,12 @@ def featurize_docs(
     window: int,
     include_static_vectors: bool = False,
     context_features: Sequence[numpy.ndarray] | None = None,
+    table_features: Sequence[numpy.ndarray] | None = None,
 ) -> PaddedBatch:
     """Build the padded, hashed, windowed input arrays of a batch (see PaddedBatch);
-    `context_features`: per doc (n_tokens, layers, width), padded the same way."""
+    `context_features`: per doc (n_tokens, layers, width), padded the same way;
+    `table_features`: per doc (n_tokens, width) from a word table (word_table.py),
+    joined after the vocab's vectors in `vectors`."""
     attr_ids = [IDS[attr.upper()] for attr in attrs]
     n_rows = numpy.asarray(rows, dtype="uint64")
     doc_lengths = numpy.array([len(doc) for doc in docs], dtype="int64")
@@ -272,6 +278,11 @@ def featurize_docs(
     n_attrs = len(attr_ids)
     # Read (and checked) even for an empty batch, so a missing table fails at once.
     all_vectors = token_vectors(docs) if include_static_vectors and docs else None
+    if table_features is not None:
+        table_width = table_features[0].shape[1] if len(table_features) else 0
+        nonempty = [t for t in table_features if len(t)]
+        all_table = numpy.concatenate(nonempty) if nonempty else numpy.zeros((0, table_width), "float32")
+        all_vectors = all_table if all_vectors is None else numpy.concatenate([all_vectors, all_table], axis=1)
     if not windows:
         return PaddedBatch(
             ids=numpy.zeros((0, 0, n_attrs, 2), dtype="int64"),
@@ -328,17 +339,22 @@ def DocFeaturizer(
     window: int,
     include_static_vectors: bool = False,
     context: Model | None = None,
+    word_table: Model | None = None,
 ) -> Model[list[Doc], PaddedBatch]:
     """Thinc layer wrapping `featurize_docs`; it has no weights of its own and
     passes no gradient. `context` (transformer_context.py), a frozen layer
-    whose weights it holds as a child, adds the transformer's features."""
+    whose weights it holds as a child, adds the transformer's features;
+    `word_table` (word_table.py), a frozen table held the same way, adds its
+    vectors after the vocab's."""
     if len(attrs) != len(rows):
         raise ValueError(f"attrs ({len(attrs)}) and rows ({len(rows)}) must have the same length")
+    children = {CONTEXT_REF: context, WORD_TABLE_REF: word_table}
     return Model(
         "doc_featurizer",
         _featurizer_forward,
         init=_featurizer_init,
-        layers=[] if context is None else [context],
+        layers=[layer for layer in children.values() if layer is not None],
+        refs={name: layer for name, layer in children.items() if layer is not None},
         attrs={
             "attrs": list(attrs),
             "rows": list(rows),
@@ -358,7 +374,10 @@ def _featurizer_init(model: Model, X: list[Doc] | None = None, Y: None = None) -
 
 
 def _featurizer_forward(model: Model, docs: list[Doc], is_train: bool) -> tuple[PaddedBatch, Callable]:
-    context_features = model.layers[0](docs, is_train)[0] if model.layers else None
+    context_layer = model.get_ref(CONTEXT_REF) if model.has_ref(CONTEXT_REF) else None
+    context_features = context_layer(docs, is_train)[0] if context_layer is not None else None
+    table = model.get_ref(WORD_TABLE_REF) if model.has_ref(WORD_TABLE_REF) else None
+    table_features = table(docs, is_train)[0] if table is not None and docs else None
     batch = featurize_docs(
         docs,
         model.attrs["attrs"],
@@ -367,5 +386,6 @@ def _featurizer_forward(model: Model, docs: list[Doc], is_train: bool) -> tuple[
         model.attrs["window"],
         include_static_vectors=model.attrs["include_static_vectors"],
         context_features=context_features,
+        table_features=table_features,
     )
     return batch, lambda d_batch: []

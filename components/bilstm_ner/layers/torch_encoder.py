@@ -86,12 +86,14 @@ class BiLSTMEncoder(nn.Module):
     so never trained) goes through a trainable linear projection to
     `static_vectors_width` (default `embed_width`) and joins the other
     embeddings; word dropout leaves it alone, since the vectors know words
-    that training never saw. `context_layers` (the number of a transformer's
-    hidden layers the featurizer gives, 0 for none) comes from the context
-    layer rather than the config.
+    that training never saw. `word_table`: a word table (word_table.py) gives
+    each token more static features, joined after the vocab's vectors (or in
+    their place) before that projection. `context_layers` (the number of a
+    transformer's hidden layers the featurizer gives, 0 for none) and
+    `word_table` come from the architecture's layers rather than the config.
     """
 
-    def __init__(self, settings: EncoderSettings, context_layers: int = 0) -> None:
+    def __init__(self, settings: EncoderSettings, context_layers: int = 0, word_table: bool = False) -> None:
         super().__init__()
         embed_width = settings.embed_width
         self.embeddings = nn.ModuleList(nn.Embedding(n, embed_width) for n in settings.rows)
@@ -100,7 +102,8 @@ class BiLSTMEncoder(nn.Module):
         # Without static vectors no module is registered, so the weights of a
         # model without them have no such entry.
         self.vectors_projection: nn.Linear | None = None
-        if settings.include_static_vectors:
+        # the vocab's vectors and a word table's (word_table.py) share one projection
+        if settings.include_static_vectors or word_table:
             projected_width = settings.static_vectors_width or embed_width
             self.vectors_projection = nn.LazyLinear(projected_width)
             input_width += projected_width
@@ -231,16 +234,21 @@ class BiLSTMEncoder(nn.Module):
         wide as the ones it was trained with (a clear error, not a matmul's)."""
         if self.vectors_projection is None:
             if static_vectors is not None:
-                raise ValueError("static vectors were given to a model built without include_static_vectors")
+                raise ValueError(
+                    "static vectors were given to a model built without include_static_vectors or a word table"
+                )
             return
         if static_vectors is None:
-            raise ValueError("the model was built with include_static_vectors but got no static vectors")
+            raise ValueError(
+                "the model was built with include_static_vectors or a word table but got no static vectors"
+            )
         weight = self.vectors_projection.weight
         trained_width = None if isinstance(weight, nn.parameter.UninitializedParameter) else weight.shape[1]
         if trained_width is not None and trained_width != static_vectors.shape[-1]:
             raise ValueError(
                 f"the model was trained with static vectors of width {trained_width}, but the "
-                f"vocab's vectors have width {static_vectors.shape[-1]}: load the vectors it was trained with"
+                f"vocab's vectors (and word table) have width {static_vectors.shape[-1]}: load the vectors "
+                "it was trained with"
             )
 
     def encode_windows(
