@@ -128,7 +128,8 @@ def test_the_first_run_gets_no_lock_note(project: Path) -> None:
 def test_project_yml_records_every_var_that_decides_what_all_writes() -> None:
     """The settings step names every var that a step of `all` reads (the run's name, the
     licence, ... : what decides its outputs), so the guard sees each one left out; only
-    `checksums` (checking, not output) and `new_run` (the guard's own switch) are not."""
+    `checksums` (checking, not output), `new_run` (the guard's own switch) and
+    `train_threads` (how fast, not what: a run-time setting) are not."""
     import re
 
     project = srsly.read_yaml(Path(__file__).resolve().parent.parent / "project.yml")
@@ -141,5 +142,5 @@ def test_project_yml_records_every_var_that_decides_what_all_writes() -> None:
     }
     settings = " ".join(commands["settings"]["script"])
     recorded = set(re.findall(r"(\w+)=\$\{vars\.\1\}", settings))
-    assert used - recorded == {"checksums", "new_run"}
+    assert used - recorded == {"checksums", "new_run", "train_threads"}
     assert {"name", "version", "data_license", "config"} <= recorded
