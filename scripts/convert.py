@@ -13,7 +13,11 @@ A ``.spacy`` input is a DocBin already: its labels are checked and its bytes
 copied unchanged. Several INPUT OUTPUT pairs are checked first, all of them,
 and converted only when every one passes, so a broken test file does not cost
 a conversion of the training file first. Outputs are written atomically (a
-failed run never leaves a partial file), with the user's umask.
+failed run never leaves a partial file), with the user's umask. The first INPUT
+is taken as the training set: a label of a later one (dev, test) that it never
+has is a warning naming the label, since the model cannot predict it. An ``L-X``
+that closes no open X entity (no ``B-X`` or ``I-X`` before it) is an error with
+the file and line, not repaired: the file lost a line, or meant ``U-X``.
 
 Usage::
 
@@ -223,6 +227,22 @@ def _check_tag(columns: Sequence[str], source: str | os.PathLike[str], line: int
     seen.add(tag)
 
 
+def check_entity_end(tag: str, open_label: str | None, source: str | os.PathLike[str], line: int) -> str | None:
+    """The label of the entity open after this tag (None if none), refusing an ``L-X``
+    that closes no open X entity: a BILUO entity starts with ``B-X`` (IOB1's with
+    ``I-X``), so a lone ``L-X`` means a lost line or a ``U-X``, and guessing would
+    change the entity silently."""
+    prefix, label = (OUTSIDE, "") if tag == OUTSIDE else (tag[0], tag[2:])
+    if prefix == "L" and open_label != label:
+        raise ConllFormatError(
+            source,
+            line,
+            f"{tag!r} ends an entity that no B-{label} (or I-{label}) opens on the lines before it: "
+            f"write U-{label} for an entity of one token, or B-{label} on the line where it begins",
+        )
+    return label if prefix in ("B", "I") else None
+
+
 def split_columns(line: str, source: str | os.PathLike[str], lineno: int) -> list[str]:
     """A line's columns, separated by spaces or tabs, each without the zero-width and
     no-break characters at its ends (INVISIBLE); ``[]`` for a blank line.
@@ -263,11 +283,13 @@ def split_documents(
     valid_tags: set[str] = set()
     dropped: list[int] = []
     has_docstart = False
+    open_label: str | None = None
     for lineno, line in enumerate(text.removeprefix(BOM).split("\n"), start=1):
         columns = split_columns(line, source, lineno)
         if columns and is_docstart(columns[0]):
             has_docstart = True
         if not columns or is_docstart(columns[0]):
+            open_label = None
             if sentence:
                 document.append(sentence)
                 sentence = []
@@ -291,6 +313,7 @@ def split_documents(
         if not columns[0]:
             dropped.append(lineno)
             continue
+        open_label = check_entity_end(columns[-1], open_label, source, lineno)
         sentence.append((columns[0], columns[-1], lineno))
     if dropped:
         warnings.warn(InvisibleTokensWarning(source, dropped), stacklevel=2)
@@ -485,6 +508,33 @@ class CheckedInput:
     data: bytes | None = None
     documents: list[list[Sentence]] | None = None
 
+    @property
+    def labels(self) -> Counter[str]:
+        """Entities per label."""
+        if self.docs is not None:
+            return Counter(ent.label_ for doc in self.docs for ent in doc.ents)
+        sentences = (sentence for document in self.documents or [] for sentence in document)
+        return Counter(label for s in sentences for _, _, label in iob_to_spans([tag for _, tag, _ in s]))
+
+
+def labels_missing_from_train(checked: Sequence[CheckedInput]) -> list[str]:
+    """A warning for each label of a later input (dev, test) that the first (the training
+    set) never has: the model cannot learn it, so its recall there is 0."""
+    if len(checked) < 2:
+        return []
+    train = checked[0]
+    known = train.labels
+    found = []
+    for item in checked[1:]:
+        for label, count in sorted(item.labels.items()):
+            if label not in known:
+                found.append(
+                    f"{item.path}: the label {label!r} ({count} {'entity' if count == 1 else 'entities'}) never "
+                    f"occurs in the training file {train.path}: the model cannot learn it, so it will not "
+                    "predict it there (recall 0)"
+                )
+    return found
+
 
 def check_input(path: Path, output: Path, n_sents: int) -> CheckedInput:
     """Read and check one input (ConllFormatError or OSError if it is unusable), printing
@@ -555,8 +605,9 @@ def main(
     Every INPUT is checked before any OUTPUT is written. Refused, with
     "error: PATH:LINE: message" (one line per broken file) and exit code 1:
     empty files or files without tokens, lines with one column, other tags
-    (e.g. E-PER, B-, B-O), bytes that are not UTF-8, a carriage return inside
-    a line (CR-only line ends). Outputs are written atomically, with the
+    (e.g. E-PER, B-, B-O), an L-X that no B-X or I-X opens, bytes that are not
+    UTF-8, a carriage return inside a line (CR-only line ends). The first INPUT
+    is the training set: a label a later INPUT has and it lacks is a warning. Outputs are written atomically, with the
     user's umask; on failure no OUTPUT is written or changed.
     """
     if len(paths) % 2:
@@ -572,6 +623,8 @@ def main(
         for message in errors:
             typer.echo(f"error: {message}", err=True)
         raise typer.Exit(1)
+    for message in labels_missing_from_train(checked):
+        typer.echo(f"warning: {message}", err=True)
     vocab = blank_english_vocab()
     for item in checked:
         docs = item.docs

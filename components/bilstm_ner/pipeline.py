@@ -6,11 +6,11 @@ confidence in `span._.confidence`. Existing entities on an incoming Doc are
 replaced: the component predicts all of `doc.ents`, as spaCy's `ner` does
 when it is the only entity source in a pipeline.
 
-The static word vectors the model reads are those of the pipeline the component
-was made in (`static_vectors`), not the docs' vocab's: sourced into another
-pipeline (`add_pipe("ner", source=...)`), whose vocab has other vectors or none,
-it reads the table it was trained with, and saved there it carries that table in
-its own folder.
+The static word vectors and word attributes the model reads are those of the
+pipeline the component was made in (`static_vectors`, `self.vocab`), not the docs'
+vocab's: sourced into another pipeline (`add_pipe("ner", source=...)`), whose vocab
+has other vectors or none and may normalize words otherwise, it reads what it was
+trained with, and saved there it carries its vectors table in its own folder.
 """
 
 import shutil
@@ -29,7 +29,8 @@ from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vectors import Vectors
-from spacy.vocab import Vocab
+from spacy.util import get_lang_class
+from spacy.vocab import Vocab, create_vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp
 from thinc.types import Floats2d
 
@@ -46,7 +47,7 @@ from .layers.crf import (
     tag_index,
     within_sentences,
 )
-from .layers.featurize import reading_static_vectors
+from .layers.featurize import reading_lexicon
 from .layers.torch_wrapper import refuse_averaging
 from .torch_threads import limited_torch_threads, resolve_torch_threads
 from .training.distillation import soft_targets
@@ -58,8 +59,8 @@ MISSING = -1
 TRAINED_LABELS = "bilstm_ner_labels"
 # Tokens per model call at inference (see BiLSTMEntityRecognizer.model_scores).
 PREDICT_TOKENS = 4096
-# The component's own copy of its static vectors, in its folder when it carries them.
-CARRIED_VECTORS = "vectors"
+# The component's own vocab (vectors and lookups), in its folder when it carries it.
+CARRIED_VOCAB = "carried_vocab"
 # cfg key: the size of the static vectors the model was trained with (keys, rows, width).
 VECTORS_SIZE = "static_vectors"
 
@@ -162,9 +163,9 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         self.torch_threads = torch_threads  # type: ignore[assignment]  # resolved by the setter
         self.cfg: dict[str, Any] = {"labels": [], "temperature": DEFAULT_TEMPERATURE}
         self._crf: BILUOCRF | None = None
-        # the static vectors when they came with the component's folder (see static_vectors)
-        self._carried_vectors: Vectors | None = None
-        # id of each other vocab the docs came from -> whether its vectors are not the model's
+        # the vocab the component was trained in, when it came with its folder (own_vocab)
+        self._carried_vocab: Vocab | None = None
+        # id of each other vocab the docs came from -> whether it reads words otherwise
         self._other_vocabs: dict[int, bool] = {}
 
     @property
@@ -202,14 +203,20 @@ class BiLSTMEntityRecognizer(TrainablePipe):
             self._crf = BILUOCRF(self.tag_names)
         return self._crf
 
-    # --- the static vectors the model reads (issue 35: sourcing into another pipeline) ---
+    # --- the vocab the model reads (issue 35: sourcing into another pipeline) ---
+    @property
+    def own_vocab(self) -> Vocab:
+        """The vocab whose static vectors and word attributes (NORM, ...) the model reads:
+        the one the component was made with, i.e. its own pipeline's (or the copy its
+        folder carried), never the docs'. spaCy's `add_pipe(source=...)` hands the
+        component over with its vocab, so in a pipeline with other vectors or none, or
+        another `lexeme_norm` table (en_core_web_sm's maps "colour" to "color"), it
+        reads what it was trained with."""
+        return self._carried_vocab if self._carried_vocab is not None else self.vocab
+
     @property
     def static_vectors(self) -> Vectors:
-        """The word vectors the model reads: those of the vocab the component was made
-        with, i.e. its own pipeline's (or the copy its folder carried), never the docs'.
-        spaCy's `add_pipe(source=...)` hands the component over with its vocab, so in a
-        pipeline with other vectors or none it reads the table it was trained with."""
-        return self._carried_vectors if self._carried_vectors is not None else self.vocab.vectors
+        return self.own_vocab.vectors
 
     @property
     def reads_static_vectors(self) -> bool:
@@ -217,16 +224,21 @@ class BiLSTMEntityRecognizer(TrainablePipe):
 
     def _note_vocab(self, vocab: Vocab) -> None:
         """Remember a vocab the docs came from that is not the component's own (it was
-        sourced into that pipeline), and whether that vocab's vectors differ from the
-        model's: then the pipeline, saved, would not hold them, and to_disk carries them."""
-        if vocab is not self.vocab and id(vocab) not in self._other_vocabs:
-            self._other_vocabs[id(vocab)] = self.reads_static_vectors and vocab.vectors != self.static_vectors
+        sourced into that pipeline), and whether it reads words otherwise (other vectors
+        or lookups): then that pipeline, saved, would not hold what the model reads, and
+        to_disk carries the component's own vocab."""
+        own = self.own_vocab
+        if vocab is not own and id(vocab) not in self._other_vocabs:
+            self._other_vocabs[id(vocab)] = (
+                self.reads_static_vectors and vocab.vectors != own.vectors
+            ) or vocab.lookups.to_bytes() != own.lookups.to_bytes()
 
     @property
-    def carries_vectors(self) -> bool:
-        """Whether to_disk writes the static vectors into the component's folder: it was
-        loaded with them, or has run in a pipeline whose vocab holds other ones."""
-        return self._carried_vectors is not None or any(self._other_vocabs.values())
+    def carries_vocab(self) -> bool:
+        """Whether to_disk writes the component's own vocab (its vectors and lookups) into
+        its folder: it was loaded with it, or has run in a pipeline whose vocab reads
+        words otherwise."""
+        return self._carried_vocab is not None or any(self._other_vocabs.values())
 
     def _vectors_size(self) -> dict[str, int]:
         rows, width = self.static_vectors.shape
@@ -245,7 +257,7 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         raise ComponentLoadError(
             f"[{self.name}] cannot load the component from {source}: its model reads the static word "
             f"vectors it was trained with ({trained['keys']:,} keys, {trained['rows']:,} x {trained['width']}), "
-            f"but this pipeline's vocab holds {held} and the component's folder carries none. A pipeline "
+            f"but this pipeline's vocab holds {held}, and the component's folder does not carry them. A pipeline "
             "that took the component with add_pipe(source=...) and was saved before the component "
             "annotated a text there is such a pipeline. Source the component when you load instead: "
             f'nlp = spacy.load(PIPELINE, exclude=["{self.name}"]); nlp.add_pipe("{self.name}", '
@@ -328,7 +340,7 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         of LSTM outputs as it comes.
         """
         scores: list[numpy.ndarray] = []
-        with reading_static_vectors(self.static_vectors):
+        with reading_lexicon(self.own_vocab):
             for chunk in token_slices(docs, PREDICT_TOKENS):
                 scores.extend(self.model.ops.to_numpy(s) for s in self.model.predict(chunk))
         return scores
@@ -359,7 +371,7 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         if not any(len(doc) for doc in docs):
             return losses
         set_dropout_rate(self.model, drop)
-        with reading_static_vectors(self.static_vectors):
+        with reading_lexicon(self.own_vocab):
             scores, backprop_scores = self.model.begin_update(docs)
         loss, d_scores = self.get_loss(examples, scores)
         if not numpy.isfinite(loss):
@@ -429,7 +441,7 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         self.model.get_ref(OUTPUT_LAYER).set_dim("nO", len(self.tag_names))
         # Saved with the weights, so loading can tell when cfg lists other labels.
         self.model.attrs[TRAINED_LABELS] = list(self.labels)
-        with reading_static_vectors(self.static_vectors):
+        with reading_lexicon(self.own_vocab):
             self.model.initialize(X=doc_sample)
         if self.reads_static_vectors:
             self.cfg[VECTORS_SIZE] = self._vectors_size()
@@ -461,12 +473,12 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         return 1
 
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
-        """cfg and weights, and the static vectors when the component carries them."""
+        """cfg and weights, and the component's own vocab when it carries it."""
         data = super().to_bytes(exclude=exclude)
-        if not self.carries_vectors:
+        if not self.carries_vocab:
             return data
         msg = srsly.msgpack_loads(data)
-        msg[CARRIED_VECTORS] = self.static_vectors.to_bytes(exclude=["strings"])
+        msg[CARRIED_VOCAB] = self.own_vocab.to_bytes(exclude=["strings"])
         return srsly.msgpack_dumps(msg)
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "BiLSTMEntityRecognizer":
@@ -474,24 +486,28 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         component if they cannot be read or do not fit."""
         try:
             super().from_bytes(bytes_data, exclude=exclude)
-            carried = srsly.msgpack_loads(bytes_data).get(CARRIED_VECTORS)
+            carried = srsly.msgpack_loads(bytes_data).get(CARRIED_VOCAB)
+            if carried is not None:
+                self._carried_vocab = self._new_vocab().from_bytes(carried, exclude=["strings"])
         except Exception as err:
             raise self._load_error("bytes", err, lambda: srsly.msgpack_loads(bytes_data)["model"]) from err
-        if carried is not None:
-            self._carried_vectors = Vectors().from_bytes(carried, exclude=["strings"])
         self._check_shape()
         self._check_vectors("bytes")
         return self
 
     def to_disk(self, path, *, exclude: Iterable[str] = tuple()) -> None:
-        """cfg and weights, and the static vectors (folder `vectors`) when the component
-        carries them: in a pipeline that sourced it, whose vocab does not hold them."""
+        """cfg and weights, and the component's own vocab (folder `carried_vocab`: its
+        vectors and lookups) when it carries it: in a pipeline that sourced it, whose
+        vocab reads words otherwise."""
         super().to_disk(path, exclude=exclude)
-        carried = Path(path) / CARRIED_VECTORS
-        if self.carries_vectors:
-            self.static_vectors.to_disk(carried, exclude=["strings"])
-        else:
-            shutil.rmtree(carried, ignore_errors=True)
+        carried = Path(path) / CARRIED_VOCAB
+        shutil.rmtree(carried, ignore_errors=True)
+        if self.carries_vocab:
+            self.own_vocab.to_disk(carried, exclude=["strings"])
+
+    def _new_vocab(self) -> Vocab:
+        """An empty vocab of the component's language, with its word attribute rules."""
+        return create_vocab(self.vocab.lang, get_lang_class(self.vocab.lang).Defaults)
 
     def from_disk(self, path, *, exclude: Iterable[str] = tuple()) -> "BiLSTMEntityRecognizer":
         """Load cfg and weights from a folder; OSError for missing files, a
@@ -500,9 +516,9 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         model reads and the folder does not carry them."""
         try:
             super().from_disk(path, exclude=exclude)
-            carried = Path(path) / CARRIED_VECTORS
+            carried = Path(path) / CARRIED_VOCAB
             if carried.is_dir():
-                self._carried_vectors = Vectors().from_disk(carried, exclude=["strings"])
+                self._carried_vocab = self._new_vocab().from_disk(carried, exclude=["strings"])
         except OSError as err:
             raise type(err)(f"[{self.name}] cannot load the component from {path}: {err}") from err
         except Exception as err:
