@@ -70,7 +70,14 @@ import srsly
 import typer
 from spacy.cli.package import TEMPLATE_INIT, package
 from training_runs import ALIASES, DEFAULT_CONFIG, TRANSFORMER_LAYER
-from wheel_meta import data_source, describe, read_test_scores, transformer_sources, vectors_sources
+from wheel_meta import (
+    data_source,
+    describe,
+    read_test_scores,
+    transformer_sources,
+    vectors_sources,
+    word_table_sources,
+)
 
 # The name the component's package has when installed on its own (pyproject.toml).
 COMPONENT_PACKAGE = "bilstm_ner"
@@ -286,7 +293,9 @@ def main(
     package_name = name if name.startswith(f"{lang}_") else f"{lang}_{name}"
     sources = [data_source(train_file, project_dir, data_license)] if train_file else []
     sources += vectors_sources(vectors, lang, project_dir)
-    sources += transformer_sources((model / "config.cfg").read_text(encoding="utf8"))
+    config_text = (model / "config.cfg").read_text(encoding="utf8")
+    sources += word_table_sources(config_text)
+    sources += transformer_sources(config_text)
     spacy_scores, conll_scores = read_test_scores(metrics)
     meta = describe(
         {**meta, "version": version},

