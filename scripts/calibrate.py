@@ -1,7 +1,7 @@
 """Fit and report the calibration of the entity confidences (`span._.confidence`).
 
-    python scripts/calibrate.py fit training/model-best corpus/dev.spacy
-    python scripts/calibrate.py report training/model-best corpus/dev.spacy \
+    python scripts/calibrate.py fit training/fast/model-best corpus/dev.spacy
+    python scripts/calibrate.py report training/fast/model-best corpus/dev.spacy \
         --test corpus/test.spacy --output metrics/calibration.md
 
 `fit` finds the temperature that makes the confidences on dev honest (see

@@ -1,6 +1,6 @@
 """Where the model goes wrong: every gold and predicted entity of a test set sorted into one kind.
 
-    python scripts/error_report.py training/model-best corpus/test.spacy \
+    python scripts/error_report.py training/fast/model-best corpus/test.spacy \
         --train corpus/train.spacy --output metrics/errors.md
 
 F1 says how often the model is exactly right; this says what happens otherwise.

@@ -1,6 +1,6 @@
 """Render predicted and gold entities side by side, one row per sentence, as one HTML page.
 
-    python scripts/render_entities.py training/model-best corpus/test.spacy \
+    python scripts/render_entities.py training/fast/model-best corpus/test.spacy \
         --output metrics/entities.html --n-docs 10
 
 `spacy evaluate --displacy-path` only renders components whose factory is

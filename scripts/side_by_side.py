@@ -1,6 +1,6 @@
 """The fast pipeline, the accurate one and spaCy's `ner`, side by side.
 
-    python scripts/side_by_side.py fast=training/model-best accurate=training/accurate/model-best \
+    python scripts/side_by_side.py fast=training/fast/model-best accurate=training/accurate/model-best \
         spacy_ner=training/compare/spacy_ner/model-best --dev corpus/dev.spacy --test corpus/test.spacy \
         --train corpus/train.spacy --wheel fast=packages/.../x.whl --output metrics/side_by_side.md
 
