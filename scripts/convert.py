@@ -227,7 +227,9 @@ def _check_tag(columns: Sequence[str], source: str | os.PathLike[str], line: int
     seen.add(tag)
 
 
-def check_entity_end(tag: str, open_label: str | None, source: str | os.PathLike[str], line: int) -> str | None:
+def check_entity_end(
+    tag: str, open_label: str | None, source: str | os.PathLike[str], line: int
+) -> str | None:
     """The label of the entity open after this tag (None if none), refusing an ``L-X``
     that closes no open X entity: a BILUO entity starts with ``B-X`` (IOB1's with
     ``I-X``), so a lone ``L-X`` means a lost line or a ``U-X``, and guessing would
@@ -528,10 +530,11 @@ def labels_missing_from_train(checked: Sequence[CheckedInput]) -> list[str]:
     for item in checked[1:]:
         for label, count in sorted(item.labels.items()):
             if label not in known:
+                entities = "entity" if count == 1 else "entities"
                 found.append(
-                    f"{item.path}: the label {label!r} ({count} {'entity' if count == 1 else 'entities'}) never "
-                    f"occurs in the training file {train.path}: the model cannot learn it, so it will not "
-                    "predict it there (recall 0)"
+                    f"{item.path}: the label {label!r} ({count} {entities}) never occurs in the training "
+                    f"file {train.path}: the model cannot learn it, so it will not predict it there "
+                    "(recall 0)"
                 )
     return found
 
@@ -607,8 +610,9 @@ def main(
     empty files or files without tokens, lines with one column, other tags
     (e.g. E-PER, B-, B-O), an L-X that no B-X or I-X opens, bytes that are not
     UTF-8, a carriage return inside a line (CR-only line ends). The first INPUT
-    is the training set: a label a later INPUT has and it lacks is a warning. Outputs are written atomically, with the
-    user's umask; on failure no OUTPUT is written or changed.
+    is the training set: a label a later INPUT has and it lacks is a warning.
+    Outputs are written atomically, with the user's umask; on failure no OUTPUT
+    is written or changed.
     """
     if len(paths) % 2:
         _fail(f"expected INPUT OUTPUT pairs, got {len(paths)} paths: {' '.join(map(str, paths))}")

@@ -258,7 +258,9 @@ def licenses_sources(sources: list[dict[str, str]]) -> str:
 
 
 def main(
-    model: Path = typer.Argument(..., help="Trained pipeline folder (e.g. training/fast/model-best)", exists=True),
+    model: Path = typer.Argument(
+        ..., help="Trained pipeline folder (e.g. training/fast/model-best)", exists=True
+    ),
     output_dir: Path = typer.Argument(..., help="Parent folder of the package (e.g. packages)"),
     name: str = typer.Option(..., help="Package name without the language prefix"),
     config: str = typer.Option(

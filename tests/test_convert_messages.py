@@ -152,7 +152,8 @@ def test_an_end_tag_without_its_begin_is_an_error_with_file_and_line(
     label = tags[line - 1][2:]
     assert result.stderr.strip() == (
         f"error: {src}:{line}: 'L-{label}' ends an entity that no B-{label} (or I-{label}) opens on the "
-        f"lines before it: write U-{label} for an entity of one token, or B-{label} on the line where it begins"
+        f"lines before it: write U-{label} for an entity of one token, or B-{label} on the line where "
+        "it begins"
     )
     assert not out.exists()
 
@@ -166,14 +167,17 @@ def test_a_dev_or_test_label_missing_from_train_is_a_warning_naming_it(tmp_path:
     """The first INPUT is the training set; a label only a later one has is a warning that
     names it, the file and its count, and the files are converted."""
     (tmp_path / "train.txt").write_text("Paris B-LOC\nis O\n\nJohn B-PER\n", encoding="utf8")
-    (tmp_path / "dev.txt").write_text("Paris B-LOC\nWorld B-EVENT\nCup I-EVENT\n\nExpo U-EVENT\n", encoding="utf8")
+    (tmp_path / "dev.txt").write_text(
+        "Paris B-LOC\nWorld B-EVENT\nCup I-EVENT\n\nExpo U-EVENT\n", encoding="utf8"
+    )
     args = [str(tmp_path / name) for name in ("train.txt", "train.spacy", "dev.txt", "dev.spacy")]
     result = run_cli(args)
     assert result.exit_code == 0, result.output
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
     assert warnings == [
         f"warning: {tmp_path / 'dev.txt'}: the label 'EVENT' (2 entities) never occurs in the training "
-        f"file {tmp_path / 'train.txt'}: the model cannot learn it, so it will not predict it there (recall 0)"
+        f"file {tmp_path / 'train.txt'}: the model cannot learn it, so it will not predict it there "
+        "(recall 0)"
     ]
     assert (tmp_path / "dev.spacy").is_file()
     assert "warning" not in run_cli(args[:2] + args[:2]).stderr

@@ -43,7 +43,9 @@ CHROMIUM_FLAGS = [
 ]
 REAL_MODEL_TEXT = demo_app.EXAMPLE_TEXT
 # a pipeline trained on CoNLL-2003, for the check of the page's example text
-TRAINED = os.environ.get("DEMO_TEST_MODEL") or str(Path(__file__).resolve().parent.parent / "training/fast/model-best")
+TRAINED = os.environ.get("DEMO_TEST_MODEL") or str(
+    Path(__file__).resolve().parent.parent / "training/fast/model-best"
+)
 SERVER_START_SECONDS = 90
 # The highlighted entities ("text LABEL confidence", as displaCy draws them) and the table's cells.
 PAGE_SNAPSHOT = """
@@ -84,9 +86,7 @@ def test_the_example_text_shows_no_confident_error() -> None:
     pipeline shows there at the page's starting threshold is one a person marks (issue 35:
     the old example showed Airbus as MISC at 0.96), and none is missed."""
     nlp = spacy.load(TRAINED)
-    shown = [
-        (ent.text, ent.label_) for ent in nlp(demo_app.EXAMPLE_TEXT).ents if ent._.confidence >= 0.5
-    ]
+    shown = [(ent.text, ent.label_) for ent in nlp(demo_app.EXAMPLE_TEXT).ents if ent._.confidence >= 0.5]
     assert shown == demo_app.EXAMPLE_ENTITIES
 
 

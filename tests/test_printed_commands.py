@@ -55,7 +55,9 @@ def documented_commands() -> list[tuple[str, str]]:
     sources = [*(REPO / "configs").glob("*.cfg"), *(REPO / "scripts").glob("*.py")]
     sources += (REPO / "components").rglob("*.py")
     for source in sorted(sources):
-        found += [(source.name, " ".join(m.split())) for m in INLINE.findall(source.read_text(encoding="utf8"))]
+        found += [
+            (source.name, " ".join(m.split())) for m in INLINE.findall(source.read_text(encoding="utf8"))
+        ]
     return found
 
 
@@ -68,7 +70,9 @@ def refusal_commands() -> list[str]:
         "defaults": {"train_file": "assets/eng.train", "name": "conll03_bilstm_ner", "data_license": ""},
     }
     current = {"train_file": "assets/eng.train", "name": "conll03_bilstm_ner", "data_license": ""}
-    text = run_settings.refusal(Path("training/fast/settings.json"), Path("m"), current, record["defaults"], record)
+    text = run_settings.refusal(
+        Path("training/fast/settings.json"), Path("m"), current, record["defaults"], record
+    )
     commands = [line.strip() for line in text.splitlines() if "spacy project run" in line]
     assert len(commands) == 2
     return commands
@@ -101,7 +105,9 @@ def test_the_docs_print_commands_to_check() -> None:
 
 
 @pytest.mark.parametrize("where,command", COMMANDS, ids=[f"{w}: {c}" for w, c in COMMANDS])
-def test_a_printed_command_parses_as_printed(where: str, command: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_printed_command_parses_as_printed(
+    where: str, command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(REPO)
     name, project_dir, overrides = parse(command)
     assert project_dir.resolve() == REPO

@@ -261,13 +261,27 @@ def test_both_wheels_install_together_and_load_by_name_in_one_process(
     root, _ = two_configs
     wheels = {
         "en_conll03_bilstm_ner": root / "packages" / "fast" / "en_conll03_bilstm_ner-0.1.0" / "dist",
-        f"en_conll03_bilstm_ner_{OTHER}": root / "packages" / OTHER / f"en_conll03_bilstm_ner_{OTHER}-0.1.0" / "dist",
+        f"en_conll03_bilstm_ner_{OTHER}": root
+        / "packages"
+        / OTHER
+        / f"en_conll03_bilstm_ner_{OTHER}-0.1.0"
+        / "dist",
     }
     target = tmp_path / "site"
     for name, dist in wheels.items():
         (wheel,) = dist.glob(f"{name}-0.1.0-py3-none-any.whl")
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--target",
+                str(target),
+                str(wheel),
+            ],
             check=True,
         )
     texts = ["John Smith lives in New York .", "Acme Corp hired Mary Jones in Paris ."]
@@ -277,7 +291,8 @@ def test_both_wheels_install_together_and_load_by_name_in_one_process(
         "out = {}\n"
         "for name in sys.argv[2:]:\n"
         "    nlp = spacy.load(name)\n"
-        "    out[name] = [[(e.text, e.label_, round(e._.confidence, 5)) for e in d.ents] for d in nlp.pipe(texts)]\n"
+        "    docs = nlp.pipe(texts)\n"
+        "    out[name] = [[(e.text, e.label_, round(e._.confidence, 5)) for e in d.ents] for d in docs]\n"
         "print(json.dumps(out))\n"
     )
     # the wheels in front of what this environment has (spaCy, torch, the component's package)
@@ -392,7 +407,10 @@ def test_own_data_trains_on_its_labels_without_conll(own_project: tuple[Path, di
     assert set(test["ents_per_type"] or {}) <= set(OWN_LABELS)
     conll = srsly.read_json(root / "metrics" / "fast" / "test_conlleval.json")
     assert set(conll["per_type"]) <= set(OWN_LABELS)
-    assert "creative-work" in (root / "metrics" / "fast" / "scores.md").read_text() or test["ents_per_type"] is None
+    assert (
+        "creative-work" in (root / "metrics" / "fast" / "scores.md").read_text()
+        or test["ents_per_type"] is None
+    )
     wheel = root / "packages" / "fast" / "en_own_ner-0.1.0" / "dist" / "en_own_ner-0.1.0-py3-none-any.whl"
     assert wheel.is_file()
 
@@ -523,5 +541,12 @@ def test_german_run_has_a_german_pipeline_without_vectors(german_project: Path) 
     assert not config["components"]["ner"]["model"].get("include_static_vectors", False)
     assert list(nlp.get_pipe("ner").labels) == ["LOC", "ORG", "PER"]
     assert [t.text for t in nlp("Wir fahren nach München.")][-2:] == ["München", "."]
-    wheel = german_project / "packages" / "fast" / "de_tiny_de-0.1.0" / "dist" / "de_tiny_de-0.1.0-py3-none-any.whl"
+    wheel = (
+        german_project
+        / "packages"
+        / "fast"
+        / "de_tiny_de-0.1.0"
+        / "dist"
+        / "de_tiny_de-0.1.0-py3-none-any.whl"
+    )
     assert wheel.is_file()

@@ -66,7 +66,9 @@ def test_leaving_out_what_the_last_run_named_is_refused_while_its_model_is_there
         f"(named with --vars, recorded in {project / 'training' / 'settings.json'});"
     )
     assert "default train_file=assets/eng.train would apply" in lines[1]
-    assert "  python -m spacy project run all . --vars.train_file data/train.txt --vars.max_steps 1000" in lines
+    assert (
+        "  python -m spacy project run all . --vars.train_file data/train.txt --vars.max_steps 1000" in lines
+    )
     assert "  python -m spacy project run all . --vars.new_run true" in lines
     assert any("WEASEL_CONFIG_OVERRIDES=" in line for line in lines)
     assert (project / "training" / "settings.json").read_bytes() == before

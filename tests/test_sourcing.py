@@ -46,7 +46,9 @@ def trained(
     """A tiny pipeline that reads static vectors, trained and saved: what `spacy.load` of
     a trained pipeline gives."""
     nlp = make_tiny_nlp(model={**small_model, "include_static_vectors": True})
-    words = sorted({w for text, _ in train_data for w in text.split()} | {w.lower() for w in TEXTS[2].split()})
+    words = sorted(
+        {w for text, _ in train_data for w in text.split()} | {w.lower() for w in TEXTS[2].split()}
+    )
     nlp.vocab.vectors = table(words, 6, seed=1)
     train_tiny(nlp, tiny_examples(nlp))
     path = tmp_path_factory.mktemp("sourcing") / "ours"
@@ -84,7 +86,9 @@ def test_sourced_into_a_pipeline_with_vectors_of_its_own_leaves_them(trained: Pa
     assert nlp.vocab.vectors.to_bytes(exclude=["strings"]) == before
 
 
-def test_a_pipeline_that_sourced_it_saves_and_loads_with_the_components_vocab(trained: Path, tmp_path: Path) -> None:
+def test_a_pipeline_that_sourced_it_saves_and_loads_with_the_components_vocab(
+    trained: Path, tmp_path: Path
+) -> None:
     ours = spacy.load(trained)
     nlp = sourced_into(spacy.blank("en"), ours)
     expected = entities(nlp)
@@ -129,7 +133,9 @@ def test_beside_en_core_web_sm_tagger_and_parser(trained: Path, sm_pipeline: Pat
     assert [[(t.tag_, t.dep_, t.head.i) for t in doc] for doc in nlp.pipe(TEXTS)] == alone
 
 
-def test_word_attributes_are_read_as_the_components_vocab_gives_them(trained: Path, sm_pipeline: Path) -> None:
+def test_word_attributes_are_read_as_the_components_vocab_gives_them(
+    trained: Path, sm_pipeline: Path
+) -> None:
     """en_core_web_sm normalizes "colour" to "color" (its lexeme_norm table); within the
     component's block the features of its docs are those of the component's own vocab."""
     from bilstm_ner.layers.featurize import featurize_docs, reading_lexicon

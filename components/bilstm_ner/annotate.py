@@ -25,8 +25,9 @@ Output characters that `str.splitlines` would break at are escaped, so an
 output file read back as input keeps its lines. With INPUT `-` the format is
 `jsonl` if the first line starts with "{", `txt` otherwise (or say
 `--input-format`); a bad line of input read as `jsonl` by that guess says so, and
-names `--input-format txt` (plain text may start with a brace). `--format text` prints entities for people to read; it is
-the default when OUTPUT is `-` and stdout is a terminal, JSON lines otherwise.
+names `--input-format txt` (plain text may start with a brace). `--format text`
+prints entities for people to read; it is the default when OUTPUT is `-` and
+stdout is a terminal, JSON lines otherwise.
 
 The output is written to a temporary file beside OUTPUT and renamed to it at
 the end, so a failed run leaves no partial output (stdout excepted). The input
@@ -631,7 +632,9 @@ def cli(
             if err.guessed:
                 typer.echo(f"annotate: {kept}{GUESS_HINT}", err=True)
             else:
-                typer.echo(f'annotate: {kept}--skip-bad-lines writes such lines with an "error" field', err=True)
+                typer.echo(
+                    f'annotate: {kept}--skip-bad-lines writes such lines with an "error" field', err=True
+                )
         raise typer.Exit(1) from err
 
 

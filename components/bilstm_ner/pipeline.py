@@ -28,8 +28,8 @@ from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
-from spacy.vectors import Vectors
 from spacy.util import get_lang_class
+from spacy.vectors import Vectors
 from spacy.vocab import Vocab, create_vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp
 from thinc.types import Floats2d
@@ -253,15 +253,20 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         if not trained or not self.reads_static_vectors or self._vectors_size() == trained:
             return
         found = self._vectors_size()
-        held = "no vectors" if not found["rows"] else f"other vectors ({found['keys']:,} keys, {found['rows']:,} x {found['width']})"
+        held = (
+            "no vectors"
+            if not found["rows"]
+            else f"other vectors ({found['keys']:,} keys, {found['rows']:,} x {found['width']})"
+        )
         raise ComponentLoadError(
             f"[{self.name}] cannot load the component from {source}: its model reads the static word "
-            f"vectors it was trained with ({trained['keys']:,} keys, {trained['rows']:,} x {trained['width']}), "
-            f"but this pipeline's vocab holds {held}, and the component's folder does not carry them. A pipeline "
-            "that took the component with add_pipe(source=...) and was saved before the component "
+            f"vectors it was trained with ({trained['keys']:,} keys, {trained['rows']:,} x "
+            f"{trained['width']}), but this pipeline's vocab holds {held}, and the component's folder "
+            "does not carry them. A pipeline that took the component with add_pipe(source=...) and was "
+            "saved before the component "
             "annotated a text there is such a pipeline. Source the component when you load instead: "
             f'nlp = spacy.load(PIPELINE, exclude=["{self.name}"]); nlp.add_pipe("{self.name}", '
-            'source=spacy.load(TRAINED_PIPELINE)) (it reads the trained pipeline\'s vectors); or, if '
+            "source=spacy.load(TRAINED_PIPELINE)) (it reads the trained pipeline's vectors); or, if "
             "this pipeline has no vectors of its own, give it the trained pipeline's before saving: "
             "nlp.vocab.vectors = spacy.load(TRAINED_PIPELINE).vocab.vectors"
         )

@@ -311,7 +311,9 @@ def featurize_docs(
         table_width = table_features[0].shape[1] if len(table_features) else 0
         nonempty = [t for t in table_features if len(t)]
         all_table = numpy.concatenate(nonempty) if nonempty else numpy.zeros((0, table_width), "float32")
-        all_vectors = all_table if all_vectors is None else numpy.concatenate([all_vectors, all_table], axis=1)
+        all_vectors = (
+            all_table if all_vectors is None else numpy.concatenate([all_vectors, all_table], axis=1)
+        )
     if not windows:
         return PaddedBatch(
             ids=numpy.zeros((0, 0, n_attrs, 2), dtype="int64"),
