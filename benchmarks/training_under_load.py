@@ -1,7 +1,7 @@
 """Training under load: update-step words/s of a config quiet, beside one busy
 process, and beside one other training, for several torch thread settings.
 
-    python benchmarks/training_under_load.py corpus/vectors [--config CFG] [--glove corpus/glove]
+    python -m benchmarks.training_under_load corpus/vectors [--config CFG] [--glove corpus/glove]
         [--settings default,one,torch] [--steps 30] [--output metrics/training_under_load]
 
 Each measurement is a fresh process (thread settings and OpenMP's environment
@@ -38,6 +38,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.reporting import machine_info, write_report
+
+# run as a module from the repository (the parent and the trainings it starts)
+MODULE = "benchmarks.training_under_load"
 SETTINGS = ("default", "one", "torch", "passive", "idle")
 LOADS = ("quiet", "busy", "training")
 
@@ -126,7 +130,7 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def measure(args: argparse.Namespace, setting: str, result: Path) -> dict[str, Any]:
-    command = [sys.executable, __file__, args.vectors, "--worker", "--setting", setting, "--result", str(result)]
+    command = [sys.executable, "-m", MODULE, args.vectors, "--worker", "--setting", setting, "--result", str(result)]
     command += ["--config", args.config, "--train", args.train, "--dev", args.dev]
     command += ["--steps", str(args.steps), "--warmup", str(args.warmup)]
     command += ["--glove", args.glove] if args.glove else []
@@ -144,7 +148,7 @@ def start_load(args: argparse.Namespace, load: str, scratch: Path) -> subprocess
         return process
     ready = scratch / "other_ready"
     ready.unlink(missing_ok=True)
-    command = [sys.executable, __file__, args.vectors, "--worker", "--forever", "--setting", "one"]
+    command = [sys.executable, "-m", MODULE, args.vectors, "--worker", "--forever", "--setting", "one"]
     command += ["--config", args.config, "--train", args.train, "--dev", args.dev, "--ready", str(ready)]
     command += ["--seed", "1"] + (["--glove", args.glove] if args.glove else [])
     env = setting_environment("one")
@@ -164,8 +168,6 @@ def stop_load(process: subprocess.Popen | None) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    import platform
-
     settings = args.settings.split(",")
     loads = args.loads.split(",")
     scratch = Path(args.output).with_suffix(".tmp")
@@ -195,12 +197,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for load, per in figures.items()
     }
     return {
-        "machine": {
-            "cores": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "load_average_at_end": os.getloadavg(),
-        },
+        "machine": {**machine_info(), "load_average_at_end": os.getloadavg()},
         "config": args.config,
         "steps": args.steps,
         "rounds": args.rounds,
@@ -237,7 +234,7 @@ def to_markdown(results: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("vectors", help="the vectors pipeline folder (corpus/vectors)")
-    parser.add_argument("--config", default="configs/bilstm_ner_vectors.cfg")
+    parser.add_argument("--config", default="corpus/config.cfg", help="the inputs step's config")
     parser.add_argument("--train", default="corpus/train.spacy")
     parser.add_argument("--dev", default="corpus/dev.spacy")
     parser.add_argument("--glove", default=None, help="the word table folder (corpus/glove), for a config that reads it")
@@ -258,11 +255,7 @@ def main() -> None:
         worker(args)
         return
     results = run(args)
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.with_suffix(".json").write_text(json.dumps(results, indent=2))
-    output.with_suffix(".md").write_text(to_markdown(results))
-    print(to_markdown(results))
+    write_report(to_markdown(results), results, Path(args.output).with_suffix(".md"))
 
 
 if __name__ == "__main__":

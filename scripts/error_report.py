@@ -1,11 +1,13 @@
-"""Where the model goes wrong: every gold and predicted entity of a test set sorted into one kind.
+"""Where the model goes wrong: every gold and predicted entity of a test set sorted into one
+kind, and pages that show them.
 
-    python scripts/error_report.py training/fast/model-best corpus/test.spacy \
-        --train corpus/train.spacy --output metrics/errors.md
+    python scripts/error_report.py training/fast/model-best corpus/test.spacy --train corpus/train.spacy \
+        --output metrics/fast/errors.md --html metrics/fast/errors.html --entities metrics/fast/entities.html
 
 F1 says how often the model is exactly right; this says what happens otherwise.
-The pipeline reads the gold tokens (as scripts/conlleval.py does), so gold and
-predicted entities are spans over the same tokens and compare exactly:
+The pipeline reads the gold tokens (bilstm_ner.evaluation's predict_on_gold_tokens),
+so gold and predicted entities are spans over the same tokens, and an entity is right
+as the evaluation counts it (entity_outcome):
 
 - correct: a predicted entity with the gold entity's span and label;
 - wrong type: a predicted entity with the same span but another label;
@@ -21,6 +23,12 @@ wrong boundary or spurious. So each side's counts add up to its total, and the
 test of this module checks that on hand-made documents. The report also has a
 label confusion table, the recall of names seen and unseen in training, and real
 examples of each kind of error with their sentence and the model's confidence.
+
+Two HTML pages, drawn by displaCy's entity view (`spacy evaluate --displacy-path`
+only draws components named `ner`): examples of each kind of error (--html), and
+the first documents sentence by sentence (--entities), predictions with their
+confidence on the left, gold on the right; a predicted entity that is not right is
+red and marked ✗, a gold entity that was not found red and marked "missed".
 """
 
 import html
@@ -33,8 +41,8 @@ from pathlib import Path
 import spacy
 import srsly
 import typer
-from conlleval import entity_texts, predict_on_gold_tokens
-from render_entities import ERROR_COLOR, LABEL_COLORS, OTHER_COLOR, PAGE_STYLE, render_spans
+from bilstm_ner.evaluation import entity_outcome, entity_texts, predict_on_gold_tokens, recall_by_novelty
+from spacy import displacy
 from spacy.tokens import Doc, DocBin, Span
 
 CORRECT = "correct"
@@ -52,6 +60,27 @@ PREDICTED = "predicted"
 NONE = "none"
 # Tokens of context shown on each side of an example's entity.
 CONTEXT_TOKENS = 12
+LABEL_COLORS = {"PER": "#aa9cfc", "ORG": "#7aecec", "LOC": "#feca74", "MISC": "#c7e9a0"}
+# Colours for the labels of other corpora, given out in sorted label order.
+PALETTE = ["#bfe1d9", "#e4e7d2", "#ffeb80", "#f0d0ff", "#9cc9cc", "#ffcc99", "#c8d6ff", "#d9fe74"]
+OTHER_COLOR = "#ddd"
+ERROR_COLOR = "#ff6b6b"
+WRONG_MARK = "✗"
+MISSED_MARK = "missed"
+PAGE_STYLE = """
+body { font-family: -apple-system, BlinkMacSystemFont, "Segoe UI", Helvetica, Arial, sans-serif;
+       margin: 1.5em; color: #222; }
+h1 { font-size: 1.4em; } h2 { font-size: 1.1em; margin-top: 2em; }
+.legend mark { padding: 0.2em 0.5em; border-radius: 0.35em; margin-right: 0.4em; }
+table.sents { border-collapse: collapse; width: 100%; table-layout: fixed; }
+table.sents th { text-align: left; padding: 0.3em 0.6em; background: #f3f3f3; }
+table.sents td { vertical-align: top; padding: 0.2em 0.6em; border-top: 1px solid #eee;
+                 border-left: 5px solid transparent; }
+table.sents tr.error td { border-left-color: #e53935; background: #fff5f5; }
+table.sents td .entities { line-height: 2.4 !important; }
+.counts { color: #555; font-size: 0.9em; }
+.counts b.bad { color: #c62828; }
+"""
 
 
 @dataclass(frozen=True)
@@ -88,11 +117,13 @@ def _partner(ent: Span, others: Sequence[Span]) -> Span | None:
     return best if best is not None and _overlap(ent, best) > 0 else None
 
 
-def _kind(ent: Span, partner: Span | None, unmatched: str) -> str:
+def _kind(ent: Span, other_doc: Doc, partner: Span | None, unmatched: str) -> str:
+    if entity_outcome((ent.start, ent.end, ent.label_), other_doc):
+        return CORRECT
     if partner is None:
         return unmatched
     if (partner.start, partner.end) == (ent.start, ent.end):
-        return CORRECT if partner.label_ == ent.label_ else WRONG_TYPE
+        return WRONG_TYPE
     return BOUNDARY_SAME_TYPE if partner.label_ == ent.label_ else BOUNDARY_OTHER_TYPE
 
 
@@ -108,12 +139,9 @@ def judge_doc(index: int, gold: Doc, predicted: Doc) -> list[Judgement]:
     if len(gold) != len(predicted):
         raise ValueError(f"document {index}: {len(gold)} gold tokens but {len(predicted)} predicted")
     judgements = []
-    for side, ents, others, unmatched in (
-        (GOLD, gold.ents, predicted.ents, MISSED),
-        (PREDICTED, predicted.ents, gold.ents, SPURIOUS),
-    ):
+    for side, ents, other_doc, unmatched in ((GOLD, gold.ents, predicted, MISSED), (PREDICTED, predicted.ents, gold, SPURIOUS)):
         for ent in ents:
-            partner = _partner(ent, others)
+            partner = _partner(ent, other_doc.ents)
             judgements.append(
                 Judgement(
                     doc=index,
@@ -122,7 +150,7 @@ def judge_doc(index: int, gold: Doc, predicted: Doc) -> list[Judgement]:
                     end=ent.end,
                     label=ent.label_,
                     text=ent.text,
-                    kind=_kind(ent, partner, unmatched),
+                    kind=_kind(ent, other_doc, partner, unmatched),
                     other_start=None if partner is None else partner.start,
                     other_end=None if partner is None else partner.end,
                     other_label=None if partner is None else partner.label_,
@@ -165,24 +193,6 @@ def confusion(judgements: Iterable[Judgement]) -> dict[str, dict[str, int]]:
         elif j.kind == SPURIOUS:
             table.setdefault(NONE, Counter())[j.label] += 1
     return {row: dict(counts) for row, counts in table.items()}
-
-
-def recall_seen_unseen(judgements: Iterable[Judgement], seen: set[str]) -> dict[str, dict[str, dict]]:
-    """{label or "all": {"seen"|"unseen": {"r", "n"}}}: recall (exactly right) of gold
-    entities whose text is / is not an entity text of the training data."""
-    found: dict[str, dict[str, Counter]] = {}
-    for j in judgements:
-        if j.side != GOLD:
-            continue
-        group = "seen" if j.text in seen else "unseen"
-        for label in (j.label, "all"):
-            counter = found.setdefault(label, {"seen": Counter(), "unseen": Counter()})[group]
-            counter["n"] += 1
-            counter["correct"] += j.kind == CORRECT
-    return {
-        label: {g: {"r": c["correct"] / c["n"] if c["n"] else 0.0, "n": c["n"]} for g, c in groups.items()}
-        for label, groups in sorted(found.items())
-    }
 
 
 def context(doc: Doc, j: Judgement) -> str:
@@ -242,10 +252,10 @@ def format_report(
     judgements: Sequence[Judgement],
     gold_docs: Sequence[Doc],
     title: str,
-    seen: set[str] | None = None,
+    novelty: dict | None = None,
     n_examples: int = 5,
 ) -> str:
-    """The whole Markdown report."""
+    """The whole Markdown report; `novelty`: the evaluation's recall_by_novelty."""
     counts = count_kinds(judgements)
     n_gold = sum(counts[GOLD].get("all", {}).values())
     n_pred = sum(counts[PREDICTED].get("all", {}).values())
@@ -300,8 +310,7 @@ def format_report(
         if row in matrix
     ]
     lines += _table(["gold \\ predicted", *columns], rows)
-    if seen is not None:
-        novelty = recall_seen_unseen(judgements, seen)
+    if novelty is not None:
         lines += [
             "",
             "## Names seen and unseen in training",
@@ -404,12 +413,144 @@ def format_html(
     return "\n".join(parts)
 
 
-def summary(judgements: Sequence[Judgement], seen: set[str] | None = None) -> dict:
+def summary(judgements: Sequence[Judgement], novelty: dict | None = None) -> dict:
     """The report's figures as JSON-able data (counts, confusion, seen/unseen recall)."""
     data: dict = {"counts": count_kinds(judgements), "confusion": confusion(judgements)}
-    if seen is not None:
-        data["seen_unseen"] = recall_seen_unseen(judgements, seen)
+    if novelty is not None:
+        data["seen_unseen"] = novelty
     return data
+
+
+# ---------------------------------------------------------------- the documents, sentence by sentence
+
+
+@dataclass
+class SentenceView:
+    """One sentence's text and its entities, in characters relative to the sentence:
+    predicted ones (label, confidence, right) and gold ones (label, found)."""
+
+    text: str
+    predicted: list[tuple[int, int, str, float | None, bool]]
+    gold: list[tuple[int, int, str, bool]]
+
+    @property
+    def wrong(self) -> list[tuple[int, int, str, float | None, bool]]:
+        return [p for p in self.predicted if not p[4]]
+
+    @property
+    def missed(self) -> list[tuple[int, int, str, bool]]:
+        return [g for g in self.gold if not g[3]]
+
+
+@dataclass
+class DocView:
+    title: str
+    sentences: list[SentenceView]
+
+
+def doc_view(gold: Doc, predicted: Doc, title: str) -> DocView:
+    """A gold doc and the predictions on its own tokens, cut into the gold's sentences."""
+    if [t.text for t in gold] != [t.text for t in predicted]:
+        raise ValueError(f"{title}: predicted and gold tokens differ")
+    sentences = list(gold.sents) if gold.has_annotation("SENT_START") else [gold[:]]
+    views = []
+    for sent in sentences:
+        offset = sent.start_char
+        views.append(
+            SentenceView(
+                sent.text,
+                [
+                    (e.start_char - offset, e.end_char - offset, e.label_, _confidence(e), bool(right))
+                    for e in predicted.ents
+                    if sent.start <= e.start < sent.end
+                    for right in [entity_outcome((e.start, e.end, e.label_), gold)]
+                ],
+                [
+                    (e.start_char - offset, e.end_char - offset, e.label_, bool(found))
+                    for e in gold.ents
+                    if sent.start <= e.start < sent.end
+                    for found in [entity_outcome((e.start, e.end, e.label_), predicted)]
+                ],
+            )
+        )
+    return DocView(title, views)
+
+
+def render_spans(text: str, spans: list[tuple[int, int, str]], colors: dict[str, str]) -> str:
+    """displaCy's entity markup of one text with the given (start, end, shown label) spans."""
+    parsed = {
+        "text": text,
+        "ents": [{"start": s, "end": e, "label": label} for s, e, label in sorted(spans)],
+        "title": None,
+    }
+    return displacy.render(parsed, style="ent", manual=True, page=False, options={"colors": colors})
+
+
+def label_colors(labels: set[str]) -> dict[str, str]:
+    """A colour per label: CoNLL-2003's own four first, then the palette for any
+    other corpus's labels (grey once it runs out)."""
+    colors = {label: color for label, color in LABEL_COLORS.items() if label in labels}
+    others = sorted(labels - set(LABEL_COLORS))
+    colors.update({label: PALETTE[i] if i < len(PALETTE) else OTHER_COLOR for i, label in enumerate(others)})
+    return colors
+
+
+def sentence_row(view: SentenceView, colors: dict[str, str], palette: dict[str, str]) -> str:
+    predicted = []
+    for start, end, label, confidence, right in view.predicted:
+        shown = label if confidence is None else f"{label} {confidence:.2f}"
+        shown = shown if right else f"{shown} {WRONG_MARK}"
+        colors[shown.upper()] = palette.get(label, OTHER_COLOR) if right else ERROR_COLOR
+        predicted.append((start, end, shown))
+    gold = []
+    for start, end, label, found in view.gold:
+        shown = label if found else f"{label} {MISSED_MARK}"
+        colors[shown.upper()] = palette.get(label, OTHER_COLOR) if found else ERROR_COLOR
+        gold.append((start, end, shown))
+    error = ' class="error"' if view.wrong or view.missed else ""
+    return (
+        f"<tr{error}><td>{render_spans(view.text, predicted, colors)}</td>"
+        f"<td>{render_spans(view.text, gold, colors)}</td></tr>"
+    )
+
+
+def render_page(docs: list[DocView], title: str) -> str:
+    """The page of the first documents: a legend, then one table per document."""
+    colors: dict[str, str] = {}
+    palette = label_colors({span[2] for d in docs for s in d.sentences for span in s.predicted + s.gold})
+    legend = " ".join(
+        f'<mark style="background: {color}">{html.escape(label)}</mark>' for label, color in palette.items()
+    )
+    legend += (
+        f' <mark style="background: {ERROR_COLOR}">predicted, wrong {WRONG_MARK}</mark>'
+        f' <mark style="background: {ERROR_COLOR}">gold, {MISSED_MARK}</mark>'
+    )
+    n_wrong, n_missed = (sum(len(getattr(s, k)) for d in docs for s in d.sentences) for k in ("wrong", "missed"))
+    n_predicted, n_gold = (sum(len(getattr(s, k)) for d in docs for s in d.sentences) for k in ("predicted", "gold"))
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{PAGE_STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f'<p class="legend">{legend}</p>',
+        f'<p class="counts">{len(docs)} documents: {n_predicted} predicted entities '
+        f'(<b class="bad">{n_wrong} wrong</b>), {n_gold} gold '
+        f'(<b class="bad">{n_missed} missed</b>). Predicted labels show the confidence '
+        "(<code>span._.confidence</code>).</p>",
+    ]
+    for doc in docs:
+        wrong, missed = (sum(len(getattr(s, k)) for s in doc.sentences) for k in ("wrong", "missed"))
+        bad_rows = sum(1 for s in doc.sentences if s.wrong or s.missed)
+        parts.append(f"<h2>{html.escape(doc.title)}</h2>")
+        parts.append(
+            f'<p class="counts">{len(doc.sentences)} sentences, <b class="bad">{bad_rows} with errors'
+            f"</b>: {wrong} wrong, {missed} missed</p>"
+        )
+        parts.append('<table class="sents"><tr><th>predicted</th><th>gold</th></tr>')
+        parts.extend(sentence_row(s, colors, palette) for s in doc.sentences)
+        parts.append("</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
 
 
 def main(
@@ -423,23 +564,33 @@ def main(
         None, "--html", help="Also write an HTML page of examples of each kind (displaCy), here"
     ),
     n_html_examples: int = typer.Option(25, help="Examples per kind of error on the HTML page"),
+    entities: Path | None = typer.Option(
+        None, help="Also write the first documents, predicted beside gold, to this HTML page"
+    ),
+    n_docs: int = typer.Option(10, help="Documents on the --entities page, from the corpus's start (0: all)"),
 ) -> None:
     """Sort every gold and predicted entity of the corpus into correct or a kind of error."""
     nlp = spacy.load(model)
     gold_docs = list(DocBin().from_disk(corpus).get_docs(nlp.vocab))
     predicted_docs = predict_on_gold_tokens(nlp, gold_docs)
-    seen = None
+    novelty = None
     if train is not None:
         seen = entity_texts(list(DocBin().from_disk(train).get_docs(nlp.vocab)))
+        novelty = recall_by_novelty(gold_docs, predicted_docs, seen)
     judgements = judge(gold_docs, predicted_docs)
     title = f"Errors of {Path(model).name} on {corpus.name}"
-    report = format_report(judgements, gold_docs, title, seen=seen, n_examples=n_examples)
+    report = format_report(judgements, gold_docs, title, novelty=novelty, n_examples=n_examples)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(report, encoding="utf8")
     if json_output is not None:
-        srsly.write_json(json_output, summary(judgements, seen))
+        srsly.write_json(json_output, summary(judgements, novelty))
     if html_output is not None:
         html_output.write_text(format_html(judgements, gold_docs, title, n_html_examples), encoding="utf8")
+    if entities is not None:
+        shown = list(zip(gold_docs, predicted_docs, strict=True))[: n_docs or None]
+        views = [doc_view(gold, predicted, f"{corpus.name}, document {i + 1}") for i, (gold, predicted) in enumerate(shown)]
+        page = render_page(views, f"Entities: {Path(model).name} on {corpus.name} (predicted | gold)")
+        entities.write_text(page, encoding="utf8")
     counts = count_kinds(judgements)
     for side in (GOLD, PREDICTED):
         total = sum(counts[side].get("all", {}).values())

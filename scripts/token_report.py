@@ -13,7 +13,7 @@ mean of the entity tags) and weighted (by support), as sklearn's report does
 with `labels` set to the entity tags; accuracy counts every token, O included.
 The figures are scikit-learn's own (`precision_recall_fscore_support`,
 `accuracy_score`), so they are the ones those notebooks print. Not seqeval:
-its report is over entities, which scripts/conlleval.py already gives.
+its report is over entities, which bilstm_ner.evaluation already gives.
 """
 
 from collections.abc import Sequence
@@ -23,11 +23,10 @@ from pathlib import Path
 import spacy
 import srsly
 import typer
-from bilstm_ner.training.corpus import gold_tokens_doc
+from bilstm_ner.corpora.conll import OUTSIDE, iob_tags
+from bilstm_ner.evaluation import predict_on_gold_tokens
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
-from spacy.tokens import Doc, DocBin
-
-OUTSIDE = "O"
+from spacy.tokens import DocBin
 
 
 @dataclass(frozen=True)
@@ -38,11 +37,6 @@ class TagScores:
     r: float
     f: float
     support: int
-
-
-def iob2_tags(doc: Doc) -> list[str]:
-    """The doc's entities as one IOB2 tag per token ("B-PER", "I-PER", "O")."""
-    return [f"{t.ent_iob_}-{t.ent_type_}" if t.ent_iob_ in ("B", "I") else OUTSIDE for t in doc]
 
 
 def _scores(gold: Sequence[str], predicted: Sequence[str], labels: list[str], average: str | None) -> list:
@@ -99,12 +93,8 @@ def main(
     """Print and write the token-level per-tag report of the pipeline on the corpus."""
     nlp = spacy.load(model)
     gold_docs = list(DocBin().from_disk(corpus).get_docs(nlp.vocab))
-    predicted_docs = nlp.pipe(gold_tokens_doc(doc) for doc in gold_docs)
-    gold_tags: list[str] = []
-    predicted_tags: list[str] = []
-    for gold, predicted in zip(gold_docs, predicted_docs, strict=True):
-        gold_tags += iob2_tags(gold)
-        predicted_tags += iob2_tags(predicted)
+    gold_tags = [tag for doc in gold_docs for tag in iob_tags(doc)]
+    predicted_tags = [tag for doc in predict_on_gold_tokens(nlp, gold_docs) for tag in iob_tags(doc)]
     report = classification_report(gold_tags, predicted_tags)
     table = format_report(report, f"Per-tag token scores of {Path(model).name} on {corpus.name}")
     print(table)

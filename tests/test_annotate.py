@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import spacy
 from bilstm_ner import annotate as annotate_module
-from bilstm_ner.annotate import annotate, drop_ray_file_ends, iter_lines, parse_lines, ray_row_lines
+from bilstm_ner.annotate import annotate, iter_lines, parse_lines, ray_lines
 
 REPO = Path(__file__).resolve().parent.parent
 TEXTS = [
@@ -171,46 +171,47 @@ def test_two_processes_give_identical_output(model_dir: Path, txt_input: Path, t
     assert two.read_bytes() == one.read_bytes()
 
 
-def read_as_ray_engine(files: list[str], input_format: str) -> list[str]:
-    """The lines the Ray engine annotates: the rows `ray.data.read_text` makes of each file
-    (split at "\\n" alone, paths included), split by the actors, file ends dropped."""
-    items = []
-    for index, text in enumerate(files):
-        for row in text.split("\n"):
-            lines, droppable = ray_row_lines(row, input_format)
-            for position, line in enumerate(lines):
-                items.append((f"file-{index}", droppable and position == len(lines) - 1, line))
-    return list(drop_ray_file_ends(items))
+@pytest.fixture(scope="module")
+def ray_data():
+    """A local Ray for this module's tests of the optional Ray engine."""
+    ray = pytest.importorskip("ray", reason="the Ray engine's own requirement: pip install -r requirements-ray.txt")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True
+    context.enable_progress_bars = False
+    yield ray.data
+    ray.shutdown()
 
 
 @pytest.mark.parametrize("input_format", ["txt", "jsonl"])
-def test_ray_engine_reads_the_lines_the_local_one_reads(input_format: str) -> None:
+def test_ray_engine_reads_the_lines_the_local_one_reads(ray_data, input_format: str, tmp_path: Path) -> None:
     pieces = ["a", "bc", " ", "\n", "\r", "\r\n", "\x0c", "\x1e", "\x85", "\u2028", "\n\n"]
     rng = random.Random(0)
     texts = ["", "\n", "a", "a\n", "a\r\n\r\n", "a\x0c\n", "a\x0c", "\n\r", "a\n\r"]
-    texts += ["".join(rng.choices(pieces, k=rng.randint(1, 12))) for _ in range(300)]
+    texts += ["".join(rng.choices(pieces, k=rng.randint(1, 12))) for _ in range(60)]
+    files = []
+    for index, text in enumerate(texts):
+        files.append(tmp_path / f"{index:03d}.{input_format}")
+        files[-1].write_bytes(text.encode("utf-8"))
 
     def local(text: str) -> list[str]:
         stream = io.StringIO(text, newline="")
         return list(iter_lines(stream, 3, newline_only=input_format == "jsonl"))
 
-    for text in texts:
-        assert read_as_ray_engine([text], input_format) == local(text), repr(text)
-    # a folder: each file's lines, file after file
-    for start in range(0, len(texts), 7):
-        files = texts[start : start + 7]
-        assert read_as_ray_engine(files, input_format) == [line for t in files for line in local(t)]
+    def read_by_ray(source: Path) -> list[str]:
+        """The lines the Ray engine annotates, as Ray Data itself reads the file or folder."""
+        return [row["text"] for row in ray_lines(str(source), input_format).take_all()]
+
+    # each file alone, and a folder's files, file after file
+    for file, text in zip(files[:20], texts[:20], strict=True):
+        assert read_by_ray(file) == local(text), repr(text)
+    assert read_by_ray(tmp_path) == [line for t in texts for line in local(t)]
 
 
-def test_ray_gives_the_same_entities(model_dir: Path, txt_input: Path, tmp_path: Path) -> None:
-    ray = pytest.importorskip("ray")
+def test_ray_gives_the_same_entities(ray_data, model_dir: Path, txt_input: Path, tmp_path: Path) -> None:
     local, on_ray = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
     annotate(str(model_dir), str(txt_input), str(local), batch_size=3, torch_threads=1)
-    try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-        annotate(str(model_dir), str(txt_input), str(on_ray), batch_size=3, n_process=2, engine="ray")
-    finally:
-        ray.shutdown()
+    annotate(str(model_dir), str(txt_input), str(on_ray), batch_size=3, n_process=2, engine="ray")
     expected, got = read_jsonl(local), read_jsonl(on_ray)
     assert [r["text"] for r in got] == TEXTS
     assert entity_tuples(got) == entity_tuples(expected)

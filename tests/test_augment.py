@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import spacy
-from bilstm_ner.training.augment import AUGMENTER, create_case_augmenter, recased_example
-from bilstm_ner.training.corpus import create_corpus_reader
+from bilstm_ner.corpora.augment import AUGMENTER, create_case_augmenter, recased_example
+from bilstm_ner.corpora.corpus import create_corpus_reader
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
@@ -191,7 +191,7 @@ def test_registered_through_the_entry_point_in_a_fresh_process() -> None:
     code = f"import sys, spacy\nf = spacy.util.registry.augmenters.get({AUGMENTER!r})\nprint(f.__module__)\n"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "bilstm_ner.training.augment"
+    assert result.stdout.strip() == "bilstm_ner.corpora.augment"
 
 
 def test_corpus_reader_with_augmenter(nlp: Language, tmp_path: Path) -> None:

@@ -85,8 +85,11 @@ def test_spacy_train_with_use_averages_stops_with_the_reason(
         "training.optimizer.use_averages": True,
         **model,
     }
+    from scripts.assets import training_config
+
+    # the project's config as a run without word vectors trains it (scripts/assets.py inputs)
+    training_config("fast", False, REPO / "configs").to_disk(tmp_path / "config.cfg")
     with pytest.raises(ValueError, match=r"use_averages = true cannot train this component"):
-        train(REPO / "configs" / "bilstm_ner.cfg", tmp_path / "training", overrides=overrides)
-    # the shipped configs leave averaging off
-    for config in sorted((REPO / "configs").glob("bilstm_ner*.cfg")):
-        assert "use_averages = false" in config.read_text(encoding="utf8"), config.name
+        train(tmp_path / "config.cfg", tmp_path / "training", overrides=overrides)
+    # the shipped config leaves averaging off (its variants do not touch [training])
+    assert "use_averages = false" in (REPO / "configs" / "bilstm_ner.cfg").read_text(encoding="utf8")

@@ -4,7 +4,7 @@ import os
 import time
 
 import pytest
-from benchmark import (
+from benchmarks.benchmark import (
     alternation,
     batch_label,
     current_rss_mb,
@@ -14,7 +14,7 @@ from benchmark import (
     peak_rss_mb,
     reset_peak_rss,
 )
-from training_runs import spread
+from benchmarks.reporting import spread
 
 
 def test_alternation_rotates_who_goes_first() -> None:
@@ -67,7 +67,7 @@ def test_peak_memory_sees_an_allocation_after_a_reset() -> None:
 
 
 def test_busy_processes_run_during_the_block_and_stop_after() -> None:
-    from benchmark import busy_processes
+    from benchmarks.benchmark import busy_processes
 
     with busy_processes(2, max_seconds=60) as processes:
         assert len(processes) == 2 and all(p.is_alive() for p in processes)
@@ -80,7 +80,7 @@ def test_busy_processes_run_during_the_block_and_stop_after() -> None:
 
 
 def test_a_busy_loop_is_bounded() -> None:
-    from benchmark import busy_loop
+    from benchmarks.benchmark import busy_loop
 
     started = time.monotonic()
     busy_loop(0.2)
@@ -98,7 +98,7 @@ def test_under_load_compares_the_defaults_and_measures_the_switching(
 ) -> None:
     import spacy
     import torch
-    from benchmark import BASELINE, DEFAULTS, NO_SWITCH, OURS, SPACY_DEFAULTS, TORCH_OWN, under_load
+    from benchmarks.benchmark import BASELINE, DEFAULTS, NO_SWITCH, OURS, SPACY_DEFAULTS, TORCH_OWN, under_load
 
     ours = make_tiny_nlp()
     train_tiny(ours, tiny_examples(ours), steps=5)
@@ -151,7 +151,7 @@ def test_the_float_lstm_row_loads_ours_again_without_int8(int8_ours, tmp_path) -
 
 def test_the_report_gives_ours_beside_its_float_lstm(int8_ours, tiny_examples, tmp_path) -> None:
     import spacy
-    from benchmark import BASELINE, OURS, OURS_FLOAT, run_benchmark, to_markdown
+    from benchmarks.benchmark import BASELINE, OURS, OURS_FLOAT, run_benchmark, to_markdown
     from spacy.tokens import DocBin
 
     ours = spacy.load(int8_ours)

@@ -204,16 +204,6 @@ def test_raw_text_windows_follow_sentence_final_punctuation() -> None:
     assert sentence_starts(annotated).tolist() == [0, 2]
 
 
-def test_factory_default_model_is_the_shipped_config() -> None:
-    """`nlp.add_pipe("bilstm_ner")` without a config builds the model that
-    configs/bilstm_ner.cfg trains: the two settings must not drift apart."""
-    from bilstm_ner.pipeline import DEFAULT_MODEL
-    from spacy.util import load_config
-
-    shipped = load_config(Path(__file__).parent.parent / "configs" / "bilstm_ner.cfg")
-    assert dict(DEFAULT_MODEL) == dict(shipped["components"]["ner"]["model"])
-
-
 def test_entities_stay_inside_the_docs_sentences(trained_nlp: Language) -> None:
     words = "John Smith lives in New York and works for Acme Corp .".split()
     assert (0, 2, "PER") in entities(trained_nlp(Doc(trained_nlp.vocab, words=words)))

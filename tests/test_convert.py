@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import convert
+from bilstm_ner.corpora import conll
+from scripts import convert
 import pytest
 import typer
 from spacy.tokens import Doc, DocBin
@@ -36,7 +37,7 @@ def sent_starts(doc: Doc) -> list[bool | None]:
 
 def parse_one(text: str) -> Doc:
     """Parse text that must hold exactly one document."""
-    docs = convert.parse_conll(text, "mem.conll")
+    docs = conll.parse_conll(text, "mem.conll")
     assert len(docs) == 1
     return docs[0]
 
@@ -68,7 +69,7 @@ def run_cli(args: list[str]) -> typer.testing.Result:
 @pytest.fixture(scope="module", params=sorted(EXPECTED))
 def real(request: pytest.FixtureRequest, conll_dir: Path) -> tuple[str, list[Doc]]:
     """Each real file parsed once per module."""
-    return request.param, convert.read_conll(conll_dir / request.param)
+    return request.param, conll.read_conll(conll_dir / request.param)
 
 
 def test_real_file_counts(real: tuple[str, list[Doc]]) -> None:
@@ -101,7 +102,7 @@ def test_real_file_docbin_roundtrip(real: tuple[str, list[Doc]], tmp_path: Path)
     out = tmp_path / "out.spacy"
     convert.write_docbin(docs, out)
     assert os.listdir(tmp_path) == ["out.spacy"]
-    loaded = list(DocBin().from_disk(out).get_docs(convert.blank_english_vocab()))
+    loaded = list(DocBin().from_disk(out).get_docs(conll.blank_english_vocab()))
     assert len(loaded) == len(docs)
     for before, after in zip(docs, loaded, strict=True):
         assert [t.text for t in after] == [t.text for t in before]
@@ -185,7 +186,6 @@ def test_iob1_and_iob2_give_same_spans() -> None:
     ],
 )
 def test_iob_rule(tags: list[str], expected: list[tuple[int, int, str]]) -> None:
-    assert convert.iob_to_spans(tags) == expected
     text = "".join(f"w{i} {tag}\n" for i, tag in enumerate(tags))
     assert spans(parse_one(text)) == expected
 
@@ -216,7 +216,7 @@ def test_documents_split_on_any_docstart_spelling_and_empty_ones_dropped() -> No
         "e O\n"
         "-DOCSTART- -X- -X- O\n"  # trailing DOCSTART: empty document, dropped
     )
-    docs = convert.parse_conll(text, "mem.conll")
+    docs = conll.parse_conll(text, "mem.conll")
     assert [[t.text for t in doc] for doc in docs] == [["a", "b", "c"], ["d"], ["e"]]
     assert sent_starts(docs[0]) == [True, False, True]
     assert spans(docs[1]) == [(0, 1, "LOC")]
@@ -264,7 +264,7 @@ VARIANTS: dict[str, bytes] = {
 def test_tolerated_variants_parse_like_the_base(name: str, tmp_path: Path) -> None:
     path = tmp_path / "in.conll"
     path.write_bytes(VARIANTS[name])
-    docs = convert.read_conll(path)
+    docs = conll.read_conll(path)
     assert len(docs) == 1
     doc = docs[0]
     assert [t.text for t in doc] == BASE_WORDS
@@ -279,7 +279,7 @@ def test_cli_accepts_crlf_bom_tabs_file(tmp_path: Path) -> None:
     result = run_cli([str(src), str(out)])
     assert result.exit_code == 0, result.output
     assert "documents: 1\nsentences: 2\ntokens: 4\nentities: ORG=1 PER=1 total=2" in result.stdout
-    (doc,) = DocBin().from_disk(out).get_docs(convert.blank_english_vocab())
+    (doc,) = DocBin().from_disk(out).get_docs(conll.blank_english_vocab())
     assert spans(doc) == BASE_SPANS
 
 
@@ -319,7 +319,7 @@ def test_input_the_help_promises_is_read_or_refused_as_promised(
     assert result.exit_code == code, result.output
     if code == 0:
         assert f"documents: {outcome}\n" in result.stdout
-        docs = list(DocBin().from_disk(out).get_docs(convert.blank_english_vocab()))
+        docs = list(DocBin().from_disk(out).get_docs(conll.blank_english_vocab()))
         assert len(docs) == outcome and all(doc.ents for doc in docs)
     else:
         assert outcome in result.stderr and not out.exists()
@@ -370,8 +370,8 @@ def test_refused_input(content: bytes, line: int | None, fragment: str, tmp_path
     assert result.stdout == ""
     assert not out.exists()
     assert os.listdir(out_dir) == []  # no temp file either
-    with pytest.raises(convert.ConllFormatError) as info:
-        convert.read_conll(src)
+    with pytest.raises(conll.ConllFormatError) as info:
+        conll.read_conll(src)
     assert info.value.line == line
     assert info.value.path == str(src)
 
@@ -437,21 +437,21 @@ def test_cli_subprocess_refusal(
 
 
 def test_error_message_format() -> None:
-    assert str(convert.ConllFormatError("x.conll", 7, "bad")) == "x.conll:7: bad"
-    assert str(convert.ConllFormatError(Path("x.conll"), None, "bad")) == "x.conll: bad"
+    assert str(conll.ConllFormatError("x.conll", 7, "bad")) == "x.conll:7: bad"
+    assert str(conll.ConllFormatError(Path("x.conll"), None, "bad")) == "x.conll: bad"
 
 
 def test_decode_reports_line_of_bad_bytes() -> None:
-    with pytest.raises(convert.ConllFormatError) as info:
-        convert.decode_conll(b"a O\r\n\r\n\r\nb\x80 O\n", "f")
+    with pytest.raises(conll.ConllFormatError) as info:
+        conll.decode_conll(b"a O\r\n\r\n\r\nb\x80 O\n", "f")
     assert info.value.line == 4
-    assert convert.decode_conll(b"\xef\xbb\xbfa O\n") == "a O\n"
+    assert conll.decode_conll(b"\xef\xbb\xbfa O\n") == "a O\n"
 
 
 def test_write_docbin_failure_removes_temp_and_keeps_old(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    docs = convert.parse_conll(BASE)
+    docs = conll.parse_conll(BASE)
     out = tmp_path / "out.spacy"
     out.write_bytes(b"old")
 
@@ -466,24 +466,24 @@ def test_write_docbin_failure_removes_temp_and_keeps_old(
 
 
 def test_docs_to_conll_writes_iob2_with_docstart() -> None:
-    docs = convert.parse_conll(IOB1 + "\n-DOCSTART- -X- O O\n\nx O\n")
-    text = convert.docs_to_conll(docs)
+    docs = conll.parse_conll(IOB1 + "\n-DOCSTART- -X- O O\n\nx O\n")
+    text = conll.docs_to_conll(docs)
     assert text.startswith("-DOCSTART- -X- -X- O\n\nEU -X- -X- B-ORG\n")
     assert "Peter -X- -X- B-PER\nBlackburn -X- -X- I-PER\nJim -X- -X- B-PER\n" in text
     assert text.count("-DOCSTART-") == 2
-    again = convert.parse_conll(text)
+    again = conll.parse_conll(text)
     assert [spans(d) for d in again] == [spans(d) for d in docs]
 
 
 @pytest.mark.parametrize("word", ["a b", " ", "\t", "-DOCSTART-", "\ufeff-DOCSTART-"])
 def test_docs_to_conll_refuses_unwritable_words(word: str) -> None:
-    doc = Doc(convert.blank_english_vocab(), words=["ok", word], spaces=[False, False])
+    doc = Doc(conll.blank_english_vocab(), words=["ok", word], spaces=[False, False])
     with pytest.raises(ValueError, match="cannot be written"):
-        convert.docs_to_conll([doc])
+        conll.docs_to_conll([doc])
 
 
 def test_report_lines_sorted_by_type() -> None:
-    stats = convert.collect_stats(convert.parse_conll("a I-ZZZ\nb O\n\nc I-AAA\n"))
+    stats = convert.collect_stats(conll.parse_conll("a I-ZZZ\nb O\n\nc I-AAA\n"))
     assert stats.report().splitlines() == [
         "documents: 1",
         "sentences: 2",

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import convert
+from bilstm_ner.corpora import conll
+from scripts import convert
 import pytest
 import spacy
 import typer
@@ -41,15 +42,15 @@ SCHEME_SPANS = [(0, 2, "PER"), (3, 4, "LOC"), (4, 5, "LOC"), (6, 7, "creative-wo
 @pytest.mark.parametrize("scheme", sorted(SCHEMES))
 def test_iob1_iob2_and_biluo_give_the_same_entities(scheme: str) -> None:
     text = "".join(f"{w}\t{t}\n" for w, t in zip(WORDS, SCHEMES[scheme]))
-    (doc,) = convert.parse_conll(text, "mem")
+    (doc,) = conll.parse_conll(text, "mem")
     assert spans(doc) == SCHEME_SPANS
 
 
 @pytest.mark.parametrize(
     ("tags", "expected"),
     [
-        # L- closes the entity: the next I- of the same type starts a new one
-        (["B-X", "L-X", "I-X"], [(0, 2, "X"), (2, 3, "X")]),
+        # spaCy's rule (iob_to_biluo): an I- of the type goes on after L-, as after B- or I-
+        (["B-X", "L-X", "I-X"], [(0, 3, "X")]),
         # L- with nothing open is a one-token entity
         (["O", "L-X"], [(1, 2, "X")]),
         # U- closes an open entity of the same type before it
@@ -59,24 +60,26 @@ def test_iob1_iob2_and_biluo_give_the_same_entities(scheme: str) -> None:
     ],
 )
 def test_biluo_rule(tags: list[str], expected: list[tuple[int, int, str]]) -> None:
-    assert convert.iob_to_spans(tags) == expected
+    text = "".join(f"w{i} {tag}\n" for i, tag in enumerate(tags))
+    (doc,) = conll.parse_conll(text, "mem")
+    assert spans(doc) == expected
 
 
 def test_labels_with_hyphens_lowercase_digits_and_underscores_are_kept() -> None:
     text = "Dune B-creative-work\nby O\nAcme B-B2B_ORG\nphone B-product\nX1 I-product\n"
-    (doc,) = convert.parse_conll(text, "mem")
+    (doc,) = conll.parse_conll(text, "mem")
     assert spans(doc) == [(0, 1, "creative-work"), (2, 3, "B2B_ORG"), (3, 5, "product")]
 
 
 def test_the_label_o_is_refused_naming_the_tag() -> None:
-    with pytest.raises(convert.ConllFormatError) as info:
-        convert.parse_conll("a O\nb B-O\n", "mem")
+    with pytest.raises(conll.ConllFormatError) as info:
+        conll.parse_conll("a O\nb B-O\n", "mem")
     assert info.value.line == 2
     assert "'B-O'" in info.value.message and "outside" in info.value.message
 
 
 def test_tab_only_lines_break_sentences() -> None:
-    (doc,) = convert.parse_conll("a\tB-x\nb\tO\n\t\nc\tO\n \t \nd\tU-y\n", "mem")
+    (doc,) = conll.parse_conll("a\tB-x\nb\tO\n\t\nc\tO\n \t \nd\tU-y\n", "mem")
     assert [s.text for s in doc.sents] == ["a b", "c", "d"]
     assert spans(doc) == [(0, 1, "x"), (3, 4, "y")]
 
@@ -86,7 +89,7 @@ def sentences(n: int) -> str:
 
 
 def test_without_docstart_sentences_are_grouped_n_per_document() -> None:
-    docs = convert.parse_conll(sentences(25), "mem", n_sents=10)
+    docs = conll.parse_conll(sentences(25), "mem", n_sents=10)
     assert [len(list(doc.sents)) for doc in docs] == [10, 10, 5]
     assert [doc[0].text for doc in docs] == ["w0", "w10", "w20"]
     assert sum(len(doc.ents) for doc in docs) == 25
@@ -94,7 +97,7 @@ def test_without_docstart_sentences_are_grouped_n_per_document() -> None:
 
 def test_with_docstart_n_sents_is_ignored() -> None:
     text = "-DOCSTART- -X- -X- O\n\n" + sentences(25) + "-DOCSTART- -X- -X- O\n\n" + sentences(3)
-    docs = convert.parse_conll(text, "mem", n_sents=10)
+    docs = conll.parse_conll(text, "mem", n_sents=10)
     assert [len(list(doc.sents)) for doc in docs] == [25, 3]
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import convert
+from bilstm_ner.corpora import conll
+from scripts import convert
 import pytest
 import typer
 from spacy.tokens import Doc, DocBin
@@ -44,7 +45,7 @@ def read(tmp_path: Path, data: bytes, n_sents: int = 0) -> list[Doc]:
     """`data` written to a file and read back by the converter, warnings left to the caller."""
     path = tmp_path / "in.conll"
     path.write_bytes(data)
-    return convert.read_conll(path, n_sents=n_sents)
+    return conll.read_conll(path, n_sents=n_sents)
 
 
 def summary(doc: Doc) -> tuple[list[str], list[bool | None], list[tuple[int, int, str]]]:
@@ -56,7 +57,7 @@ def summary(doc: Doc) -> tuple[list[str], list[bool | None], list[tuple[int, int
 
 
 def test_the_character_set_is_the_documented_one() -> None:
-    assert [c.decode("utf-8") for c in CHARS] == list(convert.INVISIBLE)
+    assert [c.decode("utf-8") for c in CHARS] == list(conll.INVISIBLE)
 
 
 @pytest.mark.parametrize("char", CHARS, ids=IDS)
@@ -119,7 +120,7 @@ def test_the_public_corpus_case_reads_without_a_warning(tmp_path: Path) -> None:
 
 def test_a_token_made_only_of_them_is_dropped_with_a_warning(tmp_path: Path) -> None:
     data = b"John B-PER\r\n\xe2\x80\x8b O\r\nSmith I-PER\r\n\r\n" + BOM + b"\xc2\xa0\tO\r\nran O\r\n"
-    with pytest.warns(convert.InvisibleTokensWarning) as record:
+    with pytest.warns(conll.InvisibleTokensWarning) as record:
         (doc,) = read(tmp_path, data)
     # the dropped token does not end the entity around it, nor the sentence
     assert summary(doc) == (["John", "Smith", "ran"], [True, False, True], [(0, 2, "PER")])
@@ -139,19 +140,19 @@ def test_the_cli_prints_the_warning_with_file_line_and_count(tmp_path: Path) -> 
     assert result.stderr.splitlines() == [
         f"warning: {src}: dropped 1 token made only of zero-width or no-break characters (line 2)"
     ]
-    (doc,) = DocBin().from_disk(out).get_docs(convert.blank_english_vocab())
+    (doc,) = DocBin().from_disk(out).get_docs(conll.blank_english_vocab())
     assert [t.text for t in doc] == ["a", "b"] and not doc.ents
 
 
 def test_a_long_list_of_dropped_lines_is_cut(tmp_path: Path) -> None:
     data = b"a O\n" + b"\xe2\x80\x8b O\n" * 12
     expected = r"dropped 12 tokens .*\(lines 2, 3, .*, 11 and 2 more\)"
-    with pytest.warns(convert.InvisibleTokensWarning, match=expected):
+    with pytest.warns(conll.InvisibleTokensWarning, match=expected):
         read(tmp_path, data)
 
 
 def test_a_tag_column_of_only_them_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(convert.ConllFormatError) as info:
+    with pytest.raises(conll.ConllFormatError) as info:
         read(tmp_path, b"a O\nb \xe2\x80\x8b\n")
     assert info.value.line == 2
     assert "the NER tag column holds only zero-width or no-break characters" in info.value.message

@@ -7,7 +7,8 @@ import os
 import stat
 from pathlib import Path
 
-import convert
+from bilstm_ner.corpora import conll
+from scripts import convert
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -48,8 +49,8 @@ def test_non_utf8_says_to_reencode_with_iconv(content: bytes, encoding: str, tmp
     ],
 )
 def test_a_tag_with_a_space_says_that_spaces_split_columns(line: str, written: str, fixed: str) -> None:
-    with pytest.raises(convert.ConllFormatError) as info:
-        convert.parse_conll(f"in O\n{line}\n", "mem")
+    with pytest.raises(conll.ConllFormatError) as info:
+        conll.parse_conll(f"in O\n{line}\n", "mem")
     assert info.value.line == 2
     message = info.value.message
     assert message.startswith(f"invalid NER tag {written.split()[-1]!r}")
@@ -58,8 +59,8 @@ def test_a_tag_with_a_space_says_that_spaces_split_columns(line: str, written: s
 
 
 def test_an_invalid_tag_without_a_split_gets_no_space_hint() -> None:
-    with pytest.raises(convert.ConllFormatError) as info:
-        convert.parse_conll("a NNP E-PER\n", "mem")
+    with pytest.raises(conll.ConllFormatError) as info:
+        conll.parse_conll("a NNP E-PER\n", "mem")
     assert "Spaces and tabs" not in info.value.message
 
 
@@ -86,7 +87,7 @@ def test_every_input_is_checked_before_any_output_is_written(tmp_path: Path) -> 
 
 def test_each_input_is_read_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     reads: list[str] = []
-    real_decode = convert.decode_conll
+    real_decode = conll.decode_conll
 
     def counting_decode(data: bytes, source: str | os.PathLike[str] = "<bytes>") -> str:
         reads.append(str(source))
@@ -159,7 +160,7 @@ def test_an_end_tag_without_its_begin_is_an_error_with_file_and_line(
 
 
 def test_an_end_tag_after_its_begin_or_an_iob1_inside_is_taken(tmp_path: Path) -> None:
-    docs = convert.parse_conll("a B-PER\nb L-PER\nc I-LOC\nd L-LOC\n\ne O\n", "mem")
+    docs = conll.parse_conll("a B-PER\nb L-PER\nc I-LOC\nd L-LOC\n\ne O\n", "mem")
     assert [(e.text, e.label_) for e in docs[0].ents] == [("a b", "PER"), ("c d", "LOC")]
 
 

@@ -1,15 +1,16 @@
-"""Property tests for scripts/convert.py: round trips and robustness on arbitrary input."""
+"""Property tests for the CoNLL reader (bilstm_ner.corpora.conll): round trips and robustness on arbitrary input."""
 
 from __future__ import annotations
 
 import re
 
-import convert
+from bilstm_ner.corpora import conll
+from scripts import convert
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from spacy.tokens import Doc, Span
 
-VOCAB = convert.blank_english_vocab()
+VOCAB = conll.blank_english_vocab()
 LABELS = ["PER", "LOC", "ORG", "MISC", "X-Y"]
 VALID_TAG = re.compile(r"(?:O|[BILU]-\S+)\Z")
 FAST = settings(max_examples=100, deadline=None)
@@ -17,7 +18,7 @@ FAST = settings(max_examples=100, deadline=None)
 # Words as CoNLL can hold them: non-empty, no whitespace, not a DOCSTART marker, no
 # zero-width or no-break character at either end (the reader strips those).
 words = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=6).filter(
-    lambda w: w.split() == [w] and w.strip(convert.INVISIBLE) == w and not convert.is_docstart(w)
+    lambda w: w.split() == [w] and w.strip(conll.INVISIBLE) == w and not conll.is_docstart(w)
 )
 
 # A sentence is a list of chunks: a plain word (label None) or an entity of 1-3 words.
@@ -62,13 +63,13 @@ def test_roundtrip_docs_to_conll_and_back(
     docs: list[list[list[tuple[str | None, list[str]]]]], tabs: bool, crlf: bool
 ) -> None:
     expected = [build(d) for d in docs]
-    text = convert.docs_to_conll(expected)
+    text = conll.docs_to_conll(expected)
     if tabs:  # words hold no whitespace, so this only changes separators
         text = text.replace(" ", "\t")
     if crlf:
         text = text.replace("\n", "\r\n")
-    from_text = convert.parse_conll(text, "roundtrip", VOCAB)
-    from_bytes = convert.parse_conll(convert.decode_conll(text.encode("utf-8")), "roundtrip", VOCAB)
+    from_text = conll.parse_conll(text, "roundtrip", VOCAB)
+    from_bytes = conll.parse_conll(conll.decode_conll(text.encode("utf-8")), "roundtrip", VOCAB)
     assert [summary(d) for d in from_text] == [summary(d) for d in expected]
     assert [summary(d) for d in from_bytes] == [summary(d) for d in expected]
     assert all(d.has_annotation("ENT_IOB") for d in from_text)
@@ -81,12 +82,12 @@ tags = st.one_of(
         + ["B-X", "I-X", "B-", "I-", "E-PER", "B-O"]
     ),
     st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=5).filter(
-        lambda t: t.split() == [t] and t.strip(convert.INVISIBLE) == t
+        lambda t: t.split() == [t] and t.strip(conll.INVISIBLE) == t
     ),
 )
 # A U+FEFF at the very start of a file is a byte-order mark by definition and is
 # dropped, so fuzzed words (one may open the file) do not start with it.
-line_words = words.filter(lambda w: not w.startswith(convert.BOM))
+line_words = words.filter(lambda w: not w.startswith(conll.BOM))
 line_item = st.one_of(
     st.tuples(st.just("token"), line_words, tags, st.integers(min_value=0, max_value=2)),
     st.just(("blank",)),
@@ -109,8 +110,8 @@ def render(items: list[tuple]) -> str:
 
 
 def first_problem(items: list[tuple]) -> tuple[int, str] | None:
-    """The first line the converter must refuse, and why: a tag that is not one, or an
-    L-X that closes no open X entity (issue 35); None for a valid file."""
+    """The first line the reader must refuse, and why: a tag that is not one, or an L-X
+    that no B-X or I-X opens (issue 35); None for a valid file."""
     previous = "O"
     for index, item in enumerate(items):
         if item[0] != "token":
@@ -133,7 +134,8 @@ def reference_entity_count(items: list[tuple]) -> int:
             previous = "O"  # sentence and document boundaries end entities
             continue
         tag = item[2]
-        still_open = previous[:1] in ("B", "I") and previous[2:] == tag[2:]
+        # spaCy's rule (iob_to_biluo): I-X and L-X go on with an entity of X open before them
+        still_open = previous != "O" and previous[2:] == tag[2:]
         if tag[:1] in ("B", "U") or (tag[:1] in ("I", "L") and not still_open):
             count += 1
         previous = tag
@@ -147,8 +149,8 @@ def test_arbitrary_tag_sequences_never_crash(items: list[tuple]) -> None:
     token_items = [it for it in items if it[0] == "token"]
     problem = first_problem(items)
     try:
-        docs = convert.parse_conll(text, "fuzz", VOCAB)
-    except convert.ConllFormatError as err:
+        docs = conll.parse_conll(text, "fuzz", VOCAB)
+    except conll.ConllFormatError as err:
         if problem:
             index, kind = problem
             assert err.line == index + 1  # first bad line, 1-based
@@ -179,8 +181,8 @@ def test_arbitrary_tag_sequences_never_crash(items: list[tuple]) -> None:
 @given(data=st.binary(max_size=200))
 def test_arbitrary_bytes_parse_or_refuse_cleanly(data: bytes) -> None:
     try:
-        docs = convert.parse_conll(convert.decode_conll(data, "fuzz"), "fuzz", VOCAB)
-    except convert.ConllFormatError as err:
+        docs = conll.parse_conll(conll.decode_conll(data, "fuzz"), "fuzz", VOCAB)
+    except conll.ConllFormatError as err:
         assert err.path == "fuzz"
         assert err.line is None or 1 <= err.line <= data.count(b"\n") + 1
         return

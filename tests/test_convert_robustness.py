@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import convert
+from bilstm_ner.corpora import conll
+from scripts import convert
 import pytest
 import typer
 from hypothesis import given, settings
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from spacy.tokens import Doc, DocBin
 from typer.testing import CliRunner
 
-VOCAB = convert.blank_english_vocab()
+VOCAB = conll.blank_english_vocab()
 
 # Whitespace that str.split() splits on but that is not a column separator here.
 OTHER_WHITESPACE = ["\xa0", "\u202f", "\u3000", "\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\u2009"]
@@ -82,20 +83,20 @@ def test_cr_only_file_is_refused_and_a_no_break_space_stays_in_the_word(tmp_path
 def test_other_whitespace_belongs_to_the_word(space: str) -> None:
     """Only spaces and tabs separate columns: "10<NBSP>000" stays one word."""
     text = f"-DOCSTART- -X- -X- O\n\n10{space}000 CD I-NP O\nPeter\tNNP\tI-NP\tI-PER\n"
-    (doc,) = convert.parse_conll(text, "mem.conll", VOCAB)
+    (doc,) = conll.parse_conll(text, "mem.conll", VOCAB)
     assert words_and_spans(doc) == ([f"10{space}000", "Peter"], [(1, 2, "PER")])
 
 
 @pytest.mark.parametrize("space", OTHER_WHITESPACE, ids=[f"U+{ord(c):04X}" for c in OTHER_WHITESPACE])
 def test_lines_of_other_whitespace_are_blank(space: str) -> None:
-    (doc,) = convert.parse_conll(f"a O\n{space}\n \t{space}\r\nb I-LOC\n", "mem.conll", VOCAB)
+    (doc,) = conll.parse_conll(f"a O\n{space}\n \t{space}\r\nb I-LOC\n", "mem.conll", VOCAB)
     assert words_and_spans(doc) == (["a", "b"], [(1, 2, "LOC")])
     assert [t.is_sent_start for t in doc] == [True, True]
 
 
 def test_other_whitespace_in_the_tag_is_an_invalid_tag() -> None:
-    with pytest.raises(convert.ConllFormatError) as info:
-        convert.parse_conll("a O\nb B-P\xa0ER\n", "mem.conll", VOCAB)
+    with pytest.raises(conll.ConllFormatError) as info:
+        conll.parse_conll("a O\nb B-P\xa0ER\n", "mem.conll", VOCAB)
     assert (info.value.line, info.value.message) == (
         2,
         "invalid NER tag 'B-P\\xa0ER' (expected O, or B-, I-, L- or U- and a TYPE)",
@@ -108,7 +109,7 @@ def test_other_whitespace_in_the_tag_is_an_invalid_tag() -> None:
 # tests/test_convert_invisible.py).
 wild_words = st.text(
     st.characters(exclude_categories=["Cs"], exclude_characters=" \t\r\n"), min_size=1, max_size=8
-).filter(lambda w: w.strip() != "" and w.strip(convert.INVISIBLE) == w and not convert.is_docstart(w))
+).filter(lambda w: w.strip() != "" and w.strip(conll.INVISIBLE) == w and not conll.is_docstart(w))
 tags = st.sampled_from(["O", "B-PER", "I-PER", "I-LOC", "B-MISC"])
 sentences = st.lists(st.tuples(wild_words, tags), min_size=1, max_size=6)
 
@@ -129,6 +130,6 @@ def test_every_word_survives_whatever_characters_it_holds(
         for i, (word, tag) in enumerate(sent):
             lines.append(separators[i % len(separators)].join([word, "-X-", tag]))
         lines.append("")
-    (doc,) = convert.parse_conll(newline.join(lines), "mem.conll", VOCAB)
+    (doc,) = conll.parse_conll(newline.join(lines), "mem.conll", VOCAB)
     assert [t.text for t in doc] == [word for sent in sents for word, _ in sent]
     assert sum(t.is_sent_start for t in doc) == len(sents)

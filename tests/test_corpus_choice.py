@@ -3,9 +3,8 @@ the vectors `auto` picks per language, and the step budget that `max_steps` scal
 
 from pathlib import Path
 
-import pytest
-from training_runs import step_budget_overrides
-from vectors import resolve_auto
+from scripts.train import step_budget_overrides
+from scripts.assets import resolve_auto
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "configs"
@@ -17,10 +16,9 @@ def test_vectors_auto_is_the_english_table_only_for_english() -> None:
     assert resolve_auto("vectors/cc.de.300.vec.gz", "de") == "vectors/cc.de.300.vec.gz"
 
 
-@pytest.mark.parametrize("config", ["bilstm_ner.cfg", "bilstm_ner_vectors.cfg"])
-def test_the_configs_own_budget_changes_nothing(config: str) -> None:
+def test_the_configs_own_budget_changes_nothing() -> None:
     """CoNLL-2003's run (2,500 steps) keeps the committed values."""
-    assert step_budget_overrides(CONFIGS / config, 2500) == {
+    assert step_budget_overrides(CONFIGS / "bilstm_ner.cfg", 2500) == {
         "training.max_steps": 2500,
         "training.eval_frequency": 250,
         "training.optimizer.learn_rate.total_steps": 2500,
@@ -29,7 +27,7 @@ def test_the_configs_own_budget_changes_nothing(config: str) -> None:
 
 
 def test_a_short_run_scores_dev_and_decays_within_its_steps() -> None:
-    overrides = step_budget_overrides(CONFIGS / "bilstm_ner_vectors.cfg", 1000)
+    overrides = step_budget_overrides(CONFIGS / "bilstm_ner.cfg", 1000)
     assert overrides["training.eval_frequency"] == 100
     assert overrides["training.optimizer.learn_rate.total_steps"] == 1000
     assert overrides["training.optimizer.learn_rate.warmup_steps"] == 80

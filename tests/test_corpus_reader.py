@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import spacy
-from bilstm_ner.training.corpus import create_corpus_reader
+from bilstm_ner.corpora.corpus import create_corpus_reader
 from spacy.tokens import Doc, DocBin, Span
 from spacy.util import registry
 

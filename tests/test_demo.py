@@ -19,8 +19,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import demo
-import demo_app
+from scripts import demo, demo_app
 import pytest
 import spacy
 from spacy.language import Language

@@ -1,8 +1,9 @@
 """scripts/error_report.py: each entity sorted into exactly one kind, counts that add up, the tables."""
 
-import error_report as er
 import pytest
 import spacy
+from bilstm_ner.evaluation import recall_by_novelty
+from scripts import error_report as er
 from spacy.tokens import Doc, Span
 
 WORDS = "John Smith met Acme Corp staff in New York and Paris on Monday with Mary .".split()
@@ -81,16 +82,20 @@ def test_confusion_rows_sum_to_gold_counts_and_the_none_row_is_spurious(docs) ->
     }
 
 
-def test_recall_of_seen_and_unseen_names(docs) -> None:
-    novelty = er.recall_seen_unseen(er.judge(*docs), seen={"John Smith", "Mary", "Paris"})
+def test_recall_of_seen_and_unseen_names_is_the_correct_kind(docs) -> None:
+    """The evaluation's recall of seen and unseen names counts what this report calls correct."""
+    judgements = er.judge(*docs)
+    novelty = recall_by_novelty(*docs, seen={"John Smith", "Mary", "Paris"})
     assert novelty["all"]["seen"] == {"r": pytest.approx(1 / 3), "n": 3}
     assert novelty["all"]["unseen"] == {"r": 0.0, "n": 2}
     assert novelty["PER"]["seen"]["n"] == 2
+    correct = sum(j.kind == er.CORRECT for j in judgements if j.side == "gold")
+    assert correct == sum(round(g["r"] * g["n"]) for g in novelty["all"].values())
 
 
 def test_report_shows_totals_confusion_and_an_example_of_each_kind(docs) -> None:
     judgements = er.judge(*docs)
-    report = er.format_report(judgements, docs[0], "Errors", seen={"Mary"})
+    report = er.format_report(judgements, docs[0], "Errors", novelty=recall_by_novelty(*docs, seen={"Mary"}))
     assert "| **total** | 5 |  | 5 |  |" in report
     assert "## Label confusion" in report and "## Names seen and unseen in training" in report
     for kind in er.ERROR_KINDS:

@@ -1,4 +1,4 @@
-"""scripts/get_data.py, the `data` step: CoNLL-2003's files from CONLL2003_DIR (offline),
+"""scripts/assets.py corpus, the `data` step: CoNLL-2003's files from CONLL2003_DIR (offline),
 from assets/, or downloaded, each checked against project.yml's md5 sum; a clear error
 otherwise. Downloads come from a server this test starts on 127.0.0.1."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import srsly
 import typer
-from get_data import main as get_data_main
+from scripts import assets
 from typer.testing import CliRunner
 
 REPO = Path(__file__).resolve().parent.parent
@@ -21,9 +21,7 @@ TESTA = Path("assets/eng.testa")
 
 
 def run_get_data(project: Path, args: list[str]) -> tuple[int, str]:
-    app = typer.Typer(add_completion=False)
-    app.command()(get_data_main)
-    result = CliRunner().invoke(app, [*args, "--project-dir", str(project)])
+    result = CliRunner().invoke(assets.app, ["corpus", *args, "--project-dir", str(project)])
     return result.exit_code, result.stdout + result.stderr
 
 

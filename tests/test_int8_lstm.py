@@ -111,21 +111,3 @@ def test_loading_weights_drops_the_copy_and_a_loaded_pipeline_predicts_as_saved(
     assert encoder_of(loaded).int8_cache._copy is None
     for a, b in zip(scores(other), scores(loaded), strict=True):
         numpy.testing.assert_allclose(a, b, atol=1e-5)
-
-
-def test_a_teacher_folder_loads_on_the_float_lstm(
-    make_tiny_nlp: Callable[..., Language],
-    tiny_examples: Callable[[Language], list[Example]],
-    train_tiny: Callable[..., Language],
-    small_model: dict,
-    tmp_path: Path,
-) -> None:
-    """The teacher's marginals must not depend on which documents share its batch."""
-    from bilstm_ner.training.distillation import load_teacher
-
-    nlp = make_tiny_nlp(model={**small_model, "int8_lstm": True})
-    train_tiny(nlp, tiny_examples(nlp), steps=5)
-    nlp.to_disk(tmp_path / "teacher")
-    teacher, name = load_teacher(tmp_path / "teacher")
-    assert encoder_of(teacher).int8_lstm is False
-    assert encoder_of(spacy.load(tmp_path / "teacher")).int8_lstm is True

@@ -29,7 +29,7 @@ def test_pyproject_installs_every_subpackage() -> None:
     pyproject.toml lists."""
     setuptools = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf8"))["tool"]["setuptools"]
     packages = {".".join(p.parent.relative_to(CODE.parent).parts) for p in CODE.rglob("__init__.py")}
-    assert {"bilstm_ner", "bilstm_ner.layers", "bilstm_ner.training"} <= packages
+    assert {"bilstm_ner", "bilstm_ner.layers", "bilstm_ner.corpora"} <= packages
     assert set(setuptools["packages"]) == packages
 
 

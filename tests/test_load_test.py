@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from load_test import Outcome, Workload, bad_requests, summary
+from benchmarks.load_test import Outcome, Workload, bad_requests, summary
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -44,7 +44,7 @@ def test_a_small_load_test_of_the_real_service(model_dir: Path, tmp_path: Path) 
     )
     output = tmp_path / "metrics" / "serve.md"
     result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "load_test.py"), str(model_dir), str(texts)]
+        [sys.executable, "-m", "benchmarks.load_test", str(model_dir), str(texts)]
         + [
             "--output",
             str(output),
@@ -57,6 +57,7 @@ def test_a_small_load_test_of_the_real_service(model_dir: Path, tmp_path: Path) 
         ]
         + ["--concurrency", "1,4", "--bad-requests", "30", "--bad-every", "3"]
         + ["--max-texts", "4", "--max-chars", "500", "--max-body-bytes", "3000"],
+        cwd=REPO,
         capture_output=True,
         text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},

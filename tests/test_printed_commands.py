@@ -63,7 +63,7 @@ def documented_commands() -> list[tuple[str, str]]:
 
 def refusal_commands() -> list[str]:
     """The commands the settings guard prints when it stops a run."""
-    import run_settings
+    from scripts import run_settings
 
     record = {
         "settings": {"train_file": "data/train.txt", "name": "my_ner", "data_license": "CC BY 4.0"},

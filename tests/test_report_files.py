@@ -6,8 +6,7 @@ from pathlib import Path
 import numpy
 import pytest
 import srsly
-from option_lists import comma_ints
-from report_files import write_report
+from benchmarks.reporting import comma_ints, write_report
 
 
 def test_markdown_and_json_beside_it_in_new_folders(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

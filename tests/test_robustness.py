@@ -28,7 +28,7 @@ import spacy
 import srsly
 import torch
 from bilstm_ner.errors import CorruptWeightsError, IncompatibleWeightsError
-from bilstm_ner.layers.torch_wrapper import load_torch_weights, state_differences
+from bilstm_ner.layers.torch_converters import load_torch_weights, state_differences
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from spacy.language import Language

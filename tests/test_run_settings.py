@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import run_settings
+from scripts import run_settings
 import srsly
 import typer
 from typer.testing import CliRunner

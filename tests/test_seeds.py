@@ -1,7 +1,7 @@
 """The seeds summary: median, min and max over runs, and its Markdown table."""
 
 import pytest
-from seeds import summarize, to_markdown
+from benchmarks.seeds import summarize, to_markdown
 
 
 def run(seed: int, dev_f: float, test_f: float, seconds: float) -> dict:

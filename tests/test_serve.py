@@ -18,10 +18,9 @@ import httpx
 import pytest
 import spacy
 from bilstm_ner import serve as serve_module
-from bilstm_ner.annotate import annotate_records
 from bilstm_ner.serve import MicroBatcher, ServiceSettings, create_app
 from fastapi.testclient import TestClient
-from load_test import free_port, wait_until_healthy
+from benchmarks.load_test import free_port, wait_until_healthy
 from spacy.language import Language
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,14 +54,20 @@ def test_health_once_loaded(client: TestClient) -> None:
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
-def test_entities_are_the_annotate_commands_records(client: TestClient, nlp: Language) -> None:
+def test_entities_are_the_pipelines_own_with_character_offsets(client: TestClient, nlp: Language) -> None:
     response = post_json(client, {"texts": TEXTS})
     assert response.status_code == 200
     docs = response.json()["docs"]
+    # the pipeline's own entities of each text, not the records the service builds them with;
     # one batch of all the texts, as the service's one request is: scores are equal across
-    # batchings only up to float rounding (the last bit of a float32 confidence)
-    expected = annotate_records(nlp, [{"text": text} for text in TEXTS], batch_size=len(TEXTS))
-    assert docs == json.loads(json.dumps(expected))
+    # batchings only up to float rounding
+    expected = [
+        [(e.start_char, e.end_char, e.label_, e.text, e._.confidence) for e in doc.ents]
+        for doc in nlp.pipe(TEXTS, batch_size=len(TEXTS))
+    ]
+    got = [[(e["start"], e["end"], e["label"], e["text"], e["confidence"]) for e in doc["ents"]] for doc in docs]
+    assert [[ent[:4] for ent in doc] for doc in got] == [[ent[:4] for ent in doc] for doc in expected]
+    assert [ent[4] for doc in got for ent in doc] == pytest.approx([ent[4] for doc in expected for ent in doc])
     assert [doc["text"] for doc in docs] == TEXTS
     assert docs[1] == {"text": "", "ents": []}
     assert docs[0]["ents"], "the tiny model finds its training entities"
@@ -291,22 +296,29 @@ def test_a_missing_pipeline_is_one_clear_error(tmp_path: Path) -> None:
     assert "neither a pipeline folder" in result.stderr and "Traceback" not in result.stderr
 
 
+# how long the SIGTERM test's service holds a request before annotating it (--batch-wait-ms)
+WAIT_MS = 4000
+
+
 def test_sigterm_answers_the_request_in_flight_then_stops(model_dir: Path, tmp_path: Path) -> None:
     """A real uvicorn process: a large request is in flight when SIGTERM comes; it is
     answered in full, new connections are refused, and the process ends by itself."""
     port = free_port()
     server = start(
         [sys.executable, "-m", "bilstm_ner.serve", str(model_dir), "--port", str(port)]
-        + ["--max-body-bytes", "20000000", "--max-chars", "1000000", "--batch-size", "8"],
+        # the batcher holds a request 4 s before it annotates it: in flight for that long,
+        # however fast the machine annotates
+        + ["--batch-size", "8", "--batch-wait-ms", str(WAIT_MS)],
         tmp_path,
     )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(url, server, timeout=120)
-        texts = [" ".join([TEXTS[0]] * 1500)] * 8  # about 130,000 words: seconds of work
+        texts = [TEXTS[0]] * 8
         answer: dict = {}
 
         def send() -> None:
+            answer["sent"] = time.time()
             response = httpx.post(f"{url}/ents", json={"texts": texts}, timeout=300)
             answer["status"], answer["docs"], answer["at"] = (
                 response.status_code,
@@ -316,7 +328,7 @@ def test_sigterm_answers_the_request_in_flight_then_stops(model_dir: Path, tmp_p
 
         sender = threading.Thread(target=send)
         sender.start()
-        time.sleep(1.0)
+        time.sleep(WAIT_MS / 4000)  # a localhost request arrives in milliseconds
         signalled = time.time()
         server.send_signal(signal.SIGTERM)
         time.sleep(0.3)
@@ -327,7 +339,9 @@ def test_sigterm_answers_the_request_in_flight_then_stops(model_dir: Path, tmp_p
     finally:
         if server.poll() is None:
             server.kill()
+    assert answer["sent"] < signalled < answer["sent"] + WAIT_MS / 1000, "SIGTERM came while it waited"
     assert answer["status"] == 200 and answer["at"] > signalled, "the request was answered after SIGTERM"
+    assert answer["at"] >= answer["sent"] + WAIT_MS / 1000, "the batcher held it, so it was in flight"
     assert len(answer["docs"]["docs"]) == 8 and answer["docs"]["docs"][0]["ents"]
     # uvicorn re-raises the signal after its clean shutdown
     assert server.returncode in (0, -signal.SIGTERM), output

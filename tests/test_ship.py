@@ -4,6 +4,7 @@ plot, and a wheel that loads by name without this checkout."""
 import json
 import os
 import shutil
+import site as site_module
 import subprocess
 import sys
 import sysconfig
@@ -16,17 +17,22 @@ import numpy
 import pytest
 import spacy
 import srsly
+from bilstm_ner import calibration
+from bilstm_ner.corpora.conll import docs_to_conll
 from bilstm_ner.calibration import (
     expected_calibration_error,
     fit_temperature,
+    judge,
     log_loss,
+    recalibrate,
     reliability_bins,
+    score_corpus,
     threshold_curve,
 )
-from calibrate import entity_outcomes, judge, score_corpus
-from package import config_suffix, requirement_name, wheel_requirements
-from plot_training import plot, read_log
-from render_entities import LABEL_COLORS, PALETTE, doc_view, label_colors, render_page
+from bilstm_ner.evaluation import evaluate
+from scripts.error_report import LABEL_COLORS, PALETTE, doc_view, label_colors, render_page
+from scripts.package import config_suffix, requirement_name, wheel_requirements
+from scripts.plot_training import plot, read_log
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
@@ -175,19 +181,6 @@ def test_temperature_survives_serialization(
     assert from_bytes.get_pipe("ner").temperature == 1.5
 
 
-def test_entity_outcomes_count_as_spacy_evaluate() -> None:
-    nlp = spacy.blank("en")
-    reference = nlp.make_doc("Anna Berg met Bob in Oslo .")
-    reference.ents = [
-        Span(reference, 0, 2, "PER"),
-        Span(reference, 3, 4, "PER"),
-        Span(reference, 5, 6, "LOC"),
-    ]
-    example = Example(nlp.make_doc(reference.text), reference)
-    spans = [(0, 2, "PER"), (3, 4, "ORG"), (5, 7, "LOC"), (1, 2, "PER")]
-    assert entity_outcomes(example, spans) == [True, False, False, False]
-
-
 def write_dev(examples: list[Example], path: Path) -> Path:
     """The tiny examples' gold documents as a DocBin, the dev set of a calibration fit."""
     docbin = DocBin()
@@ -203,11 +196,11 @@ def test_fit_command_writes_the_temperature(
     nlp = spacy.load(tiny_model_dir)
     dev = write_dev(tiny_examples(nlp, TRAIN_DATA), tmp_path / "dev.spacy")
     ner = nlp.get_pipe("ner")
-    scored = score_corpus(nlp, ner, dev)
+    scored = score_corpus(ner, [eg.reference for eg in tiny_examples(nlp, TRAIN_DATA)])
     confidences, correct = judge(ner, scored)
     assert len(confidences) == len(correct) and scored.n_gold == 6
     result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "calibrate.py"), "fit", str(tiny_model_dir), str(dev)],
+        [sys.executable, "-m", "bilstm_ner.calibration", "fit", str(tiny_model_dir), str(dev)],
         capture_output=True,
         text=True,
         check=True,
@@ -229,7 +222,7 @@ def test_fit_into_calibrates_a_copy_and_leaves_the_source(
     copy = tmp_path / "calibrated"
     (copy / "stale").mkdir(parents=True)  # an older copy is replaced, not merged into
     subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "calibrate.py"), "fit", str(tiny_model_dir), str(dev)]
+        [sys.executable, "-m", "bilstm_ner.calibration", "fit", str(tiny_model_dir), str(dev)]
         + ["--into", str(copy)],
         capture_output=True,
         text=True,
@@ -264,10 +257,10 @@ def test_entity_page_marks_errors_side_by_side() -> None:
     clean.ents = [Span(clean, 0, 1, "PER")]
     clean_predicted = Doc(nlp.vocab, words=["Bob", "slept", "."], spaces=[True, False, False])
     clean_predicted.ents = [Span(clean_predicted, 0, 1, "PER")]
-    views = [doc_view(predicted, reference, "doc one"), doc_view(clean_predicted, clean, "doc two")]
+    views = [doc_view(reference, predicted, "doc one"), doc_view(clean, clean_predicted, "doc two")]
     (sentence,) = views[0].sentences
-    assert sentence.wrong == [(12, 23, "ORG", pytest.approx(0.41))]
-    assert sorted(sentence.missed) == [(18, 23, "ORG"), (27, 31, "LOC")]
+    assert sentence.wrong == [(12, 23, "ORG", pytest.approx(0.41), False)]
+    assert sorted(sentence.missed) == [(18, 23, "ORG", False), (27, 31, "LOC", False)]
     assert not views[1].sentences[0].wrong and not views[1].sentences[0].missed
     page = render_page(views, "Test <page>")
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
@@ -276,8 +269,8 @@ def test_entity_page_marks_errors_side_by_side() -> None:
     assert page.count('<tr class="error">') == 1
     assert "Test &lt;page&gt;" in page and "&lt;Big&gt;" in page and "<Big>" not in page
     assert '<b class="bad">1 wrong</b>' in page and '<b class="bad">2 missed</b>' in page
-    with pytest.raises(ValueError, match="mismatch: predicted and reference texts differ"):
-        doc_view(clean_predicted, reference, "mismatch")
+    with pytest.raises(ValueError, match="mismatch: predicted and gold tokens differ"):
+        doc_view(reference, clean_predicted, "mismatch")
 
 
 def test_labels_of_any_corpus_get_their_own_colours() -> None:
@@ -333,18 +326,18 @@ def write_tree(root: Path, files: dict[str, str]) -> Path:
 
 TREE = {
     "__init__.py": "from .pipeline import make\n",
-    "pipeline.py": "from .layers.crf import decode\nfrom .training import corpus\n",
+    "pipeline.py": "from .layers.crf import decode\nfrom .corpora import corpus\n",
     "errors.py": "",
     "layers/__init__.py": "",
     "layers/crf.py": "from ..errors import *\nfrom . import featurize\n",
     "layers/featurize.py": "import numpy\n",
-    "training/__init__.py": "",
-    "training/corpus.py": "from ..layers.featurize import x\nfrom .. import errors\n",
+    "corpora/__init__.py": "",
+    "corpora/corpus.py": "from ..layers.featurize import x\nfrom .. import errors\n",
 }
 
 
 def test_code_modules_ship_the_subpackages_with_their_init(tmp_path: Path) -> None:
-    from package import code_modules
+    from scripts.package import code_modules
 
     root = write_tree(tmp_path / "code", TREE)
     (root / "__pycache__").mkdir()
@@ -359,16 +352,16 @@ def test_code_modules_ship_the_subpackages_with_their_init(tmp_path: Path) -> No
         ("layers/crf.py", "from ..nowhere import x\n", "relative import of a module not in"),
         # errors.py is one level up, not in layers/
         ("layers/crf.py", "from .errors import x\n", "relative import of a module not in"),
-        ("training/corpus.py", "from .. import nowhere\n", "relative import of a module not in"),
+        ("corpora/corpus.py", "from .. import nowhere\n", "relative import of a module not in"),
         ("layers/crf.py", "from bilstm_ner.errors import x\n", "imports bilstm_ner.errors"),
-        ("training/corpus.py", "import scripts.package\n", "imports scripts.package"),
+        ("corpora/corpus.py", "import scripts.package\n", "imports scripts.package"),
         ("helpers/util.py", "", "has no __init__.py"),
     ],
 )
 def test_code_modules_refuse_what_the_package_would_break(
     tmp_path: Path, name: str, text: str, message: str
 ) -> None:
-    from package import code_modules
+    from scripts.package import code_modules
 
     root = write_tree(tmp_path / "code", {**TREE, name: text})
     with pytest.raises(SystemExit, match=message):
@@ -387,7 +380,7 @@ def test_code_digest_covers_the_subpackages_and_not_the_top_init(tmp_path: Path)
     copy = write_tree(tmp_path / "copy", {**TREE, "__init__.py": "# a packaged pipeline's own\n"})
     write_tree(copy, {"en_x-0.0.1/ner/model.py": "data, not code\n", "en_x-0.0.1/meta.json": "{}"})
     assert code_digest(copy) == digest
-    for name in ("layers/crf.py", "training/__init__.py", "pipeline.py"):
+    for name in ("layers/crf.py", "corpora/__init__.py", "pipeline.py"):
         edited = write_tree(tmp_path / name.replace("/", "_"), {**TREE, name: TREE[name] + "# edited\n"})
         assert code_digest(edited) != digest, name
     moved = {**TREE, "layers/errors.py": TREE["errors.py"]}
@@ -398,7 +391,7 @@ def test_code_digest_covers_the_subpackages_and_not_the_top_init(tmp_path: Path)
 def test_the_project_package_and_its_digest_agree_with_the_wheel_layout() -> None:
     """The installed package's digest is over what scripts/package.py ships."""
     from bilstm_ner.code_identity import CODE_DIGEST, code_digest, module_files
-    from package import code_modules
+    from scripts.package import code_modules
 
     code = REPO / "components" / "bilstm_ner"
     assert module_files(code) == [p.as_posix() for p in code_modules(code)]
@@ -465,32 +458,34 @@ def test_metrics(
 ) -> Path:
     """metrics/test.json and metrics/test_conlleval.json as `evaluate` writes them, measured
     on the tiny pipeline's own sentences (spaCy's scorer, and exact match on gold tokens)."""
-    from conlleval import entity_texts, novelty_warning, score_on_gold_tokens
-
     nlp = spacy.load(tiny_model_dir)
     examples = tiny_examples(nlp, TRAIN_DATA)
     metrics = tmp_path_factory.mktemp("metrics")
     srsly.write_json(metrics / "test.json", nlp.evaluate(examples))
     gold = [example.reference for example in examples]
-    conll = score_on_gold_tokens(nlp, gold, seen=entity_texts(gold))
-    conll["warnings"] = [novelty_warning(conll)]
-    srsly.write_json(metrics / "test_conlleval.json", conll)
+    srsly.write_json(metrics / "test_conlleval.json", evaluate(nlp, gold, train=gold))
     return metrics
 
 
 @pytest.fixture(scope="module")
 def wheel(tiny_model_dir: Path, test_metrics: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny pipeline packaged by scripts/package.py as the project's package step does:
-    test scores from metrics/, trained on the CoNLL-2003 asset with en_core_web_md's vectors."""
+    test scores from metrics/, trained on the CoNLL-2003 asset with en_core_web_md's vectors
+    (whose source the vectors step's folder lists)."""
+    from scripts.assets import vectors_sources
+
     output = tmp_path_factory.mktemp("packages")
     code = REPO / "components" / "bilstm_ner"
+    # the vectors step's folder names the vectors' source in its meta
+    vectors = tmp_path_factory.mktemp("vectors")
+    srsly.write_json(vectors / "meta.json", {"sources": vectors_sources("en_core_web_md", "en", vectors)})
     extra = (
         "--metrics",
         str(test_metrics),
         "--train-file",
         "assets/eng.train",
         "--vectors",
-        "en_core_web_md",
+        str(vectors),
     )
     extra += ("--project-dir", str(REPO))
     return build_wheel(tiny_model_dir, output, PACKAGE_NAME, code, tmp_path_factory.mktemp("cwd"), extra)
@@ -502,7 +497,7 @@ def test_wheel_meta_has_description_licences_sources_and_test_scores(
     """Issue 24: the meta says what the pipeline is, under which terms, and how it scored
     on test (not the dev score of training time); the package's README shows how to load
     it and what it scores; `spacy info` on the installed package prints it all."""
-    from wheel_meta import CONLL_SOURCE
+    from scripts.package import CONLL_SOURCE
 
     archive = zipfile.ZipFile(wheel)
     meta = json.loads(archive.read("en_tiny_ship/meta.json"))
@@ -571,7 +566,7 @@ def test_wheel_carries_the_code_and_declares_torch_not_the_project(wheel: Path) 
     }
     code = REPO / "components" / "bilstm_ner"
     shipped = {p.relative_to(code).as_posix() for p in code.rglob("*.py")}
-    assert {"layers/__init__.py", "layers/crf.py", "training/__init__.py", "training/corpus.py"} <= shipped
+    assert {"layers/__init__.py", "layers/crf.py", "corpora/__init__.py", "corpora/corpus.py"} <= shipped
     assert modules == shipped
     archive = zipfile.ZipFile(wheel)
     for module in shipped - {"__init__.py"}:
@@ -615,7 +610,7 @@ def test_wheel_serves_over_http_without_the_project(wheel: Path, tmp_path: Path)
     """`python -m en_tiny_ship.serve --port P` (MODEL: the package) in a site without
     the project's package: /health, then /ents with the package's entities."""
     import httpx
-    from load_test import free_port, wait_until_healthy
+    from benchmarks.load_test import free_port, wait_until_healthy
 
     python = isolated_site(tmp_path)
     target = install_target(wheel, tmp_path)
@@ -650,12 +645,14 @@ def isolated_site(tmp_path: Path) -> Path:
     env = tmp_path / "venv"
     venv.create(env, with_pip=False, symlinks=True)
     site = Path(sysconfig.get_path("purelib", vars={"base": str(env), "platbase": str(env)}))
-    ours = Path(sysconfig.get_path("purelib"))
-    for entry in ours.iterdir():
-        lowered = entry.name.lower()
-        if "bilstm_ner" in lowered or "bilstm-ner" in lowered or (site / entry.name).exists():
-            continue
-        (site / entry.name).symlink_to(entry)
+    # every site folder of the test's environment: a venv's own and, with
+    # --system-site-packages, the base one's; the first of a name wins, as on sys.path
+    for ours in map(Path, site_module.getsitepackages()):
+        for entry in ours.iterdir():
+            lowered = entry.name.lower()
+            if "bilstm_ner" in lowered or "bilstm-ner" in lowered or (site / entry.name).exists():
+                continue
+            (site / entry.name).symlink_to(entry)
     return env / "bin" / "python"
 
 
@@ -748,42 +745,98 @@ def test_wheel_runs_the_annotation_without_the_project(wheel: Path, tmp_path: Pa
         assert ent["label"] in {"PER", "LOC", "ORG"} and 0.0 <= ent["confidence"] <= 1.0
 
 
+USE_THE_WHEEL = """
+import json, sys
+import spacy
+from en_tiny_ship.calibration import recalibrate
+from en_tiny_ship.evaluation import evaluate
+nlp = spacy.load("en_tiny_ship")
+scores = evaluate(nlp, sys.argv[1], casings=True)
+fit = recalibrate(nlp, sys.argv[2])
+print(json.dumps({"scores": scores, "fit": fit, "set": nlp.get_pipe("ner").temperature}))
+"""
+
+
+def mixed_dev(nlp: Language, examples: list[Example], copies: int = 10) -> list[Doc]:
+    """Copies of the tiny examples' gold documents, every other copy with labels the
+    model cannot match: enough entities, some right and some wrong, for a fit."""
+    swap = {"PER": "ORG", "ORG": "LOC", "LOC": "PER"}
+    docs = []
+    for copy in range(copies):
+        for example in examples:
+            reference = example.reference.copy()
+            if copy % 2:
+                reference.ents = [Span(reference, e.start, e.end, swap[e.label_]) for e in reference.ents]
+            docs.append(reference)
+    return docs
+
+
+def test_a_user_of_the_wheel_scores_and_recalibrates_it_on_conll_files(
+    wheel: Path, tiny_model_dir: Path, tmp_path: Path, tiny_examples: Callable[..., list[Example]]
+) -> None:
+    """Without the project, on CoNLL files: the package's `evaluation` and `calibration`
+    modules, called from Python (docs/packaging.md) and as commands, give what the
+    project's own package gives for the pipeline folder the wheel was built from."""
+    python = isolated_site(tmp_path)
+    target = install_target(wheel, tmp_path)
+    nlp = spacy.load(tiny_model_dir)
+    test_file, dev_file = tmp_path / "test.txt", tmp_path / "dev.txt"
+    test_file.write_text(docs_to_conll([eg.reference for eg in tiny_examples(nlp, TRAIN_DATA)]))
+    dev_file.write_text(docs_to_conll(mixed_dev(nlp, tiny_examples(nlp, TRAIN_DATA))))
+    expected_scores = evaluate(nlp, test_file, casings=True)
+    expected_fit = recalibrate(nlp, dev_file)
+    assert expected_fit["fitted"] and expected_fit["temperature"] != 1.5, "the dev file must be fit"
+    used = run_from_root(python, target, USE_THE_WHEEL, str(test_file), str(dev_file))
+    assert used["scores"] == expected_scores  # ratios of counts: the same to the bit
+    assert used["scores"]["f"] > 0.5, "the tiny model finds its training entities"
+    assert used["fit"] == pytest.approx(expected_fit, rel=1e-6)
+    assert used["set"] == used["fit"]["temperature"]
+    env = {"PYTHONPATH": str(target), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    mine, scores = tmp_path / "mine", tmp_path / "scores.json"
+    for command in (
+        ["evaluation", "en_tiny_ship", str(test_file), "--casings", "--output", str(scores)],
+        ["calibration", "fit", "en_tiny_ship", str(dev_file), "--into", str(mine)],
+    ):
+        result = subprocess.run(
+            [str(python), "-m", f"en_tiny_ship.{command[0]}", *command[1:]],
+            cwd="/",
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "RuntimeWarning" not in result.stderr  # __init__ does not import the command
+    assert srsly.read_json(scores) == srsly.json_loads(srsly.json_dumps(expected_scores))  # as written
+    # a folder: loaded where the package has registered the component (imported first)
+    load_mine = "import json, spacy, sys, en_tiny_ship; print(json.dumps(spacy.load(sys.argv[1]).get_pipe('ner').cfg))"
+    calibrated = run_from_root(python, target, load_mine, str(mine))
+    assert calibrated["temperature"] == pytest.approx(expected_fit["temperature"], rel=1e-6)
+
+
 def test_cross_fitted_ece_judges_each_half_with_the_other_halfs_temperature(
     tiny_model_dir: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     tiny_examples: Callable[..., list[Example]],
 ) -> None:
-    import calibrate
-
     nlp = spacy.load(tiny_model_dir)
-    docbin = DocBin()
-    swap = {"PER": "ORG", "ORG": "LOC", "LOC": "PER"}
-    for copy in range(4):
-        for example in tiny_examples(nlp, TRAIN_DATA):
-            reference = example.reference
-            if copy % 2:  # gold labels the model cannot match: some entities must be wrong
-                reference.ents = [Span(reference, e.start, e.end, swap[e.label_]) for e in reference.ents]
-            docbin.add(reference)
-    dev = tmp_path / "dev.spacy"
-    docbin.to_disk(dev)
     ner = nlp.get_pipe("ner")
-    scored = score_corpus(nlp, ner, dev)
+    scored = score_corpus(ner, mixed_dev(nlp, tiny_examples(nlp, TRAIN_DATA), copies=4))
     # too few entities per half: no figure rather than a meaningless one
-    assert calibrate.cross_fitted(ner, scored) is None
-    monkeypatch.setattr(calibrate, "MIN_ENTITIES_TO_FIT", 1)
+    assert calibration.cross_fitted(ner, scored) is None
+    monkeypatch.setattr(calibration, "MIN_ENTITIES_TO_FIT", 1)
     seen: list[int] = []
-    real_fit = calibrate.fit_temperature
+    real_fit = calibration.fit_temperature
 
     def spy(confidences_at, correct, **kwargs):
         seen.append(len(correct))
         return real_fit(confidences_at, correct, **kwargs)
 
-    monkeypatch.setattr(calibrate, "fit_temperature", spy)
+    monkeypatch.setattr(calibration, "fit_temperature", spy)
     _, correct = judge(ner, scored, 1.0)
     if correct.all() or not correct.any():
         pytest.fail("the tiny model should get some entities right and some wrong at temperature 1")
-    result = calibrate.cross_fitted(ner, scored)
+    result = calibration.cross_fitted(ner, scored)
     assert result is not None
     ece, temperatures = result
     assert 0.0 <= ece <= 1.0 and len(temperatures) == 2

@@ -3,13 +3,17 @@
 import csv
 from pathlib import Path
 
-import optuna
 import pytest
 import spacy
 from bilstm_ner.errors import TrainingDivergedError
 from spacy.tokens import Doc, DocBin
 from spacy.util import load_config, registry
-from sweep import (
+
+# the sweep's own requirement (requirements-bench.txt), which .ci/run installs
+optuna = pytest.importorskip("optuna", reason="the sweep needs optuna: pip install -r requirements-bench.txt")
+
+from benchmarks import sweep  # noqa: E402
+from benchmarks.sweep import (  # noqa: E402
     SearchSpace,
     config_defaults,
     optimizer_block,
@@ -196,16 +200,20 @@ def write_docbin(path: Path, n_docs: int) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_sweep(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from scripts.assets import training_config
+
     root = tmp_path_factory.mktemp("sweep")
     write_docbin(root / "train.spacy", 6)
     write_docbin(root / "dev.spacy", 2)
+    # the config the inputs step writes for a run without word vectors: it reads only the corpus
+    training_config("fast", False, ROOT / "configs").to_disk(root / "config.cfg")
     overrides = {
         **SMALL_MODEL,
         "paths.train": str(root / "train.spacy"),
         "paths.dev": str(root / "dev.spacy"),
     }
     settings = {
-        "config": CONFIG,
+        "config": root / "config.cfg",
         "output": root / "training",
         "metrics": root / "metrics",
         "max_steps": 3,
@@ -260,8 +268,6 @@ def test_a_sweep_with_other_settings_is_refused(tiny_sweep: dict) -> None:
 def test_a_diverged_trial_scores_zero_and_other_errors_stop_the_sweep(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sweep
-
     def diverge(*args, **kwargs):
         raise TrainingDivergedError("[ner] the loss is not finite (nan): training diverged")
 

@@ -2,14 +2,19 @@
 
 import pytest
 import spacy
-import token_report as tr
+from bilstm_ner.corpora.conll import iob_tags
+from scripts import token_report as tr
 from spacy.tokens import Doc, Span
 
 
 def test_iob2_tags_of_a_doc() -> None:
     doc = Doc(spacy.blank("en").vocab, words="New York and Paris .".split())
     doc.ents = [Span(doc, 0, 2, "LOC"), Span(doc, 3, 4, "LOC")]
-    assert tr.iob2_tags(doc) == ["B-LOC", "I-LOC", "O", "B-LOC", "O"]
+    assert iob_tags(doc) == ["B-LOC", "I-LOC", "O", "B-LOC", "O"]
+    # a token whose annotation is unknown: O by default, or what the caller says
+    partial = Doc(doc.vocab, words=["New", "York", "and"], ents=["B-LOC", "I-LOC", ""])
+    assert iob_tags(partial) == ["B-LOC", "I-LOC", "O"]
+    assert iob_tags(partial, missing="") == ["B-LOC", "I-LOC", ""]
 
 
 def test_scores_per_tag_and_averages_match_hand_counts() -> None:
@@ -142,11 +147,11 @@ def test_the_figures_on_conll_dev_are_the_counted_ones_and_sklearns(conll_dir) -
     of a plain count and of sklearn's own classification_report, row by row."""
     import random
 
-    import convert
+    from bilstm_ner.corpora.conll import parse_conll
     from sklearn.metrics import classification_report
 
-    docs = convert.parse_conll((conll_dir / "eng.testa").read_text(encoding="utf8"), "eng.testa")
-    gold = [tag for doc in docs for tag in tr.iob2_tags(doc)]
+    docs = parse_conll((conll_dir / "eng.testa").read_text(encoding="utf8"), "eng.testa")
+    gold = [tag for doc in docs for tag in iob_tags(doc)]
     tags = sorted(set(gold))
     rng = random.Random(0)
     predicted = [rng.choice(tags) if rng.random() < (0.1 if tag != "O" else 0.01) else tag for tag in gold]

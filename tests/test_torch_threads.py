@@ -219,11 +219,11 @@ def test_a_fixed_number_is_set_once_and_said(torch_at_two: None, capsys: pytest.
 
 
 def test_every_bilstm_config_trains_under_the_policy() -> None:
-    from spacy.util import load_config
+    from scripts.assets import training_config
 
-    configs = sorted((Path(__file__).parent.parent / "configs").glob("bilstm_ner*.cfg"))
-    assert configs
-    for config in configs:
-        before_update = load_config(config, interpolate=False)["training"]["before_update"]
-        assert before_update["@callbacks"] == policy.TRAIN_THREADS_CALLBACK, config
-        assert before_update["threads"] == "auto", config
+    configs = Path(__file__).parent.parent / "configs"
+    for name in ["fast", *(p.stem for p in (configs / "variants").glob("*.cfg"))]:
+        for with_vectors in (True, False):
+            before_update = training_config(name, with_vectors, configs)["training"]["before_update"]
+            assert before_update["@callbacks"] == policy.TRAIN_THREADS_CALLBACK, name
+            assert before_update["threads"] == "auto", name

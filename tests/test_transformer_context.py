@@ -12,7 +12,7 @@ from bilstm_ner.layers.transformer_context import (
     fitting_encodings,
     normalized_key,
     piece_batches,
-    pool_words,
+    pool_batch,
 )
 from spacy.tokens import Doc
 
@@ -62,12 +62,27 @@ def test_every_word_of_a_document_past_max_pieces_gets_its_own_features(context_
 
 
 def test_pooling_takes_the_first_piece_or_the_mean_of_a_words_pieces():
-    hidden = numpy.arange(5 * 1 * 2, dtype="float32").reshape(5, 1, 2)
-    word_ids = [None, 0, 0, 1, None]  # [CLS] w0 ##w0 w1 [SEP]
-    first = pool_words(hidden, word_ids, "first").astype("float32")
-    mean = pool_words(hidden, word_ids, "mean").astype("float32")
-    numpy.testing.assert_allclose(first, hidden[[1, 3]])
-    numpy.testing.assert_allclose(mean, numpy.stack([hidden[1:3].mean(0), hidden[3]]))
+    # two rows of a batch, two layers: [CLS] w0 ##w0 w1 [SEP] and [CLS] w0 [SEP] padding padding
+    states = [
+        torch.arange(2 * 5 * 3, dtype=torch.float32).reshape(2, 5, 3) * (layer + 1) for layer in range(2)
+    ]
+    word_ids = [[None, 0, 0, 1, None], [None, 0, None]]
+    first = pool_batch(states, word_ids, "first")
+    mean = pool_batch(states, word_ids, "mean")
+    assert [a.shape for a in first] == [(2, 2, 3), (1, 2, 3)] == [a.shape for a in mean]
+    assert all(a.dtype == numpy.float16 for a in first + mean)
+    for layer, state in enumerate(states):
+        hidden = state.numpy()
+        numpy.testing.assert_allclose(first[0][:, layer], hidden[0, [1, 3]])
+        numpy.testing.assert_allclose(mean[0][:, layer], numpy.stack([hidden[0, 1:3].mean(0), hidden[0, 3]]))
+        numpy.testing.assert_allclose(first[1][:, layer], hidden[1, [1]])
+        numpy.testing.assert_allclose(mean[1][:, layer], hidden[1, [1]])
+
+
+def test_a_word_without_pieces_gets_zeros():
+    states = [torch.ones(1, 4, 2)]
+    (pooled,) = pool_batch(states, [[None, 0, 2, None]], "first")  # word 1 is whitespace: no piece
+    numpy.testing.assert_array_equal(pooled[:, 0], [[1, 1], [0, 0], [1, 1]])
 
 
 def test_batches_of_pieces_stay_within_their_budget():
@@ -109,7 +124,7 @@ def test_the_cache_drops_the_least_recent_windows_past_its_size(context_layer):
 
 def test_a_missing_transformer_folder_says_what_to_do(tmp_path):
     layer = build_transformer_context(str(tmp_path / "nowhere"))
-    with pytest.raises(ValueError, match="spacy project run transformer"):
+    with pytest.raises(ValueError, match=r"spacy project run inputs \. --vars.config accurate"):
         layer.initialize()
 
 

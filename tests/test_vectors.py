@@ -1,4 +1,4 @@
-"""Static word vectors (configs/bilstm_ner_vectors.cfg): `spacy init vectors`
+"""Static word vectors (the fast config, configs/bilstm_ner.cfg): `spacy init vectors`
 output read at featurization time, trained through `spacy train`, saved and
 loaded with the pipeline, and a clear error when the vectors are missing."""
 
@@ -13,6 +13,8 @@ import pytest
 import spacy
 from bilstm_ner.layers import torch_encoder
 from bilstm_ner.layers.featurize import NO_VECTORS_MESSAGE, featurize_docs, token_vectors
+from bilstm_ner.layers.word_table import make_table, save_table
+from scripts.assets import training_config
 from spacy.cli.train import train
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
@@ -22,7 +24,7 @@ from spacy.util import load_config
 from thinc.api import Adam, fix_random_seed
 
 REPO = Path(__file__).resolve().parent.parent
-VECTORS_CONFIG = REPO / "configs" / "bilstm_ner_vectors.cfg"
+VECTORS_CONFIG = REPO / "configs" / "bilstm_ner.cfg"
 WIDTH = 5
 # A few words of the training texts, and one that never occurs in them.
 VECTOR_WORDS = ["Paris", "London", "Berlin", "France", "John", "Smith", "Acme", "the", "zebra"]
@@ -87,12 +89,16 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained_dir(vectors_dir: Path, corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """configs/bilstm_ner_vectors.cfg trained for a few steps by `spacy train`."""
+    """configs/bilstm_ner.cfg trained for a few steps by `spacy train`, with the tiny
+    vectors and a tiny GloVe word table."""
     output = tmp_path_factory.mktemp("training")
+    glove = output / "glove"
+    save_table(make_table(VECTOR_WORDS, numpy.stack([vector_of(w) for w in VECTOR_WORDS])), glove)
     overrides = {
         "paths.train": str(corpus),
         "paths.dev": str(corpus),
         "paths.vectors": str(vectors_dir),
+        "paths.glove": str(glove),
         "training.max_steps": 4,
         "training.eval_frequency": 2,
         "training.logger.progress_bar": None,
@@ -103,21 +109,27 @@ def trained_dir(vectors_dir: Path, corpus: Path, tmp_path_factory: pytest.TempPa
 
 
 def test_vectors_config_differs_from_default_only_by_vectors_and_casing() -> None:
-    """The main config is the from-scratch one plus the vectors (and their projection's
-    width), the case augmenter on the training corpus and a higher word dropout (chosen
-    on dev with the vectors: they know the words the hashed embeddings blank out):
-    nothing else drifts apart."""
-    default = load_config(REPO / "configs" / "bilstm_ner.cfg", interpolate=False)
+    """The fast config is the from-scratch one plus the vectors and the word table (and
+    their projection's width), the case augmenter on the training corpus and a higher word
+    dropout (chosen on dev with the vectors: they know the words the hashed embeddings
+    blank out): nothing else drifts apart."""
+    default = training_config("fast", with_vectors=False, configs_dir=REPO / "configs")
     vectors = load_config(VECTORS_CONFIG, interpolate=False)
     model = vectors["components"]["ner"]["model"]
-    assert model.pop("include_static_vectors") is True
+    assert model.pop("include_static_vectors") is True and default["components"]["ner"]["model"].pop(
+        "include_static_vectors"
+    ) is False
     assert isinstance(model.pop("static_vectors_width"), int)
+    assert default["components"]["ner"]["model"].pop("static_vectors_width") is None
+    assert model.pop("word_table")["@architectures"] == "bilstm_ner.WordTable.v1"
+    assert default["components"]["ner"]["model"].pop("word_table") is None
     assert model["word_dropout"] > default["components"]["ner"]["model"]["word_dropout"]
     model["word_dropout"] = default["components"]["ner"]["model"]["word_dropout"]
     augmenter = vectors["corpora"]["train"]["augmenter"]
     assert augmenter["@augmenters"] == "bilstm_ner.case_augmenter.v1"
     assert default["corpora"]["train"]["augmenter"] is None
     vectors["corpora"]["train"]["augmenter"] = None
+    assert vectors["paths"].pop("glove") == "corpus/glove" and default["paths"].pop("glove") is None
     assert vectors == default
     assert vectors["paths"]["vectors"] is None
     assert vectors["initialize"]["vectors"] == "${paths.vectors}"
@@ -187,7 +199,8 @@ def test_vectors_of_another_width_are_refused(trained_dir: Path) -> None:
     nlp = spacy.load(trained_dir)
     nlp.vocab.reset_vectors(width=WIDTH + 2)
     nlp.vocab.set_vector("Paris", numpy.ones(WIDTH + 2, dtype="float32"))
-    with pytest.raises(ValueError, match=f"width {WIDTH}"):
+    # the vocab's vectors, the word table's (WIDTH too) and its missing-word column
+    with pytest.raises(ValueError, match=f"width {2 * WIDTH + 1}"):
         nlp("John lives in Paris .")
 
 

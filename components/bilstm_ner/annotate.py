@@ -308,61 +308,40 @@ def run_processes(
                 future.cancel()
 
 
-def ray_row_lines(row: str, input_format: str) -> tuple[list[str], bool]:
-    """The lines of one row of `ray.data.read_text` (which splits a file at "\\n" alone),
-    split as the local engine splits them, supposing the row is not its file's last; and
-    whether the last of those lines is none if the row is its file's last (the empty row
-    after a file's final "\\n", for one)."""
-    if input_format == "jsonl":
-        return [row.removesuffix("\r")], row == ""
-    lines = (row + "\n").splitlines()
-    return lines, len(lines) > len(row.splitlines())
-
-
-def drop_ray_file_ends(items: Iterable[tuple[str, bool, _Item]]) -> Iterator[_Item]:
-    """The items of (path, droppable, item), in order, without a droppable item that is
-    the last of its file (the next item has another path, or there is none)."""
-    held: tuple[str, bool, _Item] | None = None
-    for item in items:
-        if held is not None and (held[0] == item[0] or not held[1]):
-            yield held[2]
-        held = item
-    if held is not None and not held[1]:
-        yield held[2]
+def file_lines(row: dict, input_format: str) -> list[dict]:
+    """The lines of one file as Ray Data reads it (`read_binary_files`: its path and bytes),
+    split as the local engine splits a file (`iter_lines`), so both engines annotate the
+    same lines whatever Ray's own `read_text` would make of them."""
+    stream = io.StringIO(bytes(row["bytes"]).decode("utf-8"), newline="")
+    return [{"text": line} for line in iter_lines(stream, newline_only=input_format == "jsonl")]
 
 
 class RayAnnotator:
-    """Ray Data map_batches callable: loads the pipeline once per actor. Rows that Ray read
-    from files (`split_rows`) are split into the lines the local engine would read."""
+    """Ray Data map_batches callable: loads the pipeline once per actor."""
 
-    def __init__(
-        self, model: str, input_format: str, batch_size: int, torch_threads: int, split_rows: bool
-    ) -> None:
+    def __init__(self, model: str, input_format: str, batch_size: int, torch_threads: int) -> None:
         self.nlp = load_pipeline(model, torch_threads)
         self.input_format = input_format
         self.batch_size = batch_size
-        self.split_rows = split_rows
 
     def __call__(self, batch: dict) -> dict:
-        lines: list[str] = []
-        paths: list[str] = []
-        droppable: list[bool] = []
-        for index, row in enumerate(batch["text"]):
-            if self.split_rows:
-                group, last_droppable = ray_row_lines(str(row), self.input_format)
-                path = str(batch["path"][index])
-            else:
-                group, last_droppable, path = [str(row)], False, ""
-            lines.extend(group)
-            paths.extend([path] * len(group))
-            droppable.extend([False] * (len(group) - 1) + [last_droppable])
+        lines = [str(line) for line in batch["text"]]
         records, errors = annotate_lines(self.nlp, lines, self.input_format, self.batch_size)
-        return {
-            "json": [json.dumps(record, ensure_ascii=False) for record in records],
-            "error": errors,
-            "path": paths,
-            "droppable": droppable,
-        }
+        return {"json": [json.dumps(record, ensure_ascii=False) for record in records], "error": errors}
+
+
+def ray_lines(source: str | list[str], input_format: str):
+    """The input lines as a Ray dataset of {"text"}, in order: a path's (every node of the
+    cluster must see it, e.g. shared storage or s3://...) read on the cluster, or a list of
+    lines (stdin) sent from here."""
+    import ray
+
+    if isinstance(source, list):
+        return ray.data.from_items([{"text": line} for line in source])
+    # Reading takes no CPU slot: with one actor per CPU (as on a laptop) a
+    # read task that waits for a free CPU would wait for ever.
+    files = ray.data.read_binary_files(source, num_cpus=0)
+    return files.flat_map(file_lines, fn_kwargs={"input_format": input_format}, num_cpus=0)
 
 
 def run_ray(
@@ -373,11 +352,8 @@ def run_ray(
     n_workers: int,
     torch_threads: int,
 ) -> Iterator[tuple[dict, str]]:
-    """Annotate on Ray Data; `source` is a path or URI Ray can read, or a list of lines.
-
-    A path is read on the cluster (`ray.data.read_text`: every node must see it,
-    e.g. shared storage or s3://...); a list (stdin) is sent from here.
-    """
+    """Annotate on Ray Data; `source` is a path or URI Ray can read, or a list of lines
+    (ray_lines)."""
     import logging
 
     import ray
@@ -394,30 +370,18 @@ def run_ray(
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False
     context.print_on_execution_start = False
-    split_rows = not isinstance(source, list)
-    if isinstance(source, list):
-        dataset = ray.data.from_items([{"text": line} for line in source])
-    else:
-        # Reading takes no CPU slot: with one actor per CPU (as on a laptop) a
-        # read task that waits for a free CPU would wait for ever.
-        dataset = ray.data.read_text(source, drop_empty_lines=False, include_paths=True, num_cpus=0)
-    annotated = dataset.map_batches(
+    annotated = ray_lines(source, input_format).map_batches(
         RayAnnotator,
-        fn_constructor_args=(str(model), input_format, batch_size, torch_threads, split_rows),
+        fn_constructor_args=(str(model), input_format, batch_size, torch_threads),
         batch_size=batch_size,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=n_workers),
         num_cpus=1,
     )
 
-    def items() -> Iterator[tuple[str, bool, tuple[dict, str]]]:
-        for batch in annotated.iter_batches(batch_size=batch_size, batch_format="numpy"):
-            for line, error, path, droppable in zip(
-                batch["json"], batch["error"], batch["path"], batch["droppable"], strict=True
-            ):
-                yield str(path), bool(droppable), (json.loads(str(line)), str(error))
-
-    yield from drop_ray_file_ends(items())
+    for batch in annotated.iter_batches(batch_size=batch_size, batch_format="numpy"):
+        for line, error in zip(batch["json"], batch["error"], strict=True):
+            yield json.loads(str(line)), str(error)
 
 
 # ---------------------------------------------------------------- writing

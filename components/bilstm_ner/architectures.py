@@ -21,7 +21,7 @@ stays bounded on long documents, and the scores are the same up to float
 rounding.
 
 Where the parts live (layers/): the torch module and its settings in
-torch_encoder.py, the converters between numpy and torch in torch_wrapper.py,
+torch_encoder.py, the converters between numpy and torch in torch_converters.py,
 the featurizer in featurize.py.
 """
 
@@ -48,7 +48,7 @@ from thinc.types import Floats2d
 
 from .layers.featurize import DocFeaturizer
 from .layers.torch_encoder import BiLSTMEncoder, EncoderSettings
-from .layers.torch_wrapper import batch_to_torch, load_torch_weights, torch_to_ragged
+from .layers.torch_converters import batch_to_torch, load_torch_weights, torch_to_ragged
 
 ARCHITECTURE = "bilstm_ner.BiLSTMTagger.v1"
 OUTPUT_LAYER = "output_layer"

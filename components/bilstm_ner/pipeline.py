@@ -35,7 +35,6 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp
 from thinc.types import Floats2d
 
 from .architectures import OUTPUT_LAYER
-from .calibration import DEFAULT_TEMPERATURE
 from .errors import ComponentLoadError, CorruptWeightsError, IncompatibleWeightsError, TrainingDivergedError
 from .layers.crf import (
     BILUOCRF,
@@ -48,9 +47,8 @@ from .layers.crf import (
     within_sentences,
 )
 from .layers.featurize import reading_lexicon
-from .layers.torch_wrapper import refuse_averaging
+from .layers.torch_converters import refuse_averaging
 from .torch_threads import limited_torch_threads, resolve_torch_threads
-from .training.distillation import soft_targets
 
 FACTORY = "bilstm_ner"
 CONFIDENCE = "confidence"
@@ -63,6 +61,9 @@ PREDICT_TOKENS = 4096
 CARRIED_VOCAB = "carried_vocab"
 # cfg key: the size of the static vectors the model was trained with (keys, rows, width).
 VECTORS_SIZE = "static_vectors"
+# What the scores are divided by before confidences are computed, until a fit on
+# held-out data (calibration.py) says otherwise.
+DEFAULT_TEMPERATURE = 1.0
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -281,20 +282,24 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         if not any(len(doc) for doc in docs):
             return [EntityPrediction([], numpy.zeros((0,), dtype="float32")) for _ in docs]
         self._note_vocab(docs[0].vocab)
-        tag_names = self.tag_names
         # the CRF's forward-backward computes in torch too
         with limited_torch_threads(self.torch_threads):
-            scores = [
-                within_sentences(s, doc.to_array(SENT_START) == 1, tag_names)
-                for doc, s in zip(docs, self.model_scores(docs), strict=True)
-            ]
-            return self.decode_scores(scores)
+            return self.decode_scores(self.sentence_scores(docs))
+
+    def sentence_scores(self, docs: list[Doc]) -> list[numpy.ndarray]:
+        """The model's scores for each doc, every path that would carry an entity
+        across a sentence boundary of the Doc forbidden (crf.within_sentences)."""
+        tag_names = self.tag_names
+        return [
+            within_sentences(s, doc.to_array(SENT_START) == 1, tag_names)
+            for doc, s in zip(docs, self.model_scores(docs), strict=True)
+        ]
 
     # --- confidence calibration (issue 5; fitting and measures in calibration.py) ---
     @property
     def temperature(self) -> float:
         """What the scores are divided by before confidences are computed: fitted
-        on dev (scripts/calibrate.py fit) and saved in cfg. Spans do not depend on it."""
+        on dev (calibration.recalibrate) and saved in cfg. Spans do not depend on it."""
         return float(self.cfg.get("temperature", DEFAULT_TEMPERATURE))
 
     def decode_scores(
@@ -317,18 +322,6 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         return predictions
 
     # --- end of confidence calibration ---
-
-    def tag_marginals(self, docs: list[Doc], temperature: float = 1.0) -> list[numpy.ndarray]:
-        """Per doc, (n_tokens, n_tags) probabilities of each BILUO tag at each token
-        under the model's CRF (scores divided by `temperature`), entities kept
-        within sentences as in `predict`: what a teacher hands a student
-        (training/distillation.py)."""
-        tag_names = self.tag_names
-        scores = [
-            within_sentences(s.astype("float64") / temperature, doc.to_array(SENT_START) == 1, tag_names)
-            for doc, s in zip(docs, self.model_scores(docs), strict=True)
-        ]
-        return self.crf.marginals(scores)
 
     def model_scores(self, docs: list[Doc]) -> list[numpy.ndarray]:
         """The model's (n_tokens, n_tags) scores for each doc.
@@ -389,7 +382,7 @@ class BiLSTMEntityRecognizer(TrainablePipe):
 
     def finish_update(self, sgd: Optimizer) -> None:
         """Update the weights; an optimizer with `use_averages = true` is refused
-        (torch_wrapper.AVERAGES_REFUSED says why). spacy train calls this after
+        (torch_converters.AVERAGES_REFUSED says why). spacy train calls this after
         each batch's `update`, so such a config stops at its first step."""
         refuse_averaging(sgd, self.name)
         super().finish_update(sgd)
@@ -412,13 +405,7 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         forbidden = [
             sentence_constraints(eg.predicted.to_array(SENT_START) == 1, tag_names) for eg in examples
         ]
-        targets = [soft_targets(eg.predicted, tag_names) for eg in examples]
-        total, grads = self.crf.loss_and_gradient(
-            [torch.as_tensor(s) for s in scores],
-            truths,
-            targets if any(t is not None for t in targets) else None,
-            forbidden,
-        )
+        total, grads = self.crf.loss_and_gradient([torch.as_tensor(s) for s in scores], truths, forbidden)
         d_scores = [torch2xp((grad / n_known).float(), ops=self.model.ops) for grad in grads]
         return total / n_known, d_scores
 
@@ -535,7 +522,7 @@ class BiLSTMEntityRecognizer(TrainablePipe):
     def _load_error(self, source: str, err: Exception, read_model: Callable[[], bytes]) -> ComponentLoadError:
         """What went wrong, said so a user knows what to fix, as the error type
         code can tell apart: the torch weights say so themselves
-        (torch_wrapper.load_torch_weights); otherwise saved data that thinc
+        (torch_converters.load_torch_weights); otherwise saved data that thinc
         can read but not load into this model was made by another config."""
         if isinstance(err, ComponentLoadError):
             kind: type[ComponentLoadError] = type(err)

@@ -13,11 +13,13 @@ on). Every error is a 4xx (or a 500 for a failure of the model) with
 `{"detail": "..."}` saying what was wrong; the service goes on serving.
 
 Limits, each answered with a message that names it: the body's size
-(`--max-body-bytes`, 413), the number of texts per request (`--max-texts`, 422)
-and the characters per text (`--max-chars`, 422). Bad JSON is a 400; a body
-that is not `{"texts": [strings]}`, an empty list, a text that is not a string
-or not valid Unicode a 422. An empty string is a text like any other (no
-entities), as in the annotate command.
+(`--max-body-bytes`, 413, checked while the body arrives), the number of texts per
+request (`--max-texts`, 422) and the characters per text (`--max-chars`, 422). Bad
+JSON is a 400; a body that is not `{"texts": [strings]}`, an empty list, a text that
+is not a string or not valid Unicode a 422: the body is validated by a pydantic
+model that holds the limits (`request_model`), and its errors are said in the
+service's words. An empty string is a text like any other (no entities), as in the
+annotate command.
 
 The model is loaded once per worker process (`--workers N` starts N, each with
 its own copy). In a worker, requests go through one queue: while the model
@@ -48,7 +50,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -56,6 +58,7 @@ try:
     # at module level: FastAPI reads the endpoints' annotations (strings here) in these globals
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
+    from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, create_model
 except ImportError as err:  # a packaged pipeline installed without its `serve` extra
     raise ImportError(
         "the HTTP service needs FastAPI and uvicorn: pip install 'fastapi>=0.115,<1' 'uvicorn>=0.30,<1' "
@@ -106,46 +109,60 @@ class BadRequest(Exception):
 # ---------------------------------------------------------------- reading a request
 
 
-def parse_texts(body: bytes, settings: ServiceSettings) -> list[str]:
-    """The texts of a request body `{"texts": [...]}`, or BadRequest saying what is wrong."""
+def request_model(settings: ServiceSettings) -> type[BaseModel]:
+    """The body POST /ents takes, with the settings' limits: {"texts": [strings]}, no other
+    field, no coercion (a number is not a text). FastAPI's docs page shows it."""
+    text = Annotated[str, StringConstraints(max_length=settings.max_chars)]
+    texts = Annotated[list[text], Field(min_length=1, max_length=settings.max_texts)]
+    return create_model("EntsRequest", __config__=ConfigDict(extra="forbid", strict=True), texts=(texts, ...))
+
+
+def parse_texts(body: bytes, model: type[BaseModel]) -> list[str]:
+    """The texts of a request body, validated by `model` (request_model), or BadRequest
+    saying what is wrong: 400 for a body that is not JSON, 422 for one that is not the model's."""
     if not body.strip():
         raise BadRequest(400, 'the request body is empty: send a JSON object {"texts": ["...", ...]}')
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise BadRequest(400, f"the request body is not valid JSON ({err})") from err
-    if not isinstance(payload, dict):
-        raise BadRequest(422, f'the body must be a JSON object {{"texts": [...]}}, not {json_type(payload)}')
-    unknown = sorted(set(payload) - {"texts"})
-    if unknown:
-        raise BadRequest(422, f'unknown field(s) {unknown}: the body has one field, "texts"')
-    if "texts" not in payload:
-        raise BadRequest(422, 'the field "texts" is missing: send {"texts": ["...", ...]}')
-    texts = payload["texts"]
-    if not isinstance(texts, list):
-        raise BadRequest(422, f'"texts" must be a list of strings, not {json_type(texts)}')
-    if not texts:
-        raise BadRequest(422, '"texts" is empty: send at least one text')
-    if len(texts) > settings.max_texts:
-        raise BadRequest(
-            422,
-            f'"texts" has {len(texts):,} texts: the limit is {settings.max_texts:,} texts per request '
-            "(max_texts)",
+    try:
+        return model.model_validate(payload).texts
+    except ValidationError as err:
+        # an unknown field first: {"text": [...]} is a misspelt "texts", not a missing one
+        error = min(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        raise BadRequest(422, refusal(error)) from err
+
+
+def refusal(error: dict[str, Any]) -> str:
+    """What pydantic's error says, to the client, in the service's words."""
+    kind, loc, value, ctx = error["type"], error["loc"], error.get("input"), error.get("ctx") or {}
+    where = f"texts[{loc[1]}]" if len(loc) == 2 else f'"{loc[0]}"' if loc else "the body"
+    if kind == "model_type":
+        return f'the body must be a JSON object {{"texts": [...]}}, not {json_type(value)}'
+    if kind == "extra_forbidden":
+        return f'unknown field(s) {list(loc)}: the body has one field, "texts"'
+    if kind == "missing":
+        return 'the field "texts" is missing: send {"texts": ["...", ...]}'
+    if kind == "list_type":
+        return f'"texts" must be a list of strings, not {json_type(value)}'
+    if kind == "too_short":
+        return '"texts" is empty: send at least one text'
+    if kind == "too_long":
+        return (
+            f'"texts" has {ctx["actual_length"]:,} texts: the limit is {ctx["max_length"]:,} texts per '
+            "request (max_texts)"
         )
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise BadRequest(422, f"texts[{i}] must be a string, not {json_type(text)}")
-        if len(text) > settings.max_chars:
-            raise BadRequest(
-                422,
-                f"texts[{i}] has {len(text):,} characters: the limit is {settings.max_chars:,} "
-                "characters per text (max_chars)",
-            )
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as err:
-            raise BadRequest(422, f"texts[{i}] is not valid Unicode ({err.reason} at {err.start})") from err
-    return texts
+    if kind == "string_type":
+        return f"{where} must be a string, not {json_type(value)}"
+    if kind == "string_too_long":
+        return (
+            f"{where} has {len(value):,} characters: the limit is {ctx['max_length']:,} characters per "
+            "text (max_chars)"
+        )
+    if kind == "string_unicode":
+        return f"{where} is not valid Unicode (a lone surrogate)"
+    return f"{where}: {error['msg']}"
 
 
 def json_type(value: Any) -> str:
@@ -324,6 +341,8 @@ def create_app(settings: ServiceSettings, nlp=None):
     unless a loaded `nlp` is given (tests)."""
     state: dict[str, Any] = {}
 
+    model = request_model(settings)
+
     def annotate_texts(texts: list[str]) -> list[dict]:
         records = [{"text": text} for text in texts]
         return annotate_records(state["nlp"], records, settings.batch_size)
@@ -379,21 +398,11 @@ def create_app(settings: ServiceSettings, nlp=None):
             return JSONResponse({"status": "loading"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
+    # the body is read here (its size checked as it arrives), then validated by the model
     @app.post(
         "/ents",
         openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["texts"],
-                            "properties": {"texts": {"type": "array", "items": {"type": "string"}}},
-                        }
-                    }
-                },
-            }
+            "requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}
         },
     )
     async def ents(request: Request) -> JSONResponse:
@@ -402,7 +411,7 @@ def create_app(settings: ServiceSettings, nlp=None):
         body = await read_body(
             request.stream(), request.headers.get("content-length"), settings.max_body_bytes
         )
-        texts = parse_texts(body, settings)
+        texts = parse_texts(body, model)
         docs = await state["batcher"].submit(texts)
         return JSONResponse({"docs": docs})
 

@@ -9,8 +9,7 @@ from that:
    prediction is a well-formed set of non-overlapping spans;
  - forward-backward over the valid paths (in torch, on the scores' device,
    batched over documents): the training loss -log P(gold path) and its
-   gradient, the distillation loss against a teacher's marginals, the
-   marginals a teacher hands a student, and each entity's probability.
+   gradient, and each entity's probability.
 
 Both recursions loop over positions only: documents are padded into one
 array and stepped together, so the Python loop runs once per position of the
@@ -457,24 +456,12 @@ class BILUOCRF:
         log_z, alpha, beta = log_z.tolist(), alpha.cpu().numpy(), beta.cpu().numpy()
         return [(log_z[i], alpha[i, :n], beta[i, :n]) for i, n in enumerate(lengths)]
 
-    def marginals(self, scores: Sequence[numpy.ndarray]) -> list[numpy.ndarray]:
-        """Per document, (n_tokens, n_tags) probabilities of each tag at each
-        token over the valid paths (float64): what a teacher hands a student."""
-        return map_length_groups(scores, self._marginals_group, numpy.zeros((0, len(self.tag_names))))
-
-    def _marginals_group(self, scores: list[numpy.ndarray]) -> list[numpy.ndarray]:
-        lengths = [len(s) for s in scores]
-        log_z, alpha, beta = self.forward_backward(pad(scores), torch.tensor(lengths))
-        marginals = probabilities(alpha + beta - log_z[:, None, None]).cpu().numpy()
-        return [marginals[i, :n] for i, n in enumerate(lengths)]
-
     # --- the loss
 
     def loss_and_gradient(
         self,
         scores: Sequence[numpy.ndarray | torch.Tensor],
         truths: Sequence[numpy.ndarray],
-        soft_targets: Sequence[tuple[numpy.ndarray, float] | None] | None = None,
         forbidden: Sequence[numpy.ndarray] | None = None,
     ) -> tuple[float, list[torch.Tensor]]:
         """Summed -log P(gold) and its gradient w.r.t. the scores, per document
@@ -485,12 +472,6 @@ class BILUOCRF:
         unknown: the gold side then sums over all valid paths through the known tags.
         forbidden: per document None or an (n_tokens, n_tags) bool mask of scores
         replaced by FORBIDDEN first (sentence_constraints).
-
-        soft_targets (training/distillation.py): per document None, or a teacher's tag
-        marginals q and a weight w. The loss is then (1 - w) -log P(gold) +
-        w H(teacher, model), the cross-entropy between the teacher's and the
-        model's path distributions, log Z - sum_t q_t . s_t, whose gradient is
-        the model's marginals minus q: the targets are a mix of both marginals.
         """
         if not len(scores):
             return 0.0, []
@@ -512,18 +493,5 @@ class BILUOCRF:
         free_z, gold_z = log_z[:n_docs], log_z[n_docs:]
         model, targets = marginals[:n_docs], marginals[n_docs:]
         loss = free_z - gold_z
-        if soft_targets is not None and any(t is not None for t in soft_targets):
-            teacher = torch.zeros((n_docs, n_steps, n_tags), dtype=torch.float64)
-            for i, target in enumerate(soft_targets):
-                if target is not None:
-                    teacher[i, : len(target[0])] = torch.as_tensor(target[0])
-            teacher = teacher.to(device)
-            weight = torch.tensor(
-                [0.0 if t is None else t[1] for t in soft_targets], dtype=torch.float64, device=device
-            )
-            # where the scores forbid a tag (FORBIDDEN, finite) the teacher's mass is 0 too
-            cross_entropy = free_z - (teacher * emissions).sum(dim=(1, 2))
-            loss = (1 - weight) * loss + weight * cross_entropy
-            targets = (1 - weight[:, None, None]) * targets + weight[:, None, None] * teacher
         grad = model - targets
         return float(loss.sum()), [grad[i, :n] for i, n in enumerate(lengths.tolist())]

@@ -41,7 +41,7 @@ _SENTENCE_FINAL = (".", "!", "?")
 CONTEXT_REF = "context"
 WORD_TABLE_REF = "word_table"
 # The arrays of a PaddedBatch: numpy arrays from the featurizer, torch tensors
-# once on the encoder's device (torch_wrapper.batch_to_torch).
+# once on the encoder's device (torch_converters.batch_to_torch).
 Array = TypeVar("Array")
 Converted = TypeVar("Converted")
 
@@ -62,9 +62,9 @@ class PaddedBatch(Generic[Array]):
     vectors: (n_windows, max_len, vectors_width) float32 static word vectors,
         zeros for padding and for words without a vector; None unless the
         model reads static vectors.
-    context: (n_windows, max_len, layers, width) float32 transformer layers
-        per token (transformer_context.py), zeros for padding; None unless
-        the model reads them.
+    context: (n_windows, max_len, layers, width) transformer layers per token
+        (transformer_context.py), float16 as that layer gives them, zeros for
+        padding; None unless the model reads them.
     """
 
     ids: Array
@@ -178,7 +178,7 @@ def _outside_in(data: bytes, n_chars: int) -> bytes:
 NO_VECTORS_MESSAGE = (
     "include_static_vectors = true, but the pipeline's vocab has no word vectors. Make them "
     "with `python -m spacy init vectors en VECTORS_FILE OUTPUT_DIR` and point [initialize] "
-    "vectors at OUTPUT_DIR (with configs/bilstm_ner_vectors.cfg: --paths.vectors OUTPUT_DIR), "
+    "vectors at OUTPUT_DIR (with configs/bilstm_ner.cfg: --paths.vectors OUTPUT_DIR), "
     "or set include_static_vectors = false."
 )
 
@@ -325,7 +325,7 @@ def featurize_docs(
             groups=numpy.zeros((0, 0), dtype="int64"),
             n_groups=0,
             vectors=None if all_vectors is None else all_vectors.reshape(0, 0, all_vectors.shape[1]),
-            context=None if context_features is None else numpy.zeros((0, 0, 0, 0), dtype="float32"),
+            context=None if context_features is None else numpy.zeros((0, 0, 0, 0), dtype="float16"),
         )
     all_ids = numpy.concatenate(hashed).astype("int64")
     all_chars = utf8_rows(numpy.concatenate(orth_arrays), docs[0].vocab.strings, n_chars).astype("int64")
@@ -358,7 +358,9 @@ def featurize_docs(
     context = None
     if context_features is not None:
         all_context = numpy.concatenate([c for c in context_features if len(c)])
-        context = numpy.zeros((len(windows), max_len, *all_context.shape[1:]), dtype="float32")
+        # kept in its own precision (float16 from transformer_context): the encoder's mix
+        # of the layers computes in float32 (torch_encoder.BiLSTMEncoder.encode_windows)
+        context = numpy.zeros((len(windows), max_len, *all_context.shape[1:]), dtype=all_context.dtype)
         context[win_rows, win_cols] = all_context[source]
     return PaddedBatch(ids, chars, lengths, rows, cols, doc_lengths, groups, n_groups, vectors, context)
 

@@ -8,16 +8,15 @@ kernels. Only inference uses it; training and the weights that are saved stay
 float32, so the copy is a cache of the float LSTM, made when it is first
 needed and dropped whenever the float weights may have changed.
 
-torch 2.13 marks eager-mode quantization deprecated (its successor, torchao,
-has no quantized LSTM); the project pins torch, and the warnings it prints for
-a user's every load are silenced here, where they are expected.
+The quantization itself, and what torch 2.13's deprecation of it means, is in
+cpu_precision.py, which the transformer's reduced-precision copies share.
 """
 
-import warnings
 from pathlib import Path
 
-import torch
 from torch import nn
+
+from .cpu_precision import int8_copy as int8_module_copy
 
 
 def int8_copy(lstm: nn.LSTM) -> nn.Module:
@@ -25,11 +24,7 @@ def int8_copy(lstm: nn.LSTM) -> nn.Module:
     signature (packed sequences included), its weights int8."""
     if lstm.weight_ih_l0.device.type != "cpu":
         raise ValueError("int8 weights are for the CPU: the LSTM is on " + str(lstm.weight_ih_l0.device))
-    holder = nn.Sequential(lstm)  # quantize_dynamic replaces children, never the module it is given
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", (DeprecationWarning, UserWarning, FutureWarning))
-        quantized = torch.ao.quantization.quantize_dynamic(holder, {nn.LSTM}, dtype=torch.qint8)
-    return quantized[0].eval()
+    return int8_module_copy(lstm, {nn.LSTM})
 
 
 class Int8LSTMCache:
@@ -62,8 +57,7 @@ def float_lstm_overrides(path: str | Path) -> dict[str, bool]:
 
     The int8 copy quantizes each step's inputs with a scale taken over the
     whole batch, so a document's scores move slightly (about 1e-3) with the
-    documents beside it: a teacher's targets should not, and the benchmark
-    times the float LSTM beside the int8 one."""
+    documents beside it; the benchmark times the float LSTM beside the int8 one."""
     from spacy.util import load_config
 
     config_file = Path(path) / "config.cfg"

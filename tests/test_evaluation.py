@@ -1,4 +1,5 @@
-"""Exact-match scoring on the gold tokens."""
+"""bilstm_ner.evaluation: exact-match scoring on the gold tokens, by type, by casing, on names
+seen and unseen in training; the one judge of "is this entity right"."""
 
 import random
 from pathlib import Path
@@ -7,12 +8,27 @@ import pytest
 import spacy
 import srsly
 import typer
-from bilstm_ner.training.corpus import gold_tokens_doc
-from conlleval import entity_texts, exact_match, novelty_warning, score_on_gold_tokens
-from conlleval import main as conlleval_main
-from report import format_casings
+from bilstm_ner.corpora.conll import docs_to_conll, parse_conll
+from bilstm_ner.corpora.corpus import gold_tokens_doc
+from bilstm_ner.evaluation import (
+    cells,
+    cli,
+    entity_outcome,
+    evaluate,
+    exact_match,
+    from_spacy,
+    novelty_warning,
+    predict_on_gold_tokens,
+    prf_table,
+    recall_by_novelty,
+)
+from scripts.report import format_casings
 from spacy.tokens import Doc, DocBin, Span
 from typer.testing import CliRunner
+
+
+def score_on_gold_tokens(nlp, gold_docs: list[Doc], casing: str = "cased") -> dict:
+    return exact_match(gold_docs, predict_on_gold_tokens(nlp, gold_docs, casing=casing))
 
 
 def test_exact_match_counts_per_type() -> None:
@@ -97,11 +113,13 @@ def test_recall_of_seen_and_unseen_names() -> None:
     gold.ents = [Span(gold, 0, 2, "PER"), Span(gold, 3, 4, "LOC"), Span(gold, 5, 6, "LOC")]
     train = Doc(nlp.vocab, words=["Paris", "and", "John", "Smith"])
     train.ents = [Span(train, 0, 1, "LOC"), Span(train, 2, 4, "PER")]
-    scores = score_on_gold_tokens(nlp, [gold], seen=entity_texts([train]))
+    scores = evaluate(nlp, [gold], train=[train])
     # seen: "John Smith" (missed: the ruler finds "Smith" alone) and "Paris" (found); unseen: "Rome" (missed)
     assert scores["seen"] == {"r": 0.5, "n": 2}
     assert scores["unseen"] == {"r": 0.0, "n": 1}
-    assert "seen" not in score_on_gold_tokens(nlp, [gold])
+    assert scores["novelty"]["PER"] == {"seen": {"r": 0.0, "n": 1}, "unseen": {"r": 0.0, "n": 0}}
+    assert scores["novelty"]["LOC"] == {"seen": {"r": 1.0, "n": 1}, "unseen": {"r": 0.0, "n": 1}}
+    assert "seen" not in evaluate(nlp, [gold])
 
 
 @pytest.mark.parametrize(
@@ -120,7 +138,7 @@ def test_novelty_warning_below_a_tenth_unseen(seen: int, unseen: int, warned: bo
 
 
 def test_evaluate_output_and_metrics_carry_the_warning(tmp_path: Path) -> None:
-    """scripts/conlleval.py prints it and writes it under "warnings"; scripts/report.py
+    """The evaluation's command prints it and writes it under "warnings"; scripts/report.py
     puts it into metrics/scores.md."""
     nlp = spacy.blank("en")
     ruler = nlp.add_pipe("entity_ruler")
@@ -132,7 +150,7 @@ def test_evaluate_output_and_metrics_carry_the_warning(tmp_path: Path) -> None:
     DocBin(docs=[test_doc]).to_disk(tmp_path / "train.spacy")  # every test name is a training name
     output = tmp_path / "metrics" / "test_conlleval.json"
     app = typer.Typer(add_completion=False)
-    app.command()(conlleval_main)
+    app.command()(cli)
     args = [str(model), str(tmp_path / "test.spacy"), "--train", str(tmp_path / "train.spacy")]
     result = CliRunner().invoke(app, [*args, "--output", str(output)])
     assert result.exit_code == 0, result.output
@@ -192,9 +210,7 @@ def test_spacy_scorer_gives_the_old_counts_on_conll_dev(conll_dir: Path) -> None
     """On CoNLL-2003's dev documents, with predictions carrying a tagger's kinds of
     mistakes, spaCy's get_ner_prf (what exact_match uses) gives the figures of the
     hand-written count it replaced, micro and per type."""
-    import convert
-
-    gold_docs = convert.parse_conll((conll_dir / "eng.testa").read_text(encoding="utf8"), "eng.testa")
+    gold_docs = parse_conll((conll_dir / "eng.testa").read_text(encoding="utf8"), "eng.testa")
     rng = random.Random(0)
     predicted_docs = [_perturbed(doc, rng) for doc in gold_docs]
     old = _counted(gold_docs, predicted_docs)
@@ -208,3 +224,60 @@ def test_spacy_scorer_gives_the_old_counts_on_conll_dev(conll_dir: Path) -> None
     assert exact_match(gold_docs, gold_docs)["f"] == pytest.approx(1.0)
     empty = exact_match(gold_docs, [gold_tokens_doc(d) for d in gold_docs])
     assert (empty["p"], empty["r"]) == (0.0, 0.0)
+
+
+def test_entity_outcome_is_an_exact_match_and_none_without_annotation() -> None:
+    nlp = spacy.blank("en")
+    gold = Doc(nlp.vocab, words=["Anna", "Berg", "met", "Bob", "in", "Oslo", "."])
+    gold.ents = [Span(gold, 0, 2, "PER"), Span(gold, 3, 4, "PER"), Span(gold, 5, 6, "LOC")]
+    assert entity_outcome((0, 2, "PER"), gold) is True
+    assert entity_outcome((3, 4, "ORG"), gold) is False  # the type
+    assert entity_outcome((5, 7, "LOC"), gold) is False  # the boundary
+    assert entity_outcome((1, 2, "PER"), gold) is False  # part of one
+    unannotated = Doc(nlp.vocab, words=["Anna", "Berg", "met", "Bob"], ents=["B-PER", "I-PER", "", ""])
+    assert entity_outcome((0, 2, "PER"), unannotated) is True
+    assert entity_outcome((3, 4, "PER"), unannotated) is None  # no gold to judge it by
+
+
+def test_recall_by_novelty_splits_by_type_and_all() -> None:
+    nlp = spacy.blank("en")
+    words = ["John", "Smith", "met", "Mary", "in", "Paris", "."]
+    gold = Doc(nlp.vocab, words=words, ents=["B-PER", "I-PER", "O", "B-PER", "O", "B-LOC", "O"])
+    predicted = Doc(nlp.vocab, words=words, ents=["B-PER", "I-PER", "O", "O", "O", "B-ORG", "O"])
+    novelty = recall_by_novelty([gold], [predicted], seen={"John Smith", "Paris"})
+    assert list(novelty) == ["all", "LOC", "PER"]
+    assert novelty["all"] == {"seen": {"r": 0.5, "n": 2}, "unseen": {"r": 0.0, "n": 1}}
+    assert novelty["PER"] == {"seen": {"r": 1.0, "n": 1}, "unseen": {"r": 0.0, "n": 1}}
+    assert novelty["LOC"]["seen"] == {"r": 0.0, "n": 1}
+
+
+def test_evaluate_reads_a_conll_file_as_a_user_of_the_wheel_has_one(tmp_path: Path) -> None:
+    """A CoNLL file (IOB1, no -DOCSTART-) scores as the same documents given as Docs."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns([{"label": "LOC", "pattern": "Paris"}])
+    gold = Doc(nlp.vocab, words=["Paris", "and", "Rome", "."], ents=["B-LOC", "O", "B-LOC", "O"])
+    conll = tmp_path / "test.txt"
+    conll.write_text("Paris NNP I-NP I-LOC\nand CC O O\nRome NNP I-NP I-LOC\n. . O O\n", encoding="utf8")
+    from_file = evaluate(nlp, conll, casings=True)
+    assert from_file == evaluate(nlp, [gold], casings=True)
+    assert (from_file["p"], from_file["r"]) == (1.0, 0.5)
+    assert from_file["lower"]["r"] == 0.0  # the ruler matches "Paris", not "paris"
+    written = tmp_path / "written.conll"  # -DOCSTART-, IOB2, CRLF line ends
+    written.write_bytes(docs_to_conll([gold]).replace("\n", "\r\n").encode("utf8"))
+    assert evaluate(nlp, written, casings=True) == from_file
+
+
+def test_from_spacy_and_the_table_read_spacys_scores() -> None:
+    scores = {"ents_p": 0.5, "ents_r": 0.25, "ents_f": 1 / 3, "ents_per_type": {"LOC": {"p": 1, "r": 0.5, "f": 0.6}}}
+    assert from_spacy(scores) == {"p": 0.5, "r": 0.25, "f": 1 / 3, "per_type": scores["ents_per_type"]}
+    # nothing to score: spaCy says None, and so does this
+    assert from_spacy({"ents_p": None, "ents_r": None, "ents_f": None, "ents_per_type": None})["f"] is None
+    assert cells({"f": 0.9056, "r": 0.9011, "p": 0.9102}) == "91.02 | 90.11 | 90.56"
+    assert cells(None) == cells({}) == " – | – | – "
+    table = prf_table({"dev": from_spacy(scores), "test": {"p": 1.0, "r": 1.0, "f": 1.0, "per_type": {}}})
+    assert table.splitlines() == [
+        "| type | dev P | dev R | dev F | test P | test R | test F |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        "| LOC | 100.00 | 50.00 | 60.00 |  – | – | –  |",
+        "| **all (micro)** | 50.00 | 25.00 | 33.33 | 100.00 | 100.00 | 100.00 |",
+    ]

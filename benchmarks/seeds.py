@@ -1,4 +1,4 @@
-"""Train the default config with several seeds; report dev and test P/R/F per seed.
+"""Train the run's config with several seeds; report dev and test P/R/F per seed.
 
 One run proves little: seed noise alone moves NER F1 by about 0.4 (Reimers &
 Gurevych 2017). Writes a JSON and a Markdown table with every seed, overall and
@@ -8,20 +8,12 @@ already exists under the output folder are scored again but not retrained.
 
 from pathlib import Path
 
+import spacy
 import typer
-from option_lists import comma_ints
-from report_files import write_report
-from training_runs import (
-    SPLITS,
-    choose_config,
-    percent,
-    score,
-    score_conll_tokens,
-    spread,
-    step_budget_overrides,
-    train_or_reuse,
-    vectors_overrides,
-)
+from bilstm_ner.evaluation import evaluate
+
+from benchmarks.reporting import comma_ints, percent, spread, write_report
+from benchmarks.trainings import SPLITS, score, train_or_reuse
 
 # Test F on CoNLL's tokens: as written, and with every word lowercased / uppercased.
 CONLL_COLUMNS = {
@@ -79,7 +71,7 @@ def to_markdown(runs: list[dict], summary: dict) -> str:
     lines += [
         "",
         "spacy evaluate scores documents re-tokenized by spaCy; the CoNLL-tokens column is the",
-        "exact match on the corpus's own tokens (scripts/conlleval.py), the figure papers report;",
+        "exact match on the corpus's own tokens (bilstm_ner.evaluation), the figure papers report;",
         "lowercased / uppercased: the same, with every word of the test set recased.",
     ]
     lines += ["", "F1 per entity type (median [min, max] over seeds):", ""]
@@ -96,8 +88,7 @@ def to_markdown(runs: list[dict], summary: dict) -> str:
 
 
 def main(
-    config: str = typer.Argument("auto", help="auto (by --vectors), a name in configs/ or a .cfg path"),
-    vectors: Path = typer.Option(Path("corpus/vectors"), help="Pipeline folder made by scripts/vectors.py"),
+    config: Path = typer.Argument(Path("corpus/config.cfg"), help="The config to train (the inputs step's)"),
     output: Path = typer.Option(Path("training/seeds"), help="Folder for one pipeline per seed"),
     seeds: str = typer.Option("0,1,2", help="Comma-separated seeds"),
     train_path: Path = typer.Option(Path("corpus/train.spacy")),
@@ -110,33 +101,22 @@ def main(
     lang: str = typer.Option("en", help="The pipelines' language (their tokenizer)"),
 ) -> None:
     """Train one pipeline per seed, score each on dev and test, and write the summary."""
-    config_path = choose_config(config, vectors)
-    print(f"config: {config_path}")
     runs = []
     for seed in comma_ints(seeds):
         model_dir = output / f"seed-{seed}"
-        overrides = {
-            "paths.train": str(train_path),
-            "paths.dev": str(dev_path),
-            "system.seed": seed,
-            "nlp.lang": lang,
-            **vectors_overrides(config_path, vectors),
-        }
+        overrides = {"paths.train": train_path, "paths.dev": dev_path, "system.seed": seed, "nlp.lang": lang}
         if max_steps:
             overrides["training.max_steps"] = max_steps
-            overrides.update(step_budget_overrides(config_path, max_steps))
         if max_epochs >= 0:
             overrides["training.max_epochs"] = max_epochs
-        seconds = train_or_reuse(config_path, model_dir, overrides, use_gpu=gpu_id)
+        seconds = train_or_reuse(config, model_dir, overrides, gpu_id=gpu_id)
         run = {"seed": seed, "train_seconds": seconds}
         for split, corpus in (("dev", dev_path), ("test", test_path)):
             run[split] = score(model_dir / "model-best", corpus, use_gpu=gpu_id)
-        for key, casing in (
-            ("test_conll", "cased"),
-            ("test_conll_lower", "lower"),
-            ("test_conll_upper", "upper"),
-        ):
-            run[key] = score_conll_tokens(model_dir / "model-best", test_path, use_gpu=gpu_id, casing=casing)
+        if gpu_id >= 0:
+            spacy.require_gpu(gpu_id)
+        conll = evaluate(spacy.load(model_dir / "model-best"), test_path, casings=True)
+        run |= {"test_conll": conll, "test_conll_lower": conll["lower"], "test_conll_upper": conll["upper"]}
         runs.append(run)
         print(f"seed {seed}: dev F {percent(run['dev']['f'])}, test F {percent(run['test']['f'])}")
     summary = summarize(runs)

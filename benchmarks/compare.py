@@ -1,7 +1,7 @@
 """This project's pipeline beside spaCy's built-in `ner`, trained on the same corpus.
 
-Both are trained with `spacy train` from their configs (spaCy's default CPU NER
-config is kept in configs/spacy_ner.cfg), timed, and scored on dev and test
+Both are trained by the workflow's train step from their configs (spaCy's default
+CPU NER config is kept in configs/spacy_ner.cfg), timed, and scored on dev and test
 with the same scorer; the table gives overall and per-type P/R/F and the
 training time. A pipeline folder that already holds a trained model-best (and
 its train_seconds.json) is reused, e.g. seed 0 of the seeds command.
@@ -9,17 +9,12 @@ its train_seconds.json) is reused, e.g. seed 0 of the seeds command.
 
 from pathlib import Path
 
+import spacy
 import typer
-from report_files import write_report
-from training_runs import (
-    SPLITS,
-    choose_config,
-    percent,
-    score,
-    score_conll_tokens,
-    train_or_reuse,
-    vectors_overrides,
-)
+from bilstm_ner.evaluation import evaluate
+
+from benchmarks.reporting import percent, write_report
+from benchmarks.trainings import SPLITS, score, train_or_reuse
 
 
 def to_markdown(results: dict[str, dict]) -> str:
@@ -48,9 +43,8 @@ def to_markdown(results: dict[str, dict]) -> str:
 
 
 def main(
-    ours_config: str = typer.Option("auto", help="auto (by --vectors), a config name or a .cfg path"),
-    spacy_config: str = typer.Option("auto", help="auto: spacy_ner_vectors with vectors, else spacy_ner"),
-    vectors: Path = typer.Option(Path("corpus/vectors"), help="Pipeline folder made by scripts/vectors.py"),
+    ours_config: Path = typer.Option(Path("corpus/config.cfg"), help="Our config (the inputs step's)"),
+    baseline_config: Path = typer.Option(Path("corpus/baseline.cfg"), help="spaCy's ner's, with the same vectors"),
     ours: Path = typer.Option(Path("training/compare/bilstm_ner"), help="Folder of our trained pipeline"),
     baseline: Path = typer.Option(Path("training/compare/spacy_ner"), help="Folder of spaCy's trained ner"),
     train_path: Path = typer.Option(Path("corpus/train.spacy")),
@@ -66,27 +60,24 @@ def main(
 ) -> None:
     """Train (or reuse) both pipelines, score them on dev and test, write the comparison.
 
-    With word vectors, spaCy's ner reads the same table as ours
-    (configs/spacy_ner_vectors.cfg), so the comparison stays like for like."""
-    overrides: dict = {"paths.train": str(train_path), "paths.dev": str(dev_path), "nlp.lang": lang}
+    With word vectors, spaCy's ner reads the same table as ours (the inputs step's
+    baseline.cfg is configs/spacy_ner_vectors.cfg then), so the comparison stays like for like."""
+    overrides: dict = {"paths.train": train_path, "paths.dev": dev_path, "nlp.lang": lang}
     if max_steps:
         overrides["training.max_steps"] = max_steps
-    ours_path = choose_config(ours_config, vectors)
-    spacy_path = choose_config(spacy_config, vectors, auto=("spacy_ner_vectors", "spacy_ner"))
     if baseline_only:
-        seconds = train_or_reuse(
-            spacy_path, baseline, {**overrides, **vectors_overrides(spacy_path, vectors)}, gpu_id
-        )
-        print(f"spaCy ner ({spacy_path}) in {baseline}/model-best (trained in {seconds or 0:.0f} s)")
+        seconds = train_or_reuse(baseline_config, baseline, overrides, gpu_id)
+        print(f"spaCy ner in {baseline}/model-best (trained in {seconds or 0:.0f} s)")
         return
     results = {}
-    for name, config, folder in (("bilstm_ner", ours_path, ours), ("spaCy ner", spacy_path, baseline)):
-        config_overrides = {**overrides, **vectors_overrides(config, vectors)}
-        seconds = train_or_reuse(config, folder, config_overrides, use_gpu=gpu_id)
+    for name, config, folder in (("bilstm_ner", ours_config, ours), ("spaCy ner", baseline_config, baseline)):
+        seconds = train_or_reuse(config, folder, overrides, gpu_id)
         results[name] = {"train_seconds": seconds}
         for split, corpus in (("dev", dev_path), ("test", test_path)):
             results[name][split] = score(folder / "model-best", corpus, use_gpu=gpu_id)
-        results[name]["test_conll"] = score_conll_tokens(folder / "model-best", test_path, use_gpu=gpu_id)
+        if gpu_id >= 0:
+            spacy.require_gpu(gpu_id)
+        results[name]["test_conll"] = evaluate(spacy.load(folder / "model-best"), test_path)
     write_report(to_markdown(results), results, output)
 
 

@@ -24,7 +24,7 @@ Each trial keeps only its config, its dev scores and its training log
 
 Usage::
 
-    python scripts/sweep.py configs/bilstm_ner.cfg --trials 20 --max-steps 500 \
+    python -m benchmarks.sweep configs/bilstm_ner.cfg --trials 20 --max-steps 500 \
         --paths.train corpus/train.spacy --paths.dev corpus/dev.spacy
 """
 
@@ -35,9 +35,8 @@ import csv
 import inspect
 import json
 import math
-import os
-import platform
 import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,12 +49,14 @@ import typer
 from bilstm_ner.errors import TrainingDivergedError
 from optuna.trial import FrozenTrial, TrialState
 from spacy.cli._util import parse_config_overrides
+from spacy.cli.train import train
 from spacy.util import load_config, registry
-from training_runs import percent, train_timed
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import ticker  # noqa: E402
+
+from benchmarks.reporting import machine_info, percent  # noqa: E402
 
 STUDY = "bilstm_ner_sweep"
 MODEL = "components.ner.model"
@@ -199,7 +200,9 @@ def train_trial(config: Path, folder: Path, overrides: dict[str, Any], use_gpu: 
     folder.mkdir(parents=True)
     overrides = {**overrides, "paths.log": str(folder / "train_log.jsonl")}
     try:
-        seconds = train_timed(config, folder, overrides, use_gpu=use_gpu)
+        start = time.perf_counter()
+        train(config, folder, overrides=overrides, use_gpu=use_gpu)
+        seconds = time.perf_counter() - start
         # model-last, not model-best: model-best may be the evaluation after step 0
         last = folder / "model-last"
         shutil.copy(last / "config.cfg", folder / "config.cfg")
@@ -364,11 +367,11 @@ def plot(rows: Sequence[dict[str, Any]], path: Path, max_steps: int) -> None:
 
 
 def machine() -> str:
-    import torch
-
+    """The machine in one line, for the report."""
+    info = machine_info()
     return (
-        f"{platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"torch {torch.__version__} with {torch.get_num_threads()} threads"
+        f"{info['platform']}, {info['cpu']}, {info['cores']} CPUs, "
+        f"torch {info['torch']} with {info['torch_default_threads']} threads"
     )
 
 

@@ -1,6 +1,6 @@
 """The fast pipeline, the accurate one and spaCy's `ner`, side by side.
 
-    python scripts/side_by_side.py fast=training/fast/model-best accurate=training/accurate/model-best \
+    python -m benchmarks.side_by_side fast=training/fast/model-best accurate=training/accurate/model-best \
         spacy_ner=training/compare/spacy_ner/model-best --dev corpus/dev.spacy --test corpus/test.spacy \
         --train corpus/train.spacy --wheel fast=packages/.../x.whl --output metrics/side_by_side.md
 
@@ -16,11 +16,10 @@ import sys
 from pathlib import Path
 
 import typer
-from benchmark import corpus_texts, inference_rounds, machine_info, time_pipe
-from conlleval import entity_texts, score_on_gold_tokens
-from report_files import write_report
-from spacy.tokens import DocBin
-from training_runs import percent
+from bilstm_ner.evaluation import evaluate
+
+from benchmarks.benchmark import corpus_texts, inference_rounds, time_pipe
+from benchmarks.reporting import machine_info, percent, write_report
 
 
 def parse_pairs(pairs: list[str], what: str) -> dict[str, Path]:
@@ -33,16 +32,15 @@ def parse_pairs(pairs: list[str], what: str) -> dict[str, Path]:
     return parsed
 
 
-def accuracy(nlp, dev: Path, test: Path, seen: set[str]) -> dict[str, float]:
-    """Exact-match F on CoNLL tokens (dev, test as written, lower, upper) and recall seen / unseen."""
-    dev_docs = list(DocBin().from_disk(dev).get_docs(nlp.vocab))
-    test_docs = list(DocBin().from_disk(test).get_docs(nlp.vocab))
-    cased = score_on_gold_tokens(nlp, test_docs, seen=seen)
+def accuracy(nlp, dev: Path, test: Path, train: Path) -> dict[str, float]:
+    """Exact-match F on the corpus's tokens (dev, test as written, lower, upper) and the
+    recall of test names seen / unseen in training."""
+    cased = evaluate(nlp, test, train=train, casings=True)
     return {
-        "dev_f": score_on_gold_tokens(nlp, dev_docs)["f"],
+        "dev_f": evaluate(nlp, dev)["f"],
         "test_f": cased["f"],
-        "test_lower_f": score_on_gold_tokens(nlp, test_docs, casing="lower")["f"],
-        "test_upper_f": score_on_gold_tokens(nlp, test_docs, casing="upper")["f"],
+        "test_lower_f": cased["lower"]["f"],
+        "test_upper_f": cased["upper"]["f"],
         "seen_r": cased["seen"]["r"],
         "unseen_r": cased["unseen"]["r"],
         "n_unseen": cased["unseen"]["n"],
@@ -110,8 +108,7 @@ def main(
         print("error: none of the pipelines exists", file=sys.stderr)
         raise typer.Exit(1)
     first = next(iter(models.values()))
-    seen = entity_texts(list(DocBin().from_disk(train).get_docs(first.vocab)))
-    rows = {name: accuracy(nlp, dev, test, seen) for name, nlp in models.items()}
+    rows = {name: accuracy(nlp, dev, test, train) for name, nlp in models.items()}
     texts = corpus_texts(test, first.vocab)
     runners = {name: (lambda nlp=nlp: time_pipe(nlp, texts)) for name, nlp in models.items()}
     for name, timing in inference_rounds(runners, rounds).items():

@@ -1,6 +1,6 @@
 """Load test of the HTTP service: throughput, latency, memory and bad requests.
 
-    python scripts/load_test.py MODEL TEXTS [--output metrics/serve.md] [--requests 2000]
+    python -m benchmarks.load_test MODEL TEXTS [--output metrics/serve.md] [--requests 2000]
                                 [--memory-requests 20000] [--concurrency 1,8,32]
 
 Starts the service (`python -m bilstm_ner.serve MODEL`, one worker) on a free
@@ -47,8 +47,8 @@ from typing import IO, Any
 import httpx
 import numpy
 import typer
-from option_lists import comma_ints
-from report_files import write_report
+
+from benchmarks.reporting import comma_ints, machine_info, write_report
 
 SERVE_MODULE = "bilstm_ner.serve"
 
@@ -278,9 +278,7 @@ def summary(outcome: Outcome, concurrency: int) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    """What the figures were measured on: the CPU, cores and Python of benchmark.machine_info."""
-    from benchmark import machine_info
-
+    """What the figures were measured on: the CPU, cores and Python of machine_info."""
     info = machine_info()
     return {"cpu": info["cpu"], "cores": info["cores"], "python": info["python"]}
 
