@@ -555,5 +555,6 @@ def test_german_run_has_a_german_pipeline_without_vectors(german_project: Path) 
     assert not config["components"]["ner"]["model"].get("include_static_vectors", False)
     assert list(nlp.get_pipe("ner").labels) == ["LOC", "ORG", "PER"]
     assert [t.text for t in nlp("Wir fahren nach München.")][-2:] == ["München", "."]
-    wheel = german_project / "packages" / "fast" / "de_tiny_de-0.1.0" / "dist" / "de_tiny_de-0.1.0-py3-none-any.whl"
+    wheel = german_project / "packages" / "fast" / "de_tiny_de-0.1.0" / "dist"
+    wheel = wheel / "de_tiny_de-0.1.0-py3-none-any.whl"
     assert wheel.is_file()
