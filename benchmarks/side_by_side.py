@@ -1,6 +1,6 @@
 """The fast pipeline, the accurate one and spaCy's `ner`, side by side.
 
-    python -m benchmarks.side_by_side fast=training/model-best accurate=training/accurate/model-best \
+    python -m benchmarks.side_by_side fast=training/fast/model-best accurate=training/accurate/model-best \
         spacy_ner=training/compare/spacy_ner/model-best --dev corpus/dev.spacy --test corpus/test.spacy \
         --train corpus/train.spacy --wheel fast=packages/.../x.whl --output metrics/side_by_side.md
 

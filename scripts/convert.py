@@ -9,7 +9,9 @@ A ``.spacy`` input is a DocBin already: its labels are checked and its bytes
 copied unchanged. Several INPUT OUTPUT pairs are checked first, all of them,
 and converted only when every one passes, so a broken test file does not cost
 a conversion of the training file first. Outputs are written atomically (a
-failed run never leaves a partial file), with the user's umask.
+failed run never leaves a partial file), with the user's umask. The first INPUT
+is taken as the training set: a label of a later one (dev, test) that it never
+has is a warning naming the label, since the model cannot predict it.
 
 Usage::
 
@@ -41,6 +43,7 @@ from bilstm_ner.corpora.conll import (
     split_documents,
 )
 from spacy.tokens import Doc, DocBin
+from spacy.training.iob_utils import iob_to_biluo
 from spacy.vocab import Vocab
 
 
@@ -162,6 +165,35 @@ class CheckedInput:
     data: bytes | None = None
     documents: list[list[Sentence]] | None = None
 
+    @property
+    def labels(self) -> Counter[str]:
+        """Entities per label (an entity begins at a BILUO tag B- or U-)."""
+        if self.docs is not None:
+            return Counter(ent.label_ for doc in self.docs for ent in doc.ents)
+        sentences = (sentence for document in self.documents or [] for sentence in document)
+        tags = (tag for s in sentences for tag in iob_to_biluo([tag for _, tag, _ in s]))
+        return Counter(tag[2:] for tag in tags if tag[:2] in ("B-", "U-"))
+
+
+def labels_missing_from_train(checked: list[CheckedInput]) -> list[str]:
+    """A warning for each label of a later input (dev, test) that the first (the training
+    set) never has: the model cannot learn it, so its recall there is 0."""
+    if len(checked) < 2:
+        return []
+    train = checked[0]
+    known = train.labels
+    found = []
+    for item in checked[1:]:
+        for label, count in sorted(item.labels.items()):
+            if label not in known:
+                entities = "entity" if count == 1 else "entities"
+                found.append(
+                    f"{item.path}: the label {label!r} ({count} {entities}) never occurs in the training "
+                    f"file {train.path}: the model cannot learn it, so it will not predict it there "
+                    "(recall 0)"
+                )
+    return found
+
 
 def check_input(path: Path, output: Path, n_sents: int) -> CheckedInput:
     """Read and check one input (ConllFormatError or OSError if it is unusable), printing
@@ -232,9 +264,11 @@ def main(
     Every INPUT is checked before any OUTPUT is written. Refused, with
     "error: PATH:LINE: message" (one line per broken file) and exit code 1:
     empty files or files without tokens, lines with one column, other tags
-    (e.g. E-PER, B-, B-O), bytes that are not UTF-8, a carriage return inside
-    a line (CR-only line ends). Outputs are written atomically, with the
-    user's umask; on failure no OUTPUT is written or changed.
+    (e.g. E-PER, B-, B-O), an L-X that no B-X or I-X opens, bytes that are not
+    UTF-8, a carriage return inside a line (CR-only line ends). The first INPUT
+    is the training set: a label a later INPUT has and it lacks is a warning.
+    Outputs are written atomically, with the user's umask; on failure no OUTPUT
+    is written or changed.
     """
     if len(paths) % 2:
         _fail(f"expected INPUT OUTPUT pairs, got {len(paths)} paths: {' '.join(map(str, paths))}")
@@ -249,6 +283,8 @@ def main(
         for message in errors:
             typer.echo(f"error: {message}", err=True)
         raise typer.Exit(1)
+    for message in labels_missing_from_train(checked):
+        typer.echo(f"warning: {message}", err=True)
     vocab = blank_english_vocab()
     for item in checked:
         docs = item.docs

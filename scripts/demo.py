@@ -1,6 +1,6 @@
 """Serve the demo page (scripts/demo_app.py) on localhost until Ctrl-C.
 
-    python scripts/demo.py training/model-best --port 8501
+    python scripts/demo.py training/fast/model-best --port 8501
 
 `python -m spacy project run demo` runs this with `--vars.demo_model` (a
 pipeline folder or an installed package, e.g. the wheel built by `package`)
@@ -55,7 +55,7 @@ def streamlit_command(model: str, host: str, port: int, threshold: float) -> lis
 
 
 def main(
-    model: str = typer.Argument("training/model-best", help="Pipeline folder or installed package name"),
+    model: str = typer.Argument("training/fast/model-best", help="Pipeline folder or installed package name"),
     port: int = typer.Option(8501, help="Port on localhost"),
     host: str = typer.Option("localhost", help="Address to bind (localhost: this machine only)"),
     threshold: float = typer.Option(0.5, help="Initial confidence threshold of the page's slider"),

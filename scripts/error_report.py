@@ -1,8 +1,8 @@
 """Where the model goes wrong: every gold and predicted entity of a test set sorted into one
 kind, and pages that show them.
 
-    python scripts/error_report.py training/model-best corpus/test.spacy --train corpus/train.spacy \
-        --output metrics/errors.md --html metrics/errors.html --entities metrics/entities.html
+    python scripts/error_report.py training/fast/model-best corpus/test.spacy --train corpus/train.spacy \
+        --output metrics/fast/errors.md --html metrics/fast/errors.html --entities metrics/fast/entities.html
 
 F1 says how often the model is exactly right; this says what happens otherwise.
 The pipeline reads the gold tokens (bilstm_ner.evaluation's predict_on_gold_tokens),

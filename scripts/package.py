@@ -1,8 +1,11 @@
 """Build an installable wheel of a trained pipeline, with the component's code inside.
 
-    python scripts/package.py training/model-best packages --name conll03_bilstm_ner --version 0.1.0
+    python scripts/package.py training/fast/model-best packages/fast --name conll03_bilstm_ner --version 0.1.0
 
-writes packages/en_conll03_bilstm_ner-0.1.0/dist/en_conll03_bilstm_ner-0.1.0-py3-none-any.whl.
+writes packages/fast/en_conll03_bilstm_ner-0.1.0/dist/en_conll03_bilstm_ner-0.1.0-py3-none-any.whl.
+With `--config accurate` (the config the run trained) the package is
+en_conll03_bilstm_ner_accurate: a config other than the default one (`fast`) adds its
+name, so the wheels of two configs can be installed and loaded side by side.
 The component's code is taken from the installed `bilstm_ner` package (this
 repository's components/bilstm_ner, installed editable by requirements.txt)
 or `--code`; its requirements from the nearest pyproject.toml above the code.
@@ -421,6 +424,22 @@ def declared_dependencies(
 TRANSFORMER_EXTRA = "transformer"
 
 
+# The project's default config (`--vars.config fast`, and its earlier names): its package
+# has no suffix; the package of any other config is named with it.
+DEFAULT_CONFIGS = ("fast", "auto", "bilstm_ner", "bilstm_ner_vectors")
+
+
+def config_suffix(config: str) -> str:
+    """What a package's name gets for the config its pipeline was trained with: nothing for
+    the default (fast), else `_` and the config's short name (`accurate`, also for its
+    earlier name `bilstm_ner_accurate`; a .cfg path's stem)."""
+    if config in DEFAULT_CONFIGS:
+        return ""
+    short = Path(config).stem if config.endswith(".cfg") else config
+    short = short.removeprefix("bilstm_ner_")
+    return "_" + re.sub(r"[^0-9A-Za-z_]+", "_", short)
+
+
 def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -449,9 +468,14 @@ def licenses_sources(sources: list[dict[str, str]]) -> str:
 
 
 def main(
-    model: Path = typer.Argument(..., help="Trained pipeline folder (e.g. training/model-best)", exists=True),
+    model: Path = typer.Argument(
+        ..., help="Trained pipeline folder (e.g. training/fast/model-best)", exists=True
+    ),
     output_dir: Path = typer.Argument(..., help="Parent folder of the package (e.g. packages)"),
     name: str = typer.Option(..., help="Package name without the language prefix"),
+    config: str = typer.Option(
+        "fast", help="The config the pipeline was trained with: another than fast adds its name"
+    ),
     version: str = typer.Option(..., help="Package version"),
     code: Path | None = typer.Option(None, help="Folder of the component's modules [installed bilstm_ner]"),
     pyproject: Path | None = typer.Option(
@@ -470,6 +494,7 @@ def main(
 ) -> None:
     """Package the pipeline with the component's code and build a wheel whose meta
     describes it: description, licences, sources and test scores (`describe`)."""
+    name += config_suffix(config)
     code = code or installed_code()
     files = code_modules(code)
     own_name, dependencies, extras = declared_dependencies(code, pyproject)

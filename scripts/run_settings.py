@@ -1,7 +1,7 @@
 """Remember a run's settings, and refuse a run that would silently retrain over them.
 
-    python scripts/run_settings.py training/settings.json --model training/trained/model-best \\
-        [--new-run true] train_file=data/train.txt dev_file=... max_steps=1000 ...
+    python scripts/run_settings.py training/fast/settings.json --model training/fast/trained/model-best \\
+        [--new-run true] train_file=data/train.txt dev_file=... max_steps=1000 name=my_ner ...
 
 The first step of `all`. weasel reads a setting from `--vars.NAME VALUE` or, when the
 command line leaves it out, from project.yml's `vars`: nothing carries a run's
@@ -17,7 +17,16 @@ and how to keep the settings for good (project.yml's `vars`, or weasel's
 
 A setting named with a new value (`--vars.max_steps 5000`) is a choice, not an
 omission, and passes; so does a default edited in project.yml, since the last run
-did not name that setting either.
+did not name that setting either. Each config's run has its own folder, so its own
+record: a run of another config is not an omission.
+
+The commands it prints run as printed: weasel's `run` takes the project folder as its
+second argument, so a `--vars...` right after `all` would be read as that folder; they
+name it (`.`), and tests/test_printed_commands.py parses them with weasel's own CLI.
+
+A RECORD that is there while project.lock is not (outputs copied from another clone, or
+the lock deleted) gets a note: weasel decides which steps are done from the hashes it
+keeps in project.lock, so without it every step runs again.
 """
 
 from __future__ import annotations
@@ -29,7 +38,8 @@ from pathlib import Path
 import srsly
 import typer
 
-RUN_COMMAND = "python -m spacy project run all"
+RUN_COMMAND = "python -m spacy project run all ."
+LOCK_FILE = "project.lock"
 TRUE = {"true", "1", "yes", "on"}
 
 
@@ -98,6 +108,16 @@ def refusal(record_path: Path, model: Path, current: dict, defaults: dict, recor
     )
 
 
+def lock_note(record_path: Path) -> str:
+    """Why the steps of a run whose outputs are there run again: no project.lock."""
+    return (
+        f"note: {record_path} is from an earlier run, but there is no {LOCK_FILE}: weasel decides "
+        f"which steps are done from the hashes it keeps in {LOCK_FILE}, so every step runs again "
+        f"(and `--dry` lists inputs of earlier steps as missing). Outputs copied from another clone "
+        f"(corpus/, training/, metrics/, packages/) count as done only with that clone's {LOCK_FILE}."
+    )
+
+
 def main(
     record_path: Path = typer.Argument(..., metavar="RECORD", help="JSON file of the settings (written)"),
     settings: list[str] = typer.Argument(..., metavar="NAME=VALUE...", help="This run's settings"),
@@ -114,6 +134,8 @@ def main(
         if models and fallen_back(current, defaults, record):
             print(refusal(record_path, models[0], current, defaults, record), file=sys.stderr)
             raise typer.Exit(1)
+    if record_path.is_file() and not (project_dir / LOCK_FILE).is_file():
+        print(lock_note(record_path))
     record_path.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(record_path, {"settings": current, "defaults": defaults})
     named = overrides(current, defaults)

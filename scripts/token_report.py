@@ -1,6 +1,6 @@
 """Token-level precision, recall and F1 per IOB tag, as sklearn's classification_report prints them.
 
-    python scripts/token_report.py training/model-best corpus/test.spacy \
+    python scripts/token_report.py training/fast/model-best corpus/test.spacy \
         --output metrics/test_tokens.md --json metrics/test_tokens.json
 
 The entity-level scores (metrics/scores.md) are what CoNLL papers report; many

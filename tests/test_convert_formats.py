@@ -52,8 +52,6 @@ def test_iob1_iob2_and_biluo_give_the_same_entities(scheme: str) -> None:
     [
         # spaCy's rule (iob_to_biluo): an I- of the type goes on after L-, as after B- or I-
         (["B-X", "L-X", "I-X"], [(0, 3, "X")]),
-        # L- with nothing open is a one-token entity
-        (["O", "L-X"], [(1, 2, "X")]),
         # U- closes an open entity of the same type before it
         (["B-X", "U-X"], [(0, 1, "X"), (1, 2, "X")]),
         # the label is everything after the first hyphen only
@@ -64,6 +62,14 @@ def test_biluo_rule(tags: list[str], expected: list[tuple[int, int, str]]) -> No
     text = "".join(f"w{i} {tag}\n" for i, tag in enumerate(tags))
     (doc,) = conll.parse_conll(text, "mem")
     assert spans(doc) == expected
+
+
+def test_an_end_tag_with_nothing_open_is_refused_not_guessed() -> None:
+    """L- with no entity of its type open is a lost line or a U-: an error naming the line
+    (issue 35), where spaCy's rule would make it a one-token entity."""
+    with pytest.raises(conll.ConllFormatError) as info:
+        conll.parse_conll("w0 O\nw1 L-X\n", "mem")
+    assert info.value.line == 2 and "'L-X' ends an entity that no B-X (or I-X) opens" in info.value.message
 
 
 def test_labels_with_hyphens_lowercase_digits_and_underscores_are_kept() -> None:

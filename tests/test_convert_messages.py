@@ -127,3 +127,59 @@ def test_outputs_get_the_users_umask(umask: int, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
     assert sorted(os.listdir(tmp_path)) == ["in.conll", "out.spacy"]  # no temp file left
+
+
+# ---------------------------------------------------------------- issue 35: labels, lone L-
+
+
+@pytest.mark.parametrize(
+    "tags, line",
+    [
+        (["O", "L-PER"], 2),  # nothing open
+        (["B-PER", "I-PER", "L-PER", "L-PER"], 4),  # the entity was closed already
+        (["U-LOC", "L-LOC"], 2),
+        (["B-ORG", "L-PER"], 2),  # another type is open
+    ],
+)
+def test_an_end_tag_without_its_begin_is_an_error_with_file_and_line(
+    tags: list[str], line: int, tmp_path: Path
+) -> None:
+    """An L-X that no B-X or I-X opens is refused (not repaired: a line was lost, or U-X
+    was meant), naming the file and the line, before any output is written."""
+    src = tmp_path / "train.biluo"
+    src.write_text("".join(f"w{i}\t{tag}\n" for i, tag in enumerate(tags)), encoding="utf8")
+    out = tmp_path / "out.spacy"
+    result = run_cli([str(src), str(out)])
+    assert result.exit_code == 1
+    label = tags[line - 1][2:]
+    assert result.stderr.strip() == (
+        f"error: {src}:{line}: 'L-{label}' ends an entity that no B-{label} (or I-{label}) opens on the "
+        f"lines before it: write U-{label} for an entity of one token, or B-{label} on the line where "
+        "it begins"
+    )
+    assert not out.exists()
+
+
+def test_an_end_tag_after_its_begin_or_an_iob1_inside_is_taken(tmp_path: Path) -> None:
+    docs = conll.parse_conll("a B-PER\nb L-PER\nc I-LOC\nd L-LOC\n\ne O\n", "mem")
+    assert [(e.text, e.label_) for e in docs[0].ents] == [("a b", "PER"), ("c d", "LOC")]
+
+
+def test_a_dev_or_test_label_missing_from_train_is_a_warning_naming_it(tmp_path: Path) -> None:
+    """The first INPUT is the training set; a label only a later one has is a warning that
+    names it, the file and its count, and the files are converted."""
+    (tmp_path / "train.txt").write_text("Paris B-LOC\nis O\n\nJohn B-PER\n", encoding="utf8")
+    (tmp_path / "dev.txt").write_text(
+        "Paris B-LOC\nWorld B-EVENT\nCup I-EVENT\n\nExpo U-EVENT\n", encoding="utf8"
+    )
+    args = [str(tmp_path / name) for name in ("train.txt", "train.spacy", "dev.txt", "dev.spacy")]
+    result = run_cli(args)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        f"warning: {tmp_path / 'dev.txt'}: the label 'EVENT' (2 entities) never occurs in the training "
+        f"file {tmp_path / 'train.txt'}: the model cannot learn it, so it will not predict it there "
+        "(recall 0)"
+    ]
+    assert (tmp_path / "dev.spacy").is_file()
+    assert "warning" not in run_cli(args[:2] + args[:2]).stderr

@@ -109,6 +109,23 @@ def render(items: list[tuple]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def first_problem(items: list[tuple]) -> tuple[int, str] | None:
+    """The first line the reader must refuse, and why: a tag that is not one, or an L-X
+    that no B-X or I-X opens (issue 35); None for a valid file."""
+    previous = "O"
+    for index, item in enumerate(items):
+        if item[0] != "token":
+            previous = "O"
+            continue
+        tag = item[2]
+        if not VALID_TAG.match(tag) or tag[2:] == "O":
+            return index, "invalid"
+        if tag[:1] == "L" and not (previous[:1] in ("B", "I") and previous[2:] == tag[2:]):
+            return index, "lone end"
+        previous = tag
+    return None
+
+
 def reference_entity_count(items: list[tuple]) -> int:
     """Entity starts by the stated rule, computed token by token without spans."""
     count, previous = 0, "O"
@@ -130,21 +147,18 @@ def reference_entity_count(items: list[tuple]) -> int:
 def test_arbitrary_tag_sequences_never_crash(items: list[tuple]) -> None:
     text = render(items)
     token_items = [it for it in items if it[0] == "token"]
-    invalid = [
-        i
-        for i, it in enumerate(items)
-        if it[0] == "token" and (not VALID_TAG.match(it[2]) or it[2][2:] == "O")
-    ]
+    problem = first_problem(items)
     try:
         docs = conll.parse_conll(text, "fuzz", VOCAB)
     except conll.ConllFormatError as err:
-        if invalid:
-            assert err.line == invalid[0] + 1  # first bad line, 1-based
-            assert "invalid NER tag" in err.message
+        if problem:
+            index, kind = problem
+            assert err.line == index + 1  # first bad line, 1-based
+            assert ("invalid NER tag" if kind == "invalid" else "ends an entity that no") in err.message
         else:
             assert not token_items and err.line is None
         return
-    assert not invalid
+    assert problem is None
     assert sum(len(d) for d in docs) == len(token_items)
     assert [t.text for d in docs for t in d] == [it[1] for it in token_items]
     assert sum(len(d.ents) for d in docs) == reference_entity_count(items)

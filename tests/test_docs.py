@@ -98,3 +98,20 @@ def test_link_check_sees_a_broken_link(tmp_path: Path) -> None:
     )
     assert links(page) == ["there.md#a-heading-code", "missing.md", "https://x.org"]
     assert anchors(tmp_path / "there.md") == {"a-heading-code"}
+
+
+def test_readme_loads_the_wheel_first_and_a_folder_only_inside_the_clone() -> None:
+    """The first way the README shows to load the model works anywhere: the installed
+    wheel, by name; a `training/...` folder is shown as working inside the clone only
+    (issue 35)."""
+    text = README.read_text(encoding="utf8")
+    loads = re.findall(r"""spacy\.load\(["']([^"']+)["']\)""", text)
+    assert loads and "/" not in loads[0], loads
+    for match in re.finditer(r"""spacy\.load\(["']training/[^"']+["']\)""", text):
+        assert "clone" in text[max(0, match.start() - 150) : match.end() + 150]
+
+
+def test_readme_results_table_names_each_pipelines_wheel() -> None:
+    rows = [line for line in README.read_text(encoding="utf8").splitlines() if line.startswith("| wheel")]
+    assert len(rows) == 1
+    assert "`en_conll03_bilstm_ner`" in rows[0] and "`en_conll03_bilstm_ner_accurate`" in rows[0]

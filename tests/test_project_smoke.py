@@ -1,5 +1,6 @@
 """The whole `spacy project run all` workflow on a tiny corpus, for a few steps."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -118,20 +119,20 @@ def test_workflow_writes_corpus_model_and_metrics(project_dir: Path) -> None:
     }
     assert n_docs == {"train": 6, "dev": 2, "test": 2}
     # the metrics are model-best's own scores on each split, recomputed here
-    best = spacy.load(project_dir / "training" / "model-best")
+    best = spacy.load(project_dir / "training" / "fast" / "model-best")
     for split in ("dev", "test"):
-        metrics = srsly.read_json(project_dir / "metrics" / f"{split}.json")
+        metrics = srsly.read_json(project_dir / "metrics" / "fast" / f"{split}.json")
         scores = best.evaluate(Corpus(project_dir / "corpus" / f"{split}.spacy")(best))
         assert metrics["ents_f"] == pytest.approx(scores["ents_f"])
         assert metrics["ner_token_acc"] == pytest.approx(scores["ner_token_acc"])
         assert metrics["ents_per_type"].keys() == scores["ents_per_type"].keys()
-    table = (project_dir / "metrics" / "scores.md").read_text()
+    table = (project_dir / "metrics" / "fast" / "scores.md").read_text()
     assert "token accuracy" in table and "dev F" in table and "test F" in table
-    meta = srsly.read_json(project_dir / "training" / "model-best" / "meta.json")
+    meta = srsly.read_json(project_dir / "training" / "fast" / "model-best" / "meta.json")
     assert "ents_per_type" in meta["performance"]
-    conll = srsly.read_json(project_dir / "metrics" / "test_conlleval.json")
+    conll = srsly.read_json(project_dir / "metrics" / "fast" / "test_conlleval.json")
     assert {"lower", "upper", "per_type"} <= set(conll)
-    assert (project_dir / "training" / "train_log.jsonl").stat().st_size > 0
+    assert (project_dir / "training" / "fast" / "train_log.jsonl").stat().st_size > 0
 
 
 def test_the_default_run_reads_the_word_table_and_no_transformer(project_dir: Path) -> None:
@@ -150,7 +151,7 @@ def test_model_loads_from_another_folder(project_dir: Path, tmp_path: Path) -> N
         "print(nlp.pipe_names, [(e.text, e.label_) for e in doc.ents])"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code, str(project_dir / "training" / "model-best")],
+        [sys.executable, "-c", code, str(project_dir / "training" / "fast" / "model-best")],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -171,11 +172,11 @@ def test_finished_steps_are_skipped(project_dir: Path) -> None:
 
 def test_vectors_step_feeds_the_vectors_config(project_dir: Path) -> None:
     """With --vars.vectors, train used the vectors config, and the pipeline carries the table."""
-    config = spacy.util.load_config(project_dir / "training" / "model-best" / "config.cfg")
+    config = spacy.util.load_config(project_dir / "training" / "fast" / "model-best" / "config.cfg")
     assert config["components"]["ner"]["model"]["include_static_vectors"] is True
     assert config["corpora"]["train"]["augmenter"]["@augmenters"] == "bilstm_ner.case_augmenter.v1"
     assert config["components"]["ner"]["model"]["word_table"]["@architectures"] == "bilstm_ner.WordTable.v1"
-    nlp = spacy.load(project_dir / "training" / "model-best")
+    nlp = spacy.load(project_dir / "training" / "fast" / "model-best")
     assert nlp.vocab.vectors.shape == (17, 4)
     assert nlp.vocab["Paris"].has_vector
 
@@ -206,16 +207,128 @@ def test_error_report_counts_add_up_to_the_test_set(project_dir: Path) -> None:
     from bilstm_ner.corpora.corpus import gold_tokens_doc
     from spacy.tokens import DocBin
 
-    nlp = spacy.load(project_dir / "training" / "model-best")
+    nlp = spacy.load(project_dir / "training" / "fast" / "model-best")
     gold_docs = list(DocBin().from_disk(project_dir / "corpus" / "test.spacy").get_docs(nlp.vocab))
     predicted_docs = list(nlp.pipe(gold_tokens_doc(doc) for doc in gold_docs))
-    counts = srsly.read_json(project_dir / "metrics" / "errors.json")["counts"]
+    counts = srsly.read_json(project_dir / "metrics" / "fast" / "errors.json")["counts"]
     assert sum(counts["gold"]["all"].values()) == sum(len(doc.ents) for doc in gold_docs) > 0
     assert sum(counts["predicted"].get("all", {}).values()) == sum(len(doc.ents) for doc in predicted_docs)
-    assert "## Label confusion" in (project_dir / "metrics" / "errors.md").read_text()
-    assert "<h2>missed</h2>" in (project_dir / "metrics" / "errors.html").read_text()
-    assert "| **accuracy** |" in (project_dir / "metrics" / "test_tokens.md").read_text()
-    assert "predicted | gold" in (project_dir / "metrics" / "entities.html").read_text()
+    assert "## Label confusion" in (project_dir / "metrics" / "fast" / "errors.md").read_text()
+    assert "<h2>missed</h2>" in (project_dir / "metrics" / "fast" / "errors.html").read_text()
+    assert "| **accuracy** |" in (project_dir / "metrics" / "fast" / "test_tokens.md").read_text()
+    assert "predicted | gold" in (project_dir / "metrics" / "fast" / "entities.html").read_text()
+
+
+# ---------------------------------------------------------------- two configs side by side
+
+OTHER = "tiny_other"
+
+
+def other_overrides(project_dir: Path) -> dict[str, str | int]:
+    return {**run_overrides(project_dir), "vars.config": OTHER}
+
+
+def snapshot(root: Path, folders: tuple[str, ...]) -> dict[Path, tuple[bytes, int]]:
+    files = [p for folder in folders for p in sorted((root / folder).rglob("*")) if p.is_file()]
+    return {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in files}
+
+
+@pytest.fixture(scope="module")
+def two_configs(project_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A copy of the finished default run (project.lock included), then `all` with another
+    config (a variant of the fast one in configs/variants/), as `all . --vars.config accurate` is
+    run after `all` (issue 35). Returns the folder, the default run's files before and after,
+    and the overrides of the second run."""
+    root = tmp_path_factory.mktemp("two_configs") / "project"
+    shutil.copytree(project_dir, root, symlinks=True)
+    # a variant of the fast config, as configs/variants/accurate.cfg is one
+    variant = "[components]\n\n[components.ner]\n\n[components.ner.model]\nhidden_width = 20\n"
+    (root / "configs" / "variants" / f"{OTHER}.cfg").write_text(variant, encoding="utf8")
+    fast = ("training/fast", "metrics/fast", "packages/fast")
+    before = snapshot(root, fast)
+    # the copy holds the default run's assets and project.lock: data and convert are done
+    project_run(root, "all", overrides=other_overrides(project_dir))
+    return root, {"before": before, "after": snapshot(root, fast), "overrides": other_overrides(project_dir)}
+
+
+def test_another_config_leaves_the_default_runs_files_alone(two_configs: tuple[Path, dict]) -> None:
+    root, files = two_configs
+    assert files["before"] and files["after"] == files["before"]
+    assert (root / "training" / OTHER / "model-best" / "meta.json").is_file()
+    assert (root / "metrics" / OTHER / "test.json").is_file()
+    assert srsly.read_json(root / "training" / OTHER / "settings.json")["settings"]["config"] == OTHER
+
+
+def test_another_configs_second_all_runs_no_step(two_configs: tuple[Path, dict]) -> None:
+    from weasel.cli.run import check_rerun
+    from weasel.util import load_project_config
+
+    root, files = two_configs
+    config = load_project_config(root, overrides=files["overrides"])
+    commands = {c["name"]: c for c in config["commands"]}
+    assert [name for name in config["workflows"]["all"] if check_rerun(root, commands[name])] == []
+
+
+def test_both_wheels_install_together_and_load_by_name_in_one_process(
+    two_configs: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """The two wheels have their own names, install into one place and load side by side,
+    each giving the entities of the pipeline folder it was built from."""
+    root, _ = two_configs
+    wheels = {
+        "en_conll03_bilstm_ner": root / "packages" / "fast" / "en_conll03_bilstm_ner-0.1.0" / "dist",
+        f"en_conll03_bilstm_ner_{OTHER}": root
+        / "packages"
+        / OTHER
+        / f"en_conll03_bilstm_ner_{OTHER}-0.1.0"
+        / "dist",
+    }
+    target = tmp_path / "site"
+    for name, dist in wheels.items():
+        (wheel,) = dist.glob(f"{name}-0.1.0-py3-none-any.whl")
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--target",
+                str(target),
+                str(wheel),
+            ],
+            check=True,
+        )
+    texts = ["John Smith lives in New York .", "Acme Corp hired Mary Jones in Paris ."]
+    code = (
+        "import json, sys, spacy\n"
+        "texts = json.loads(sys.argv[1])\n"
+        "out = {}\n"
+        "for name in sys.argv[2:]:\n"
+        "    nlp = spacy.load(name)\n"
+        "    docs = nlp.pipe(texts)\n"
+        "    out[name] = [[(e.text, e.label_, round(e._.confidence, 5)) for e in d.ents] for d in docs]\n"
+        "print(json.dumps(out))\n"
+    )
+    # the wheels in front of what this environment has (spaCy, torch, the component's package)
+    path = os.pathsep.join(p for p in (str(target), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(texts), *wheels],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = json.loads(result.stdout.splitlines()[-1])
+    folders = {"en_conll03_bilstm_ner": "fast", f"en_conll03_bilstm_ner_{OTHER}": OTHER}
+    for name, folder in folders.items():
+        nlp = spacy.load(root / "training" / folder / "model-best")
+        own = [[[e.text, e.label_, round(e._.confidence, 5)] for e in d.ents] for d in nlp.pipe(texts)]
+        assert loaded[name] == own
 
 
 # ---------------------------------------------------------------- your own data
@@ -299,28 +412,28 @@ def own_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
 def test_own_data_trains_on_its_labels_without_conll(own_project: tuple[Path, dict]) -> None:
     root, _ = own_project
     assert not (root / "assets" / "eng.train").exists()
-    nlp = spacy.load(root / "training" / "model-best")
+    nlp = spacy.load(root / "training" / "fast" / "model-best")
     assert list(nlp.get_pipe("ner").labels) == OWN_LABELS
     from spacy.tokens import DocBin
 
     docs = list(DocBin().from_disk(root / "corpus" / "train.spacy").get_docs(nlp.vocab))
     assert [len(list(doc.sents)) for doc in docs] == [4, 4, 4]  # no -DOCSTART-: n_sents per doc
     assert {e.label_ for doc in docs for e in doc.ents} == set(OWN_LABELS)
-    test = srsly.read_json(root / "metrics" / "test.json")
-    conll = srsly.read_json(root / "metrics" / "test_conlleval.json")
+    test = srsly.read_json(root / "metrics" / "fast" / "test.json")
+    conll = srsly.read_json(root / "metrics" / "fast" / "test_conlleval.json")
     # scored per type on the corpus's own labels, each of which its test file holds
     assert set(test["ents_per_type"]) == set(conll["per_type"]) == set(OWN_LABELS)
-    scores = (root / "metrics" / "scores.md").read_text()
+    scores = (root / "metrics" / "fast" / "scores.md").read_text()
     assert all(f"| {label} |" in scores for label in OWN_LABELS)
     # and the model found entities of its labels there, some of them right
     assert conll["p"] > 0 and conll["r"] > 0
-    wheel = root / "packages" / "en_own_ner-0.1.0" / "dist" / "en_own_ner-0.1.0-py3-none-any.whl"
+    wheel = root / "packages" / "fast" / "en_own_ner-0.1.0" / "dist" / "en_own_ner-0.1.0-py3-none-any.whl"
     assert wheel.is_file()
 
 
 def test_own_data_max_steps_scales_scoring_and_schedule(own_project: tuple[Path, dict]) -> None:
     root, _ = own_project
-    config = spacy.util.load_config(root / "training" / "model-best" / "config.cfg")
+    config = spacy.util.load_config(root / "training" / "fast" / "model-best" / "config.cfg")
     assert config["training"]["max_steps"] == 12
     assert config["training"]["eval_frequency"] == 1
     assert config["training"]["optimizer"]["learn_rate"]["total_steps"] == 12
@@ -350,8 +463,8 @@ def test_own_data_a_second_all_without_its_vars_is_refused(
     over that model: the settings step stops it first, saying how to go on, and nothing
     changes (the model, the corpus, the record, project.lock)."""
     root, overrides = own_project
-    watched = [root / "project.lock", root / "training" / "settings.json"]
-    for folder in ("training/trained/model-best", "training/model-best", "corpus"):
+    watched = [root / "project.lock", root / "training" / "fast" / "settings.json"]
+    for folder in ("training/fast/trained/model-best", "training/fast/model-best", "corpus"):
         watched += sorted(p for p in (root / folder).rglob("*") if p.is_file())
     before = {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in watched}
     capfd.readouterr()
@@ -362,7 +475,7 @@ def test_own_data_a_second_all_without_its_vars_is_refused(
     assert info.value.code == 1
     err = capfd.readouterr().err
     assert f"was trained with train_file={overrides['vars.train_file']}" in err
-    assert "python -m spacy project run all --vars.train_file" in err
+    assert "python -m spacy project run all . --vars.train_file" in err
     assert "--vars.new_run true" in err
     assert {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in watched} == before
     assert not (root / "assets" / "eng.train").exists()  # the data step did not run
@@ -437,12 +550,13 @@ def german_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_german_run_has_a_german_pipeline_without_vectors(german_project: Path) -> None:
-    nlp = spacy.load(german_project / "training" / "model-best")
+    nlp = spacy.load(german_project / "training" / "fast" / "model-best")
     assert nlp.lang == "de"
     assert nlp.vocab.vectors.shape[0] == 0
     config = nlp.config
     assert not config["components"]["ner"]["model"].get("include_static_vectors", False)
     assert list(nlp.get_pipe("ner").labels) == ["LOC", "ORG", "PER"]
     assert [t.text for t in nlp("Wir fahren nach München.")][-2:] == ["München", "."]
-    wheel = german_project / "packages" / "de_tiny_de-0.1.0" / "dist" / "de_tiny_de-0.1.0-py3-none-any.whl"
+    wheel = german_project / "packages" / "fast" / "de_tiny_de-0.1.0" / "dist"
+    wheel = wheel / "de_tiny_de-0.1.0-py3-none-any.whl"
     assert wheel.is_file()

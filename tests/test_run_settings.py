@@ -67,8 +67,10 @@ def test_leaving_out_what_the_last_run_named_is_refused_while_its_model_is_there
         f"(named with --vars, recorded in {project / 'training' / 'settings.json'});"
     )
     assert "default train_file=assets/eng.train would apply" in lines[1]
-    assert "  python -m spacy project run all --vars.train_file data/train.txt --vars.max_steps 1000" in lines
-    assert "  python -m spacy project run all --vars.new_run true" in lines
+    assert (
+        "  python -m spacy project run all . --vars.train_file data/train.txt --vars.max_steps 1000" in lines
+    )
+    assert "  python -m spacy project run all . --vars.new_run true" in lines
     assert any("WEASEL_CONFIG_OVERRIDES=" in line for line in lines)
     assert (project / "training" / "settings.json").read_bytes() == before
 
@@ -107,3 +109,41 @@ def test_a_default_edited_in_project_yml_is_not_an_omission(project: Path) -> No
     result = run(project, {**first, "max_steps": "4000"})
     assert result.exit_code == 0, result.output
     assert record(project)["defaults"]["max_steps"] == "4000"
+
+
+def test_a_record_without_project_lock_says_why_every_step_runs_again(project: Path) -> None:
+    """A run folder copied without project.lock: weasel reruns every step, and the first
+    step says why where the user sees it (issue 35)."""
+    assert run(project, OWN).exit_code == 0
+    result = run(project, OWN)
+    assert result.exit_code == 0, result.output
+    note = result.stdout.splitlines()[0]
+    assert note.startswith(f"note: {project / 'training' / 'settings.json'} is from an earlier run")
+    assert "no project.lock" in note and "every step runs again" in note
+    (project / "project.lock").write_text("{}\n", encoding="utf8")
+    assert "project.lock" not in run(project, OWN).stdout
+
+
+def test_the_first_run_gets_no_lock_note(project: Path) -> None:
+    assert "note:" not in run(project, OWN).stdout
+
+
+def test_project_yml_records_every_var_that_decides_what_all_writes() -> None:
+    """The settings step names every var that a step of `all` reads (the run's name, the
+    licence, ... : what decides its outputs), so the guard sees each one left out; only
+    `checksums` (checking, not output), `new_run` (the guard's own switch) and
+    `train_threads` (how fast, not what: a run-time setting) are not."""
+    import re
+
+    project = srsly.read_yaml(Path(__file__).resolve().parent.parent / "project.yml")
+    commands = {command["name"]: command for command in project["commands"]}
+    used = {
+        var
+        for name in project["workflows"]["all"]
+        for line in commands[name]["script"]
+        for var in re.findall(r"\$\{vars\.(\w+)\}", line)
+    }
+    settings = " ".join(commands["settings"]["script"])
+    recorded = set(re.findall(r"(\w+)=\$\{vars\.\1\}", settings))
+    assert used - recorded == {"checksums", "new_run", "train_threads"}
+    assert {"name", "version", "data_license", "config"} <= recorded

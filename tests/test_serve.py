@@ -133,6 +133,15 @@ def test_other_methods_and_paths_are_4xx(client: TestClient) -> None:
     assert client.get("/health").status_code == 200
 
 
+def test_no_page_that_needs_a_cdn_and_the_api_description_is_served(client: TestClient) -> None:
+    """FastAPI's /docs and /redoc load Swagger UI and ReDoc from a CDN (blank offline): they
+    are off (issue 35); the OpenAPI description itself is served from here."""
+    assert client.get("/docs").status_code == 404
+    assert client.get("/redoc").status_code == 404
+    api = client.get("/openapi.json")
+    assert api.status_code == 200 and "/ents" in api.json()["paths"]
+
+
 def test_the_limits_are_checked_when_the_service_is_set_up() -> None:
     with pytest.raises(ValueError, match="max_texts must be at least 1"):
         ServiceSettings("model", max_texts=0)

@@ -30,13 +30,13 @@ from bilstm_ner.calibration import (
 )
 from bilstm_ner.corpora.conll import docs_to_conll
 from bilstm_ner.evaluation import evaluate
+from scripts.error_report import LABEL_COLORS, PALETTE, doc_view, label_colors, render_page
+from scripts.package import config_suffix, requirement_name, wheel_requirements
+from scripts.plot_training import plot, read_log
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 
-from scripts.error_report import LABEL_COLORS, PALETTE, doc_view, label_colors, render_page
-from scripts.package import requirement_name, wheel_requirements
-from scripts.plot_training import plot, read_log
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -910,3 +910,20 @@ def test_a_package_with_other_code_says_so_by_name(side_by_side: tuple[Path, Pat
     assert loaded["error"] == "ComponentCodeConflict"
     assert "en_tiny_other" in loaded["message"] and "en_tiny_ship" in loaded["message"]
     assert "E004" not in loaded["message"]
+
+
+@pytest.mark.parametrize(
+    "config, suffix",
+    [
+        ("fast", ""),
+        ("auto", ""),
+        ("accurate", "_accurate"),
+        ("bilstm_ner_accurate", "_accurate"),
+        ("bilstm_ner_taught", "_taught"),
+        ("configs/my-own.cfg", "_my_own"),
+    ],
+)
+def test_a_config_other_than_the_default_names_its_package(config: str, suffix: str) -> None:
+    """The fast and the accurate wheel get distinct names, so both install (issue 35)."""
+    assert config_suffix(config) == suffix
+

@@ -124,7 +124,7 @@ def test_the_cache_drops_the_least_recent_windows_past_its_size(context_layer):
 
 def test_a_missing_transformer_folder_says_what_to_do(tmp_path):
     layer = build_transformer_context(str(tmp_path / "nowhere"))
-    with pytest.raises(ValueError, match="spacy project run transformer"):
+    with pytest.raises(ValueError, match=r"spacy project run inputs \. --vars.config accurate"):
         layer.initialize()
 
 

