@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from bilstm_ner.evaluation import evaluate
 
 from benchmarks.benchmark import corpus_texts, inference_rounds, time_pipe
 from benchmarks.reporting import machine_info, percent, write_report
@@ -153,6 +152,8 @@ def main(
     timings = inference_rounds(runners, rounds)
     rows: dict[str, dict[str, Any]] = {name: {"settings": settings} for name, settings in variants.items()}
     if dev is not None:
+        from bilstm_ner.evaluation import evaluate
+
         for name in variants:
             rows[name]["dev_f"] = evaluate(models[name], dev)["f"]
     results = {

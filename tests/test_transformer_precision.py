@@ -147,3 +147,40 @@ def test_the_pipelines_entities_in_int8_are_close_to_float(
         assert 0 < numpy.abs(a - b).max() < 0.1 * numpy.abs(b).max()
     entities = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp.pipe(texts)]
     assert entities == [[(e.start, e.end, e.label_) for e in doc.ents] for doc in as_float.pipe(texts)]
+
+
+def test_precision_and_piece_budget_are_run_time_settings_of_a_loaded_pipeline(
+    tiny_transformer, make_tiny_nlp, small_model, tiny_examples, train_tiny, train_data, tmp_path
+):
+    """Model attrs are saved with the weights and would override the config on load:
+    these two are not, so a pipeline trained with one setting loads with another."""
+    context = {
+        "@architectures": "bilstm_ner.TransformerContext.v1",
+        "path": str(tiny_transformer),
+        "layers": 2,
+        "window": 16,
+        "max_pieces": 64,
+        "precision": "int8",
+        "batch_pieces": 4096,
+    }
+    nlp = make_tiny_nlp(model={**small_model, "context": context, "context_width": 8})
+    train_tiny(nlp, tiny_examples(nlp), steps=5)
+    nlp.to_disk(tmp_path / "pipeline")
+    overrides = {
+        "components.ner.model.context.precision": "float32",
+        "components.ner.model.context.batch_pieces": 8,
+    }
+    loaded = spacy.load(tmp_path / "pipeline", config=overrides)
+    (layer,) = [n for n in loaded.get_pipe("ner").model.walk() if n.name == "transformer_context"]
+    assert (transformer_of(layer).precision, transformer_of(layer).batch_pieces) == ("float32", 8)
+    texts = [text for text, _ in train_data]
+    # a budget of 8 pieces puts every window in a batch of its own: the same features as one batch
+    as_saved = spacy.load(tmp_path / "pipeline", config={"components.ner.model.context.precision": "float32"})
+    ner, saved_ner = loaded.get_pipe("ner"), as_saved.get_pipe("ner")
+    for a, b in zip(
+        ner.model_scores([loaded.make_doc(t) for t in texts]),
+        saved_ner.model_scores([as_saved.make_doc(t) for t in texts]),
+        strict=True,
+    ):
+        numpy.testing.assert_allclose(a, b, atol=1e-4)
+    assert transformer_of(layer).copies.copies == {}

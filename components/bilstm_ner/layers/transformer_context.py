@@ -108,7 +108,13 @@ class FrozenTransformer(nn.Module):
     deserialization fills them (the structure comes from the model's own config).
     `cache` is a plain attribute: never saved."""
 
-    def __init__(self, cache_words: int = 0, storage: str = "float32", precision: str = "float32") -> None:
+    def __init__(
+        self,
+        cache_words: int = 0,
+        storage: str = "float32",
+        precision: str = "float32",
+        batch_pieces: int = 2048,
+    ) -> None:
         super().__init__()
         if storage not in STORAGES:
             raise ValueError(f"[{CONTEXT_ARCHITECTURE}] storage must be one of {STORAGES}, got {storage!r}")
@@ -120,9 +126,10 @@ class FrozenTransformer(nn.Module):
         self.tokenizer = None
         self.config_json: str | None = None
         self.storage = storage
-        # a run-time setting from the config, never saved (model attrs would be, and
-        # would override the config of a pipeline loaded with another precision)
+        # run-time settings from the config, never saved (model attrs would be, and
+        # would override the config of a pipeline loaded with other settings)
         self.precision = precision
+        self.batch_pieces = batch_pieces
         self.cache = WindowCache(cache_words)
         self.copies = PrecisionCopies(int8_types={nn.Linear})
 
@@ -253,17 +260,18 @@ def build_transformer_context(
     pooling: str = "first",
     window: int = 128,
     max_pieces: int = 512,
-    batch_pieces: int = 8192,
+    batch_pieces: int = 2048,
     cache_words: int = 1_500_000,
     precision: str = "auto",
-    storage: str = "float16",
+    storage: str = "int8",
 ) -> Model[list[Doc], list[numpy.ndarray]]:
     """Docs -> per doc a float16 array (n_tokens, layers, width): the frozen
     transformer at `path`'s last `layers` hidden states, pooled per word.
 
     window: words per transformer input (cut on sentence boundaries);
     max_pieces: the model's longest input, special pieces included;
-    batch_pieces: padded pieces per encoder call (bounds its memory);
+    batch_pieces: padded pieces per encoder call (bounds its memory; 2048 keeps
+        a batch in the CPU's caches: a run-time setting, as `precision`);
     cache_words: words whose features a training run keeps (WindowCache);
     precision: what the encoder computes in at inference on a CPU: "auto"
         (bfloat16 where the CPU has it in hardware, else float32), "bfloat16",
@@ -275,7 +283,7 @@ def build_transformer_context(
     if pooling not in POOLINGS:
         raise ValueError(f"[{CONTEXT_ARCHITECTURE}] pooling must be one of {POOLINGS}, got {pooling!r}")
     shim = PyTorchShim(
-        FrozenTransformer(cache_words, storage, precision),
+        FrozenTransformer(cache_words, storage, precision, batch_pieces),
         serialize_model=serialize_transformer,
         deserialize_model=deserialize_transformer,
     )
@@ -290,7 +298,6 @@ def build_transformer_context(
             "pooling": pooling,
             "window": window,
             "max_pieces": max_pieces,
-            "batch_pieces": batch_pieces,
         },
     )
 
@@ -385,7 +392,7 @@ def encode_windows(
     features: list[numpy.ndarray | None] = [None] * len(segments)
     order = sorted(range(len(segments)), key=lambda i: -len(segments[i][2].ids))
     device = next(module.parameters()).device
-    for batch in piece_batches([len(segments[i][2].ids) for i in order], attrs["batch_pieces"]):
+    for batch in piece_batches([len(segments[i][2].ids) for i in order], module.batch_pieces):
         chosen = [order[i] for i in batch]
         longest = len(segments[chosen[0]][2].ids)
         ids = numpy.zeros((len(chosen), longest), dtype="int64")
