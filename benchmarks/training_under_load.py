@@ -72,58 +72,29 @@ def worker(args: argparse.Namespace) -> None:
         busy = (after[0] - before[0]) / 0.5 if before and after else 0.0
         os.environ[TRAIN_ENV_VAR] = str(max(1, round(usable_cores() - busy)))
     import torch
-    from spacy import util
-    from spacy.schemas import ConfigSchemaTraining
-    from spacy.training.initialize import init_nlp
-    from spacy.training.loop import create_train_batches, train_while_improving
-    from thinc.api import fix_random_seed
 
-    config = util.load_config(
-        Path(args.config),
-        overrides={
-            "paths.vectors": args.vectors,
-            "paths.train": args.train,
-            "paths.dev": args.dev,
-            **({"paths.glove": args.glove} if args.glove else {}),
-        },
-        interpolate=False,
-    )
-    nlp = init_nlp(config)
-    resolved = nlp.config.interpolate()
-    fix_random_seed(args.seed)
-    T = util.registry.resolve(resolved["training"], schema=ConfigSchemaTraining)
-    (train_corpus,) = util.resolve_dot_names(resolved, [T["train_corpus"]])
-    steps = train_while_improving(
-        nlp,
-        T["optimizer"],
-        create_train_batches(nlp, train_corpus, T["batcher"], 0),
-        lambda: (0.0, {}),
-        dropout=T["dropout"],
-        eval_frequency=10**9,
-        accumulate_gradient=T["accumulate_gradient"],
-        patience=0,
-        max_steps=0,
-        exclude=T["frozen_components"],
-        annotating_components=T["annotating_components"],
-        before_update=T["before_update"],
-    )
+    from benchmarks.benchmark import UpdateSteps
+
+    overrides = {
+        "paths.vectors": args.vectors,
+        "paths.train": args.train,
+        "paths.dev": args.dev,
+        "system.seed": args.seed,
+        **({"paths.glove": args.glove} if args.glove else {}),
+    }
+    loop = UpdateSteps(Path(args.config), overrides)
     if args.forever:
         Path(args.ready).touch()
-        for _ in steps:
+        for _ in loop.steps:
             pass
         return
-    for _ in range(args.warmup):
-        next(steps)
-    words, start, start_cpu = 0, time.perf_counter(), time.process_time()
-    for _ in range(args.steps):
-        batch, _, _ = next(steps)
-        words += sum(len(eg) for eg in batch)
-    wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+    loop.run(args.warmup)
+    measured = loop.run(args.steps)
     result = {
-        "words": words,
-        "seconds": wall,
-        "cpu_seconds": cpu,
-        "words_per_second": words / wall,
+        "words": measured["words"],
+        "seconds": measured["seconds"],
+        "cpu_seconds": measured["cpu_seconds"],
+        "words_per_second": measured["words"] / measured["seconds"],
         "torch_threads": torch.get_num_threads(),
     }
     Path(args.result).write_text(json.dumps(result))
@@ -233,12 +204,16 @@ def to_markdown(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("vectors", help="the vectors pipeline folder (corpus/vectors)")
     parser.add_argument("--config", default="corpus/config.cfg", help="the inputs step's config")
     parser.add_argument("--train", default="corpus/train.spacy")
     parser.add_argument("--dev", default="corpus/dev.spacy")
-    parser.add_argument("--glove", default=None, help="the word table folder (corpus/glove), for a config that reads it")
+    parser.add_argument(
+        "--glove", default=None, help="the word table folder (corpus/glove), for a config that reads it"
+    )
     parser.add_argument("--settings", default="default,one,torch")
     parser.add_argument("--loads", default=",".join(LOADS))
     parser.add_argument("--steps", type=int, default=30)
