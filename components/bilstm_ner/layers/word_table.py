@@ -93,12 +93,6 @@ def lookup(table: dict[str, numpy.ndarray], lower_keys: numpy.ndarray) -> numpy.
     return out
 
 
-def features_width(model: Model) -> int:
-    """Columns a token gets from the table layer: the table's width plus the
-    missing-word column (the table must be loaded: initialize or from_bytes)."""
-    return int(model.attrs["vectors"].shape[1]) + 1
-
-
 @registry.architectures(WORD_TABLE_ARCHITECTURE)
 def build_word_table(path: str | None = None) -> Model[list[Doc], list[numpy.ndarray]]:
     """A frozen word table read from `path` (a folder made by scripts/assets.py glove)
