@@ -65,6 +65,8 @@ class PaddedBatch(Generic[Array]):
     context: (n_windows, max_len, layers, width) transformer layers per token
         (transformer_context.py), float16 as that layer gives them, zeros for
         padding; None unless the model reads them.
+    context_grad: whether the context's gradient is wanted (a training call
+        whose transformer's top layers learn: encoder_tuning.py).
     """
 
     ids: Array
@@ -77,13 +79,14 @@ class PaddedBatch(Generic[Array]):
     n_groups: int
     vectors: Array | None = None
     context: Array | None = None
+    context_grad: bool = False
 
     def with_arrays(self, convert: Callable[[Any], Converted]) -> "PaddedBatch[Converted]":
         """The same batch with each array passed through `convert` (n_groups and
-        the missing optional arrays as they are)."""
+        context_grad and the missing optional arrays as they are)."""
         values = {field.name: getattr(self, field.name) for field in fields(self)}
         converted = {
-            name: value if value is None or name == "n_groups" else convert(value)
+            name: value if value is None or name in ("n_groups", "context_grad") else convert(value)
             for name, value in values.items()
         }
         return PaddedBatch(**converted)
@@ -408,7 +411,7 @@ def _featurizer_init(model: Model, X: list[Doc] | None = None, Y: None = None) -
 
 def _featurizer_forward(model: Model, docs: list[Doc], is_train: bool) -> tuple[PaddedBatch, Callable]:
     context_layer = model.get_ref(CONTEXT_REF) if model.has_ref(CONTEXT_REF) else None
-    context_features = context_layer(docs, is_train)[0] if context_layer is not None else None
+    context_features, context_backprop = context_layer(docs, is_train) if context_layer is not None else (None, None)
     table = model.get_ref(WORD_TABLE_REF) if model.has_ref(WORD_TABLE_REF) else None
     table_features = table(docs, is_train)[0] if table is not None and docs else None
     batch = featurize_docs(
@@ -421,4 +424,15 @@ def _featurizer_forward(model: Model, docs: list[Doc], is_train: bool) -> tuple[
         context_features=context_features,
         table_features=table_features,
     )
-    return batch, lambda d_batch: []
+    tuned = is_train and context_layer is not None and bool(context_layer.attrs.get("tune_layers"))
+    batch.context_grad = tuned and batch.context is not None
+
+    def backprop(d_context: numpy.ndarray | None) -> list:
+        """Only a tuned context has a gradient: (n_windows, max_len, layers, width),
+        as the batch holds it, handed back per doc in its tokens' order."""
+        if batch.context_grad and d_context is not None:
+            d_tokens = d_context[batch.rows, batch.cols]
+            context_backprop(numpy.split(d_tokens, numpy.cumsum(batch.doc_lengths)[:-1]))
+        return []
+
+    return batch, backprop

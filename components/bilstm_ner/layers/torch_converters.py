@@ -8,8 +8,9 @@ import pickle
 from collections.abc import Callable
 from io import BytesIO
 
+import numpy
 import torch
-from thinc.api import ArgsKwargs, Model, Optimizer, Ragged, torch2xp, xp2torch
+from thinc.api import ArgsKwargs, Model, NumpyOps, Optimizer, Ragged, torch2xp, xp2torch
 from torch import nn
 
 from ..errors import CorruptWeightsError, IncompatibleWeightsError
@@ -65,11 +66,21 @@ def state_differences(expected: dict[str, torch.Tensor], saved: dict[str, torch.
 
 def batch_to_torch(model: Model, batch: PaddedBatch, is_train: bool) -> tuple[ArgsKwargs, Callable]:
     """Padded numpy arrays -> the same batch of torch tensors on the model's
-    device; no gradient flows back (the static vectors are inputs, so they stay
-    frozen)."""
+    device. No gradient flows back (the static vectors are inputs, so they stay
+    frozen), except to the transformer's features when its top layers learn
+    (batch.context_grad): they become a float32 leaf whose gradient the backprop
+    returns, as a numpy array the featurizer hands on."""
     device = model.shims[0].device
     inputs = batch.with_arrays(lambda array: xp2torch(model.ops.asarray(array), device=device))
-    return ArgsKwargs(args=(inputs,), kwargs={}), lambda d_inputs: []
+    if not batch.context_grad:
+        return ArgsKwargs(args=(inputs,), kwargs={}), lambda d_inputs: None
+    context = inputs.context.float().requires_grad_(True)
+    inputs.context = context
+
+    def backprop(d_inputs: ArgsKwargs) -> numpy.ndarray | None:
+        return None if context.grad is None else torch2xp(context.grad, ops=NumpyOps())
+
+    return ArgsKwargs(args=(inputs,), kwargs={}), backprop
 
 
 def torch_to_ragged(

@@ -3,9 +3,9 @@ contextual input of the accurate pipeline.
 
 The word-vector table knows 20,000 distinct vectors; a transformer knows a
 word from its pieces and its context, which is what names the training data
-never saw need. The transformer stays frozen: on a CPU, fine-tuning even a
-6-layer model would multiply the training time many times over, and a probe
-showed its frozen context worth several points of F1. What is learnt is a
+never saw need. The transformer stays frozen by default: learning its top 2
+layers (`tune_layers`, encoder_tuning.py) cost 2.5x the training's CPU time and
+gained nothing on dev (94.27 against 94.31, seed 0, 2026-12-05). What is learnt is a
 softmax-weighted mix of its last `layers` hidden layers and a projection, in
 the BiLSTM (torch_encoder.BiLSTMEncoder); this layer only extracts them.
 
@@ -52,11 +52,12 @@ import srsly
 import torch
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Model, PyTorchShim
+from thinc.api import Model
 from thinc.util import get_torch_default_device
 from torch import nn
 
 from .cpu_precision import PRECISIONS, PrecisionCopies, resolve_precision
+from .encoder_tuning import LowerSegment, LowerWindow, TunedShim, tuned_context_features
 from .featurize import sentence_starts, window_bounds
 from .word_table import quantize
 
@@ -64,6 +65,8 @@ CONTEXT_ARCHITECTURE = "bilstm_ner.TransformerContext.v1"
 CONTEXT_LAYER = "transformer_context"
 POOLINGS = ("first", "mean")
 STORAGES = ("float32", "float16", "int8")
+# what the cache keys of a tuned training's windows start with (they hold LowerWindows)
+TUNED_KEY = "\x01tuned\x01"
 # the key of a matrix's per-row scales beside its int8 rows, in the saved weights (storage "int8")
 ROW_SCALES = ".int8_row_scales"
 MISSING_MESSAGE = (
@@ -181,6 +184,10 @@ class FrozenTransformer(nn.Module):
             output = encoder(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
         return tuple(output.hidden_states[-n_layers:])
 
+    def n_hidden_states(self) -> int:
+        """The encoder's hidden states: its embeddings' and each layer's."""
+        return int(json.loads(self.config_json)["num_hidden_layers"]) + 1
+
     def forget_copies_if_trained(self) -> None:
         """Drop the reduced-precision copies before a training call when the
         encoder's weights train (they will change); a frozen encoder keeps them."""
@@ -264,6 +271,10 @@ def build_transformer_context(
     cache_words: int = 1_500_000,
     precision: str = "auto",
     storage: str = "int8",
+    tune_layers: int = 0,
+    tune_rate: float = 5e-5,
+    tune_warmup: int = 200,
+    tune_steps: int = 2500,
 ) -> Model[list[Doc], list[numpy.ndarray]]:
     """Docs -> per doc a float16 array (n_tokens, layers, width): the frozen
     transformer at `path`'s last `layers` hidden states, pooled per word.
@@ -278,12 +289,20 @@ def build_transformer_context(
         "int8" (its Linear layers) or "float32" (a run-time setting: the
         weights saved are the same whatever it is; see cpu_precision.py);
     storage: how the weights are saved in the pipeline: "float32", "float16" or
-        "int8" (stored_weights); in memory they are float32 either way.
+        "int8" (stored_weights); in memory they are float32 either way;
+    tune_layers: the transformer's top layers that learn in training (0: it
+        stays frozen), by an AdamW of their own (encoder_tuning.py) at
+        `tune_rate` after `tune_warmup` steps, decaying to 0 at `tune_steps`.
     """
     if pooling not in POOLINGS:
         raise ValueError(f"[{CONTEXT_ARCHITECTURE}] pooling must be one of {POOLINGS}, got {pooling!r}")
-    shim = PyTorchShim(
+    if tune_layers < 0:
+        raise ValueError(f"[{CONTEXT_ARCHITECTURE}] tune_layers must be 0 or more, got {tune_layers}")
+    shim = TunedShim(
         FrozenTransformer(cache_words, storage, precision, batch_pieces),
+        rate=tune_rate,
+        warmup=tune_warmup,
+        steps=tune_steps,
         serialize_model=serialize_transformer,
         deserialize_model=deserialize_transformer,
     )
@@ -298,6 +317,7 @@ def build_transformer_context(
             "pooling": pooling,
             "window": window,
             "max_pieces": max_pieces,
+            "tune_layers": tune_layers,
         },
     )
 
@@ -309,7 +329,20 @@ def forward_transformer_context(
     if is_train:
         module.cache.active = True
         module.forget_copies_if_trained()
-    return context_features(model, docs, module.cache, is_train), lambda d_features: []
+    if not model.attrs["tune_layers"]:
+        return context_features(model, docs, module.cache, is_train), lambda d_features: []
+    if not is_train:
+        # the tuned layers change at every update: their features are never kept
+        return context_features(model, docs, WindowCache(0), is_train), lambda d_features: []
+    return tuned_context_features(
+        model,
+        docs,
+        lambda keys, windows: lower_windows(model, keys, windows),
+        lambda states, word_ids: pool_states(states, word_ids, model.attrs["pooling"]),
+        lambda lengths: piece_batches(lengths, module.batch_pieces),
+        lambda doc: doc_windows(model, doc, TUNED_KEY, module.tokenizer),
+        transformer_width(model),
+    )
 
 
 def init_transformer_context(model: Model, X: list[Doc] | None = None, Y: None = None) -> None:
@@ -341,6 +374,72 @@ def normalized_key(tokenizer, words: Sequence[str]) -> str:
     return "\x00".join(normalizer.normalize_str(word) for word in words)
 
 
+def doc_windows(model: Model, doc: Doc, prefix: str, tokenizer) -> list[tuple[int, int, str, list[str]]]:
+    """The doc's windows (featurize.window_bounds): start, end, cache key (`prefix`
+    and the window_key `tokenizer` gives) and words."""
+    words = [token.text for token in doc]
+    return [
+        (start, end, prefix + window_key(tokenizer, words[start:end]), words[start:end])
+        for start, end in window_bounds(len(doc), sentence_starts(doc), model.attrs["window"])
+    ]
+
+
+def lower_windows(model: Model, keys: list[str], windows: list[list[str]]) -> list[LowerWindow]:
+    """The LowerWindows of windows (encoder_tuning.py) under their cache keys: from the
+    training run's cache, or computed by the frozen encoder in float32 and kept."""
+    module: FrozenTransformer = model.shims[0]._model
+    found: list[LowerWindow | None] = [module.cache.get(key) for key in keys]
+    missing = [i for i, value in enumerate(found) if value is None]
+    if missing:
+        computed = encode_lower_windows(module, [windows[i] for i in missing], model.attrs)
+        for i, value in zip(missing, computed, strict=True):
+            found[i] = value
+            module.cache.put(keys[i], value)
+    return found
+
+
+def encode_lower_windows(module: FrozenTransformer, windows: list[list[str]], attrs: dict) -> list[LowerWindow]:
+    """Each window's runs as the frozen layers below the tuned ones leave them: the
+    pieces' states at the first tuned layer's input, and the mixed layers below it pooled."""
+    n_layers, tune_layers = attrs["layers"], attrs["tune_layers"]
+    n_frozen = max(0, n_layers - tune_layers)
+    segments: list[tuple[int, int, object]] = []
+    for index, words in enumerate(windows):
+        for offset, encoding in fitting_encodings(module.tokenizer, words, 0, attrs["max_pieces"]):
+            segments.append((index, offset, encoding))
+    lower: list[LowerSegment | None] = [None] * len(segments)
+    order = sorted(range(len(segments)), key=lambda i: -len(segments[i][2].ids))
+    device = next(module.parameters()).device
+    for batch in piece_batches([len(segments[i][2].ids) for i in order], module.batch_pieces):
+        chosen = [order[i] for i in batch]
+        longest = len(segments[chosen[0]][2].ids)
+        ids = numpy.zeros((len(chosen), longest), dtype="int64")
+        mask = numpy.zeros((len(chosen), longest), dtype="int64")
+        for row, i in enumerate(chosen):
+            ids[row, : len(segments[i][2].ids)] = segments[i][2].ids
+            mask[row, : len(segments[i][2].ids)] = 1
+        # all the hidden states: the embeddings' and each layer's
+        states = module.hidden_layers(
+            torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device), module.n_hidden_states()
+        )
+        below = states[len(states) - 1 - tune_layers]
+        mixed = states[len(states) - n_layers : len(states) - n_layers + n_frozen]
+        word_ids = [segments[i][2].word_ids for i in chosen]
+        if n_frozen:
+            frozen = pool_batch(mixed, word_ids, attrs["pooling"])
+        else:
+            n_words = [max((w for w in ids if w is not None), default=-1) + 1 for ids in word_ids]
+            frozen = [numpy.zeros((n, 0, below.shape[-1]), "float16") for n in n_words]
+        pieces = below.to(torch.float16).cpu().numpy()
+        for row, i in enumerate(chosen):
+            n_pieces = len(segments[i][2].ids)
+            lower[i] = LowerSegment(segments[i][1], list(word_ids[row]), pieces[row, :n_pieces], frozen[row])
+    result: list[list[LowerSegment]] = [[] for _ in windows]
+    for (index, _, _), segment in zip(segments, lower, strict=True):
+        result[index].append(segment)
+    return [LowerWindow(parts, len(words)) for parts, words in zip(result, windows, strict=True)]
+
+
 def context_features(
     model: Model, docs: Sequence[Doc], cache: WindowCache, is_train: bool = False
 ) -> list[numpy.ndarray]:
@@ -355,12 +454,11 @@ def context_features(
     # outside a training run nothing is kept: the words themselves key the windows
     # of this batch, and the normalizer (a call per word) is not needed
     tokenizer = module.tokenizer if cache.active else None
-    windows: list[tuple[int, int, int, str, list[str]]] = []
-    for doc_index, doc in enumerate(docs):
-        words = [token.text for token in doc]
-        for start, end in window_bounds(len(doc), sentence_starts(doc), model.attrs["window"]):
-            key = mode + window_key(tokenizer, words[start:end])
-            windows.append((doc_index, start, end, key, words[start:end]))
+    windows = [
+        (doc_index, start, end, key, words)
+        for doc_index, doc in enumerate(docs)
+        for start, end, key, words in doc_windows(model, doc, mode, tokenizer)
+    ]
     found: dict[str, numpy.ndarray] = {}
     missing: dict[str, list[str]] = {}
     for _, _, _, key, words in windows:
@@ -444,12 +542,22 @@ def pool_batch(
 ) -> list[numpy.ndarray]:
     """Per row of a batch, (n_words, layers, width) float16 features from the
     layers' hidden states (each (rows, pieces, width)) and each row's piece ->
-    word map (None for a special piece): a word's first piece ("first") or the
-    mean of its pieces ("mean"); zeros for a word without pieces. n_words is
-    one more than the row's highest word id.
+    word map (None for a special piece): see pool_states. The padded batch
+    itself never leaves its device: only the pooled words are converted, once."""
+    pooled, sizes = pool_states(states, word_ids, pooling)
+    flat = pooled.to(torch.float16).cpu().numpy()
+    return numpy.split(flat, numpy.cumsum(sizes)[:-1])
 
-    Only the pieces that are pooled are gathered from the states, on their
-    device, and converted once: the padded batch itself never leaves it."""
+
+def pool_states(
+    states: Sequence[torch.Tensor], word_ids: Sequence[Sequence[int | None]], pooling: str
+) -> tuple[torch.Tensor, list[int]]:
+    """(words of all rows, layers, width) on the states' device, with autograd
+    (the tuned layers' gradient goes back through it), and each row's words: a
+    word's first piece ("first") or the mean of its pieces ("mean"); zeros for a
+    word without pieces. A row's words are one more than its highest word id.
+
+    Only the pieces that are pooled are gathered from the states."""
     n_pieces = states[0].shape[1]
     rows, cols, slots, sizes = [], [], [], []
     for row, ids in enumerate(word_ids):
@@ -468,14 +576,10 @@ def pool_batch(
     slots_flat = numpy.concatenate(slots)
     picked = torch.stack([state.reshape(-1, width).index_select(0, take) for state in states], dim=1)
     if pooling == "first" and numpy.array_equal(slots_flat, numpy.arange(sum(sizes))):
-        pooled = picked  # every word has a piece (the rule): each row of picked is its word's
-    else:
-        slot = torch.from_numpy(slots_flat).to(device)
-        pooled = torch.zeros((sum(sizes), len(states), width), dtype=torch.float32, device=device)
-        if pooling == "first":
-            pooled.index_copy_(0, slot, picked.float())
-        else:
-            pooled.index_add_(0, slot, picked.float())
-            pooled /= torch.bincount(slot, minlength=len(pooled)).clamp(min=1)[:, None, None]
-    flat = pooled.to(torch.float16).cpu().numpy()
-    return numpy.split(flat, numpy.cumsum(sizes)[:-1])
+        return picked, sizes  # every word has a piece (the rule): each row of picked is its word's
+    slot = torch.from_numpy(slots_flat).to(device)
+    empty = torch.zeros((sum(sizes), len(states), width), dtype=torch.float32, device=device)
+    if pooling == "first":
+        return empty.index_copy(0, slot, picked.float()), sizes
+    counts = torch.bincount(slot, minlength=len(empty)).clamp(min=1)[:, None, None]
+    return empty.index_add(0, slot, picked.float()) / counts, sizes
